@@ -1,0 +1,39 @@
+/**
+ * An in-memory set of labelled images, stored compactly as bytes (0–255), NHWC, row-major.
+ * Pixels are rescaled to [0, 1] only when a batch becomes a tensor, so a shard costs 1 byte per pixel.
+ */
+export interface ImageDataset {
+  /** count × height × width × channels bytes. */
+  readonly images: Uint8Array;
+  /** count class indices into classNames. */
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly classNames: readonly string[];
+}
+
+export function imageSize(d: Pick<ImageDataset, "height" | "width" | "channels">): number {
+  return d.height * d.width * d.channels;
+}
+
+/** The examples at the given indices, in that order, as a new dataset. */
+export function subset(d: ImageDataset, indices: ArrayLike<number>): ImageDataset {
+  const size = imageSize(d);
+  const images = new Uint8Array(indices.length * size);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const src = indices[i];
+    images.set(d.images.subarray(src * size, (src + 1) * size), i * size);
+    labels[i] = d.labels[src];
+  }
+  return { ...d, images, labels, count: indices.length };
+}
+
+/** How many examples of each class (index = class). */
+export function classHistogram(d: Pick<ImageDataset, "labels" | "count" | "classNames">): number[] {
+  const h = new Array<number>(d.classNames.length).fill(0);
+  for (let i = 0; i < d.count; i++) h[d.labels[i]]++;
+  return h;
+}

@@ -37,3 +37,19 @@ export function classHistogram(d: Pick<ImageDataset, "labels" | "count" | "class
   for (let i = 0; i < d.count; i++) h[d.labels[i]]++;
   return h;
 }
+
+/**
+ * The same examples labelled by another class list (the federation's). Every class of `d` must be in
+ * `classNames`; the caller has checked that with a clear message (see joinMismatch).
+ */
+export function relabel(d: ImageDataset, classNames: readonly string[]): ImageDataset {
+  if (d.classNames.join("\u0000") === classNames.join("\u0000")) return d;
+  const map = d.classNames.map((c) => {
+    const i = classNames.indexOf(c);
+    if (i < 0) throw new Error(`class '${c}' is not in [${classNames.join(", ")}]`);
+    return i;
+  });
+  const labels = new Uint8Array(d.count);
+  for (let i = 0; i < d.count; i++) labels[i] = map[d.labels[i]];
+  return { ...d, labels, classNames: [...classNames] };
+}

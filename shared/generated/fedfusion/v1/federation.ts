@@ -118,6 +118,10 @@ export interface PayloadManifest {
   sha256: Buffer;
 }
 
+/**
+ * A client may hold only some of the federation's classes: it sends its own class names, the coordinator
+ * checks that they are a subset and answers with the federation's full spec, which the client then builds.
+ */
 export interface ModelSpec {
   /** "cnn", "large", "fusion-s", ... */
   architecture: string;
@@ -126,6 +130,8 @@ export interface ModelSpec {
   inputShape: number[];
   classNames: string[];
   parameterCount: number;
+  /** the architecture's explicit knobs (fusion: stem, token dim, layers, ...) */
+  configJson: string;
 }
 
 export interface JoinRequest {
@@ -589,7 +595,7 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
 };
 
 function createBaseModelSpec(): ModelSpec {
-  return { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0 };
+  return { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" };
 }
 
 export const ModelSpec: MessageFns<ModelSpec> = {
@@ -612,6 +618,9 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     }
     if (message.parameterCount !== 0) {
       writer.uint32(40).uint64(message.parameterCount);
+    }
+    if (message.configJson !== "") {
+      writer.uint32(50).string(message.configJson);
     }
     return writer;
   },
@@ -679,6 +688,14 @@ export const ModelSpec: MessageFns<ModelSpec> = {
             message.parameterCount = longToNumber(reader.uint64());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.configJson = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -710,6 +727,11 @@ export const ModelSpec: MessageFns<ModelSpec> = {
         : isSet(object.parameter_count)
         ? globalThis.Number(object.parameter_count)
         : 0,
+      configJson: isSet(object.configJson)
+        ? globalThis.String(object.configJson)
+        : isSet(object.config_json)
+        ? globalThis.String(object.config_json)
+        : "",
     };
   },
 
@@ -730,6 +752,9 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     if (message.parameterCount !== 0) {
       obj.parameterCount = Math.round(message.parameterCount);
     }
+    if (message.configJson !== "") {
+      obj.configJson = message.configJson;
+    }
     return obj;
   },
 
@@ -743,6 +768,7 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     message.inputShape = object.inputShape?.map((e) => e) || [];
     message.classNames = object.classNames?.map((e) => e) || [];
     message.parameterCount = object.parameterCount ?? 0;
+    message.configJson = object.configJson ?? "";
     return message;
   },
 };

@@ -1,0 +1,69 @@
+import os from "node:os";
+import { parsePartitionSpec } from "../../client/data/partition.js";
+import { resolveDataset } from "../../client/data/resolveDataset.js";
+import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
+import { subset } from "../../shared/data/imageDataset.js";
+import { createLogger } from "../../shared/logging.js";
+import { resolveModelSpec } from "../../shared/model/modelSpec.js";
+import { permutation, Random } from "../../shared/random.js";
+import { parseCommand } from "../cliOptions.js";
+import { backendOption, federationOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
+import { runSimulation } from "../simulation/simulation.js";
+
+const spec = {
+  name: "simulate",
+  summary: "simulate a federation on this machine: a coordinator and N clients as real gRPC peers on loopback",
+  options: {
+    dataset: { kind: "string", default: "fashion-mnist", meta: "fashion-mnist|mnist|DIR", help: "data to partition over the clients" },
+    clients: { kind: "int", min: 1, max: 10000, default: 10, help: "number of clients" },
+    partition: { kind: "string", default: "iid", meta: "iid|dirichlet:A|shards:K|quantity:A", help: "how the data is split over clients" },
+    samples: { kind: "int", min: 1, default: 1000, help: "per-client cap on training examples" },
+    "test-samples": { kind: "int", min: 0, help: "cap on central test examples (default: all)" },
+    workers: { kind: "int", min: 1, max: 256, help: "client worker processes (default: one per core)" },
+    verbose: { kind: "boolean", help: "show every client's log" },
+    ...federationOptions,
+    ...backendOption,
+  },
+} as const;
+
+export async function simulateCommand(argv: string[]): Promise<void> {
+  const parsed = parseCommand(spec, argv);
+  if (!parsed) return;
+  const o = parsed.options;
+  const started = Date.now();
+  const log = createLogger("simulate");
+  const partition = parsePartitionSpec(o.partition);
+  const strategy = strategyFrom(o);
+  const backend = await initBackend(parseBackendChoice(o.backend));
+  log(`backend ${backend.name}: ${backend.detail}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}`);
+  const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
+  let test = data.test;
+  if (test && o["test-samples"] !== undefined && o["test-samples"] < test.count) {
+    test = subset(test, permutation(test.count, new Random(o.seed)).subarray(0, o["test-samples"]).sort());
+  }
+  const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames]);
+  const settings = roundSettingsFrom(o, o.clients, strategy);
+  const result = await runSimulation({
+    train: data.train,
+    test,
+    spec: modelSpec,
+    clients: o.clients,
+    partition,
+    samplesPerClient: o.samples,
+    workers: o.workers ?? Math.min(os.availableParallelism(), o.clients),
+    backend: backend.name,
+    strategy,
+    settings,
+    initModelDir: o["init-model"],
+    outDir: o.out,
+    config: { command: "simulate", ...o, backend: backend.name, modelSpec },
+    verbose: o.verbose ?? false,
+    log: createLogger("coordinator"),
+  });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const acc = result.final?.accuracy;
+  process.stdout.write(
+    `final test accuracy: ${acc === null || acc === undefined ? "n/a (no test set)" : (100 * acc).toFixed(2) + "%"}` +
+      ` (${o.model}, ${o.clients} clients, ${result.rounds.length} rounds, ${seconds}s)\n`,
+  );
+}

@@ -1,0 +1,69 @@
+/** Flags shared by `coordinator` and `simulate`, and how they become round settings and a strategy. */
+import os from "node:os";
+import { readFileSync } from "node:fs";
+import type { RoundSettings } from "../coordinator/rounds/types.js";
+import { createStrategy, STRATEGY_NAMES } from "../coordinator/strategies/createStrategy.js";
+import { parseStrategyOptions } from "../coordinator/strategies/options.js";
+import type { Strategy } from "../coordinator/strategies/strategy.js";
+import { BACKEND_CHOICES } from "../shared/backends/selectBackend.js";
+import { UserError } from "../shared/errors.js";
+import { ARCHITECTURES } from "../shared/model/modelSpec.js";
+import type { OptionDefs, ParsedOptions } from "./cliOptions.js";
+
+export const backendOption = {
+  backend: { kind: "string", choices: BACKEND_CHOICES, default: "auto", help: "TensorFlow.js backend" },
+} as const satisfies OptionDefs;
+
+export const federationOptions = {
+  model: { kind: "string", choices: ARCHITECTURES, default: "cnn", help: "model architecture" },
+  rounds: { kind: "int", min: 1, max: 100000, default: 5, help: "training rounds" },
+  fraction: { kind: "number", min: 0, max: 1, default: 1, help: "share of clients selected per round" },
+  "min-fit-clients": { kind: "int", min: 1, default: 1, help: "clients selected per round at least" },
+  "round-timeout": { kind: "number", min: 1, default: 600, help: "seconds before a round closes with the updates it has" },
+  "local-epochs": { kind: "int", min: 1, max: 1000, default: 1, help: "local epochs per round" },
+  "batch-size": { kind: "int", min: 1, max: 65536, default: 32, help: "local minibatch size" },
+  lr: { kind: "number", min: 0, max: 10, default: 0.001, help: "local learning rate" },
+  optimizer: { kind: "string", choices: ["adam", "sgd"], default: "adam", help: "local optimizer" },
+  strategy: { kind: "string", choices: STRATEGY_NAMES, default: "fedavg", help: "aggregation strategy" },
+  "strategy-opt": { kind: "list", meta: "KEY=VALUE", help: "strategy option, repeatable (e.g. eta=0.01)" },
+  "max-update-norm": { kind: "number", min: 0, default: 0, help: "reject updates with a larger L2 norm (0 = no bound)" },
+  seed: { kind: "int", min: 0, max: 2 ** 32 - 1, default: 42, help: "seed for initial weights, sampling and shuffling" },
+  out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
+  "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
+} as const satisfies OptionDefs;
+
+type FederationParsed = ParsedOptions<typeof federationOptions>;
+
+export function strategyFrom(o: FederationParsed): Strategy {
+  return createStrategy(o.strategy, parseStrategyOptions(o["strategy-opt"] ?? []));
+}
+
+export function roundSettingsFrom(o: FederationParsed, minClients: number, strategy: Strategy): RoundSettings {
+  return {
+    rounds: o.rounds,
+    minClients,
+    fraction: o.fraction,
+    minFitClients: Math.min(o["min-fit-clients"], minClients),
+    roundTimeoutMs: o["round-timeout"] * 1000,
+    seed: o.seed,
+    maxUpdateNorm: o["max-update-norm"],
+    training: {
+      localEpochs: o["local-epochs"],
+      batchSize: o["batch-size"],
+      learningRate: o.lr,
+      optimizer: o.optimizer as "adam" | "sgd",
+      proximalMu: strategy.proximalMu ?? 0,
+    },
+  };
+}
+
+export function readPem(flag: string, file: string | undefined): Buffer | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new UserError(`--${flag} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export const defaultSiteName = () => os.hostname();

@@ -1,0 +1,170 @@
+/**
+ * A site's client: dials out to the coordinator, joins, then loops on tasks — download the global model,
+ * evaluate it on the held-out split, train locally, upload the delta — until the federation finishes.
+ * Transient link failures are retried; a coordinator that forgot the session (restart) is re-joined.
+ */
+import { status } from "@grpc/grpc-js";
+import { encodePayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { modelSpecFromWire } from "../../shared/codec/modelSpecWire.js";
+import { UserError } from "../../shared/errors.js";
+import { Encoding, type TrainTask } from "../../shared/generated/fedfusion/v1/federation.js";
+import type { Logger } from "../../shared/logging.js";
+import { modelFingerprint } from "../../shared/model/fingerprint.js";
+import type { ModelSpec } from "../../shared/model/modelSpec.js";
+import type { SiteTrainer } from "../training/siteTrainer.js";
+import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
+import { describeGrpcError, withRetry, type RetryPolicy } from "./retry.js";
+import type { LoadedSiteData, SiteData } from "./siteData.js";
+
+export interface ClientAgentOptions {
+  connection: ConnectionOptions;
+  siteName: string;
+  data: SiteData;
+  /** The model this site insists on; null = whatever the federation runs (it still must fit the data). */
+  model: { architecture: string; inputShape: [number, number, number] | null; fusion?: ModelSpec["fusion"] } | null;
+  backend: string;
+  trainerFor: (spec: ModelSpec) => SiteTrainer;
+  retry: RetryPolicy;
+  /** Give up joining when the coordinator cannot be reached for this long. */
+  connectTimeoutMs: number;
+  log: Logger;
+}
+
+export interface ClientRunSummary {
+  roundsTrained: number;
+  finalModelVersion: number;
+}
+
+const POLL_WAIT_MS = 20_000;
+
+export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSummary> {
+  const conn = new CoordinatorConnection(o.connection);
+  const log = o.log;
+  try {
+    const classNames = await o.data.classNames();
+    const numExamples = await o.data.exampleCount();
+    let data: LoadedSiteData | null = null;
+    let spec: ModelSpec | null = null;
+    let trainer: SiteTrainer | null = null;
+    let cached = null as { version: number; weights: Float32Array[] } | null;
+    let roundsTrained = 0;
+
+    const join = async (): Promise<string> => {
+      const request = {
+        siteName: o.siteName,
+        numExamples,
+        backend: o.backend,
+        model: {
+          architecture: o.model?.architecture ?? "",
+          fingerprint: "",
+          inputShape: o.model?.inputShape ?? [],
+          classNames,
+          parameterCount: 0,
+          configJson: o.model?.fusion ? JSON.stringify(o.model.fusion) : "",
+        },
+        clientVersion: "fedfusion/0.1.0",
+        supportedEncodings: [Encoding.ENCODING_FLOAT32],
+        extensions: {},
+      };
+      const response = await withRetry("join", { ...o.retry, budgetMs: o.connectTimeoutMs }, () => conn.join(request), log).catch((e) => {
+        throw joinError(e, o.connection.address);
+      });
+      const federationSpec = modelSpecFromWire(response.model);
+      if (response.model?.fingerprint !== modelFingerprint(federationSpec)) {
+        throw new UserError("the coordinator's model fingerprint does not match its own spec: incompatible fedfusion versions");
+      }
+      if (!spec) {
+        spec = federationSpec;
+        data = await o.data.load(spec.inputShape, spec.classNames, log);
+        trainer = o.trainerFor(spec);
+        log(`joined ${o.connection.address} as ${o.siteName}: model ${spec.architecture}, ${data.train.count} training / ${data.validation.count} validation examples`);
+      } else if (modelFingerprint(spec) !== modelFingerprint(federationSpec)) {
+        throw new UserError("the coordinator restarted with a different model; restart this client");
+      } else {
+        log(`re-joined ${o.connection.address} as ${o.siteName}`);
+      }
+      return response.sessionId;
+    };
+
+    let sessionId = await join();
+    // Any call: transient failures retried; a forgotten session re-joined once per failure.
+    const call = async <T>(what: string, f: (session: string) => Promise<T>): Promise<T> => {
+      for (;;) {
+        try {
+          return await withRetry(what, o.retry, () => f(sessionId), log);
+        } catch (e) {
+          if ((e as { code?: number }).code !== status.NOT_FOUND) throw e;
+          log(`coordinator does not know this session (${describeGrpcError(e)}); joining again`);
+          sessionId = await join();
+        }
+      }
+    };
+
+    for (;;) {
+      const task = await call("get task", (s) => conn.getTask(s, POLL_WAIT_MS));
+      const kind = task.kind;
+      if (!kind || kind.$case === "wait" || kind.$case === "evaluate") continue;
+      if (kind.$case === "finished") {
+        await conn.leave(sessionId, "federation finished");
+        log(`federation finished at model version ${kind.value.finalModelVersion}; trained ${roundsTrained} rounds`);
+        return { roundsTrained, finalModelVersion: kind.value.finalModelVersion };
+      }
+      const t: TrainTask = kind.value;
+      const tr = trainer!;
+      const site = data!;
+      if (cached?.version !== t.modelVersion) {
+        let tensors: NamedTensor[];
+        try {
+          tensors = await call("download", (s) => conn.downloadModel(s, t.modelVersion, tr.specs, 600_000));
+        } catch (e) {
+          if ((e as { code?: number }).code === status.FAILED_PRECONDITION) continue; // the round moved on
+          throw e;
+        }
+        cached = { version: t.modelVersion, weights: tensors.map((x) => x.values) };
+      }
+      const global = cached.weights;
+      if (site.validation.count > 0) {
+        const ev = await tr.evaluate(global, site.validation);
+        await call("report evaluation", (s) =>
+          conn.reportEvaluation({ sessionId: s, round: t.round, modelVersion: t.modelVersion, numExamples: ev.examples, loss: ev.loss, accuracy: ev.accuracy }),
+        ).catch((e) => log(`evaluation report failed: ${describeGrpcError(e)}`));
+      }
+      const cfg = t.config!;
+      const { delta, result } = await tr.train(global, site.train, {
+        epochs: cfg.localEpochs,
+        batchSize: cfg.batchSize,
+        learningRate: cfg.learningRate,
+        optimizer: cfg.optimizer === "sgd" ? "sgd" : "adam",
+        proximalMu: cfg.proximalMu,
+        seed: cfg.seed,
+      });
+      const payload = encodePayload(tr.specs.map((s, i) => ({ ...s, values: delta[i] })));
+      const header = {
+        sessionId: "",
+        round: t.round,
+        baseModelVersion: t.modelVersion,
+        numExamples: site.train.count,
+        metrics: { loss: result.loss, accuracy: result.accuracy, steps: result.steps, trainMillis: result.millis, skippedFiles: site.skippedFiles },
+        manifest: undefined,
+        extensions: {},
+      };
+      const ack = await call("upload", (s) => conn.uploadUpdate({ ...header, sessionId: s }, payload, 600_000));
+      roundsTrained += ack.accepted ? 1 : 0;
+      log(
+        `round ${t.round}: trained ${result.steps} steps in ${(result.millis / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, ` +
+          `accuracy ${(100 * result.accuracy).toFixed(1)}%; update ${ack.accepted ? "accepted" : `rejected (${ack.reason})`}`,
+      );
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+function joinError(e: unknown, address: string): Error {
+  const code = (e as { code?: number }).code;
+  if (code === status.FAILED_PRECONDITION || code === status.INVALID_ARGUMENT) {
+    return new UserError(`coordinator at ${address} refused this client: ${(e as { details?: string }).details}`);
+  }
+  if (typeof code === "number") return new UserError(`cannot reach coordinator at ${address}: ${describeGrpcError(e)}`);
+  return e as Error;
+}

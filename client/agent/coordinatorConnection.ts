@@ -1,0 +1,135 @@
+/**
+ * The client's side of the wire: promise-returning calls on the Federation service, the model download
+ * reassembled and verified (SHA-256) and the update upload chunked with backpressure.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { chunkPayload, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import {
+  FederationClient,
+  type EvaluationReport,
+  type PayloadManifest,
+  type JoinRequest,
+  type JoinResponse,
+  type Task,
+  type UpdateHeader,
+  type UploadAck,
+} from "../../shared/generated/fedfusion/v1/federation.js";
+import type { WeightSpec } from "../../shared/model/weights.js";
+
+export interface ConnectionOptions {
+  address: string;
+  /** PEM files for TLS; without them the channel is plaintext. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+}
+
+const deadline = (ms: number) => new Date(Date.now() + ms);
+
+export class CoordinatorConnection {
+  private readonly client: FederationClient;
+
+  constructor(o: ConnectionOptions) {
+    const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
+    this.client = new FederationClient(o.address, creds, {
+      "grpc.max_receive_message_length": 16 << 20,
+      "grpc.keepalive_time_ms": 30_000,
+      "grpc.keepalive_timeout_ms": 10_000,
+      "grpc.keepalive_permit_without_calls": 1,
+      "grpc.initial_reconnect_backoff_ms": 250,
+      "grpc.max_reconnect_backoff_ms": 5_000,
+    });
+  }
+
+  join(request: JoinRequest): Promise<JoinResponse> {
+    return new Promise((resolve, reject) =>
+      this.client.join(request, new grpc.Metadata(), { deadline: deadline(15_000) }, (e, r) => (e ? reject(e) : resolve(r))),
+    );
+  }
+
+  getTask(sessionId: string, waitMs: number): Promise<Task> {
+    return new Promise((resolve, reject) =>
+      this.client.getTask({ sessionId, waitMs }, new grpc.Metadata(), { deadline: deadline(waitMs + 15_000) }, (e, r) => (e ? reject(e) : resolve(r))),
+    );
+  }
+
+  /** Downloads one model version; rejects if the payload does not match the expected layout or digest. */
+  downloadModel(sessionId: string, modelVersion: number, expected: readonly WeightSpec[], timeoutMs: number): Promise<NamedTensor[]> {
+    const maxBytes = expected.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+    return new Promise((resolve, reject) => {
+      const call = this.client.downloadModel({ sessionId, modelVersion }, new grpc.Metadata(), { deadline: deadline(timeoutMs) });
+      let assembler: PayloadAssembler | null = null;
+      let failed = false;
+      const fail = (e: unknown) => {
+        if (failed) return;
+        failed = true;
+        call.cancel();
+        reject(e);
+      };
+      call.on("data", (chunk: { part?: { $case: "header"; value: { manifest?: PayloadManifest } } | { $case: "data"; value: Buffer } }) => {
+        try {
+          const part = chunk.part;
+          if (part?.$case === "header") {
+            if (!part.value.manifest) throw new Error("model header has no manifest");
+            assembler = new PayloadAssembler(part.value.manifest, expected, maxBytes);
+          } else if (part?.$case === "data") {
+            if (!assembler) throw new Error("model data arrived before its header");
+            assembler.push(part.value);
+          }
+        } catch (e) {
+          fail(e);
+        }
+      });
+      call.on("error", fail);
+      call.on("end", () => {
+        if (failed) return;
+        try {
+          if (!assembler) throw new Error("model stream ended without a header");
+          resolve(assembler.finish());
+        } catch (e) {
+          fail(e);
+        }
+      });
+    });
+  }
+
+  /** Streams header + payload chunks; resolves with the coordinator's verdict. */
+  uploadUpdate(header: UpdateHeader, payload: EncodedPayload, timeoutMs: number): Promise<UploadAck> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.client.uploadUpdate(new grpc.Metadata(), { deadline: deadline(timeoutMs) }, (e, ack) => {
+        settled = true;
+        if (e) reject(e);
+        else resolve(ack);
+      });
+      call.on("error", () => undefined); // reported through the callback
+      call.write({ part: { $case: "header", value: { ...header, manifest: payload.manifest } } });
+      const chunks = chunkPayload(payload.parts);
+      const pump = () => {
+        for (let next = chunks.next(); !next.done; next = chunks.next()) {
+          if (settled) return; // the coordinator answered early (rejected): stop sending
+          const c = next.value;
+          if (!call.write({ part: { $case: "data", value: Buffer.from(c.buffer, c.byteOffset, c.byteLength) } })) {
+            return void call.once("drain", pump);
+          }
+        }
+        call.end();
+      };
+      pump();
+    });
+  }
+
+  reportEvaluation(report: EvaluationReport): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.reportEvaluation(report, new grpc.Metadata(), { deadline: deadline(15_000) }, (e) => (e ? reject(e) : resolve())),
+    );
+  }
+
+  leave(sessionId: string, reason: string): Promise<void> {
+    return new Promise((resolve) =>
+      this.client.leave({ sessionId, reason }, new grpc.Metadata(), { deadline: deadline(3_000) }, () => resolve()),
+    );
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * One site's local model: set the global weights, train on the shard, return the delta. Clients hosted in
+ * one process (simulation) share one trainer per model, and a lock makes them take turns: the process has
+ * one TensorFlow.js runtime, and taking turns keeps memory at one model and caches warm.
+ */
+import type * as tfl from "@tensorflow/tfjs-layers";
+import type { ImageDataset } from "../../shared/data/imageDataset.js";
+import { buildModel } from "../../shared/model/architectures.js";
+import { evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import type { ModelSpec } from "../../shared/model/modelSpec.js";
+import { readWeights, subtractLayers, weightSpecs, writeWeights, type WeightSpec } from "../../shared/model/weights.js";
+import { trainLocally, type LocalTrainingConfig, type LocalTrainingResult } from "./localTrainer.js";
+
+export class SiteTrainer {
+  readonly model: tfl.LayersModel;
+  readonly specs: WeightSpec[];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly spec: ModelSpec) {
+    this.model = buildModel(spec);
+    this.specs = weightSpecs(this.model);
+  }
+
+  /** Trains from the global weights; the delta is local − global, layer by layer. */
+  train(global: Float32Array[], data: ImageDataset, config: LocalTrainingConfig): Promise<{ delta: Float32Array[]; result: LocalTrainingResult }> {
+    return this.exclusive(async () => {
+      writeWeights(this.model, global);
+      const result = await trainLocally(this.model, data, config);
+      return { delta: subtractLayers(readWeights(this.model), global), result };
+    });
+  }
+
+  evaluate(weights: Float32Array[], data: ImageDataset): Promise<Evaluation> {
+    return this.exclusive(async () => {
+      writeWeights(this.model, weights);
+      return evaluateModel(this.model, data);
+    });
+  }
+
+  private exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job, job);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The coordinator process: builds the global model, runs the round state machine behind the gRPC service,
+ * evaluates each new global model on the central test set, logs one line per round, and writes
+ * metrics.json and the final model.
+ */
+import { randomUUID } from "node:crypto";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import type { ImageDataset } from "../shared/data/imageDataset.js";
+import { UserError } from "../shared/errors.js";
+import { FederationService } from "../shared/generated/fedfusion/v1/federation.js";
+import type { Logger } from "../shared/logging.js";
+import { buildModel } from "../shared/model/architectures.js";
+import { evaluateModel } from "../shared/model/evaluate.js";
+import { modelFingerprint } from "../shared/model/fingerprint.js";
+import type { ModelSpec } from "../shared/model/modelSpec.js";
+import { loadModel, saveModel } from "../shared/model/modelStore.js";
+import { initialWeights, parameterCount, readWeights, weightSpecs, writeWeights } from "../shared/model/weights.js";
+import { writeMetrics, type MetricsDocument } from "./metricsFile.js";
+import { RoundStateMachine } from "./rounds/roundStateMachine.js";
+import type { RoundRecord, RoundSettings } from "./rounds/types.js";
+import type { Strategy } from "./strategies/strategy.js";
+import { createFederationService } from "./transport/federationService.js";
+
+export interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  clientCa?: Buffer;
+}
+
+export interface CoordinatorOptions {
+  host: string;
+  port: number;
+  spec: ModelSpec;
+  /** Start from this saved model instead of fresh seeded weights. */
+  initModelDir?: string;
+  strategy: Strategy;
+  settings: RoundSettings;
+  testSet?: ImageDataset;
+  outDir?: string;
+  tls?: TlsFiles;
+  /** Recorded in metrics.json as the run's configuration. */
+  config: Record<string, unknown>;
+  log: Logger;
+}
+
+export interface RunningCoordinator {
+  port: number;
+  /** Resolves when every round is done and the outputs are written. */
+  done: Promise<MetricsDocument>;
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCoordinator> {
+  const { spec, log } = o;
+  const model = buildModel(spec);
+  const specs = weightSpecs(model);
+  let weights = initialWeights(specs, o.settings.seed);
+  if (o.initModelDir) {
+    const loaded = await loadModel(o.initModelDir);
+    if (loaded.meta.fingerprint !== modelFingerprint(spec)) {
+      throw new UserError(`--init-model ${o.initModelDir} is a '${loaded.meta.spec.architecture}' model that does not match the federation's model`);
+    }
+    weights = readWeights(loaded.model);
+    loaded.model.dispose();
+  }
+  const params = parameterCount(specs);
+  log(`model ${spec.architecture} (${params.toLocaleString("en")} parameters, input ${spec.inputShape.join("x")}, ${spec.classNames.length} classes, fingerprint ${modelFingerprint(spec)})`);
+
+  const testSet = o.testSet;
+  const machine = new RoundStateMachine({
+    settings: o.settings,
+    shapes: specs.map((s) => s.shape),
+    initialWeights: weights,
+    strategy: o.strategy,
+    evaluate: testSet
+      ? async (w) => {
+          writeWeights(model, w);
+          return evaluateModel(model, testSet);
+        }
+      : undefined,
+    log,
+  });
+
+  const server = new grpc.Server({
+    // Chunks are ≤ 1 MiB; leave room for headers with large manifests.
+    "grpc.max_receive_message_length": 16 << 20,
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  server.addService(
+    FederationService,
+    createFederationService({ machine, spec, weightSpecs: specs, parameterCount: params, federationId: randomUUID(), maxPollMs: 20_000 }),
+  );
+  const credentials = o.tls
+    ? grpc.ServerCredentials.createSsl(o.tls.clientCa ?? null, [{ cert_chain: o.tls.cert, private_key: o.tls.key }], Boolean(o.tls.clientCa))
+    : grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${o.host}:${o.port}`, credentials, (err, p) =>
+      err ? reject(new UserError(`cannot listen on ${o.host}:${o.port}: ${err.message.split("\n")[0]}`)) : resolve(p),
+    ),
+  );
+  log(`listening on ${o.host}:${port}${o.tls ? " (TLS" + (o.tls.clientCa ? ", client certificates required)" : ")") : " (insecure: use --tls-cert/--tls-key beyond a trusted network)"}`);
+  log(`waiting for ${o.settings.minClients} clients; ${o.settings.rounds} rounds, strategy ${o.strategy.name}`);
+
+  const doc: MetricsDocument = { config: o.config, rounds: [], final: null };
+  let writes = Promise.resolve();
+  const persist = () => {
+    if (o.outDir) writes = writes.then(() => writeMetrics(o.outDir!, doc));
+    return writes;
+  };
+  machine.on("round", (r) => {
+    doc.rounds.push(r);
+    log(formatRound(r, o.settings.rounds));
+    void persist();
+  });
+
+  const done = new Promise<MetricsDocument>((resolve, reject) => {
+    machine.once("done", () => {
+      void (async () => {
+        const last = doc.rounds.at(-1);
+        doc.final = { accuracy: last?.accuracy ?? null, loss: last?.loss ?? null, modelVersion: machine.modelVersion };
+        await persist();
+        if (o.outDir) {
+          writeWeights(model, machine.globalWeights);
+          await saveModel(model, path.join(o.outDir, "model"), { spec, modelVersion: machine.modelVersion });
+          log(`wrote ${path.join(o.outDir, "metrics.json")} and ${path.join(o.outDir, "model")}/`);
+        }
+        // Clients learn that the federation finished from their next GetTask; give them a moment.
+        await drain(machine, 3_000);
+        await shutdown(server);
+        resolve(doc);
+      })().catch(reject);
+    });
+  });
+
+  return {
+    port,
+    done,
+    async stop(reason = "stopped") {
+      machine.stop(reason);
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+function formatRound(r: RoundRecord, total: number): string {
+  const pct = (x: number | null) => (x === null ? "-" : (100 * x).toFixed(2) + "%");
+  const num = (x: number | null) => (x === null ? "-" : x.toFixed(4));
+  const rejected = Object.entries(r.rejected).map(([k, v]) => `${k}=${v}`).join(",");
+  return (
+    `round ${r.round}/${total}  accuracy ${pct(r.accuracy)}  loss ${num(r.loss)}  ` +
+    `clients ${r.clients}/${r.selected}${rejected ? ` rejected[${rejected}]` : ""}  train-loss ${num(r.trainLoss)}  ` +
+    `up ${mib(r.bytesUp)}  down ${mib(r.bytesDown)}  ${(r.durationMs / 1000).toFixed(1)}s`
+  );
+}
+
+function mib(bytes: number): string {
+  return (bytes / (1 << 20)).toFixed(2) + " MiB";
+}
+
+async function drain(machine: RoundStateMachine, maxMs: number): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (machine.connectedClients > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+}
+
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, 2_000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,364 @@
+/**
+ * The federation's rounds as a state machine:
+ *   waiting (for min clients) → training (selected clients fetch the model, train, upload) →
+ *   aggregating (strategy) → evaluating (central test set) → next round … → done.
+ * It knows clients by session id only; the gRPC layer decodes requests into calls on this class.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import { addLayers } from "../../shared/model/weights.js";
+import { Random } from "../../shared/random.js";
+import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
+import { validateUpdate } from "../validation/validateUpdate.js";
+import type {
+  CentralEvaluation,
+  ClientInfo,
+  FederatedEvaluation,
+  SiteEvaluation,
+  ClientRecord,
+  RoundRecord,
+  RoundSettings,
+  Task,
+  Update,
+  UpdateVerdict,
+} from "./types.js";
+
+type Phase = "waiting" | "training" | "aggregating" | "done";
+
+interface OpenRound {
+  number: number;
+  startVersion: number;
+  evaluations: Map<string, SiteEvaluation>;
+  startedAt: number;
+  selected: Set<string>;
+  submitted: Set<string>;
+  aggregation: RoundAggregation;
+  rejected: Record<string, number>;
+  trainStats: { loss: number; accuracy: number; examples: number };
+  bytesUp: number;
+  bytesDown: number;
+  deadline: number;
+  timer: NodeJS.Timeout;
+}
+
+export interface RoundStateMachineOptions {
+  settings: RoundSettings;
+  shapes: number[][];
+  initialWeights: Float32Array[];
+  strategy: Strategy;
+  /** Central evaluation of a new global model; null when there is no test set. */
+  evaluate?: (weights: Float32Array[]) => Promise<CentralEvaluation | null>;
+  log?: (line: string) => void;
+}
+
+export interface RoundStateMachineEvents {
+  round: [RoundRecord];
+  done: [RoundRecord[]];
+}
+
+export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
+  private phase: Phase = "waiting";
+  private readonly clients = new Map<string, ClientRecord>();
+  private weights: Float32Array[];
+  private version = 0;
+  private open: OpenRound | null = null;
+  private lastRound = 0;
+  private readonly history: RoundRecord[] = [];
+  private readonly rng: Random;
+  /** Long-polling GetTask calls wake up when anything changes. */
+  private readonly changed = new EventEmitter();
+  private readonly log: (line: string) => void;
+
+  constructor(private readonly options: RoundStateMachineOptions) {
+    super();
+    this.weights = options.initialWeights;
+    this.rng = new Random(options.settings.seed);
+    this.log = options.log ?? (() => {});
+    this.changed.setMaxListeners(0);
+  }
+
+  get modelVersion(): number {
+    return this.version;
+  }
+
+  get globalWeights(): readonly Float32Array[] {
+    return this.weights;
+  }
+
+  get rounds(): readonly RoundRecord[] {
+    return this.history;
+  }
+
+  get isDone(): boolean {
+    return this.phase === "done";
+  }
+
+  get connectedClients(): number {
+    return this.clients.size;
+  }
+
+  client(sessionId: string): ClientRecord | undefined {
+    return this.clients.get(sessionId);
+  }
+
+  join(info: ClientInfo): ClientRecord {
+    const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: Date.now() };
+    this.clients.set(record.sessionId, record);
+    this.log(`client ${info.siteName} joined (${info.numExamples} examples, ${info.backend}); ${this.clients.size} connected`);
+    this.maybeStartRound();
+    this.notify();
+    return record;
+  }
+
+  leave(sessionId: string, reason: string): void {
+    const c = this.clients.get(sessionId);
+    if (!c) return;
+    this.clients.delete(sessionId);
+    this.log(`client ${c.siteName} left: ${reason || "no reason given"}`);
+    const open = this.open;
+    if (open && open.selected.delete(sessionId)) this.maybeCloseRound();
+    this.notify();
+  }
+
+  /** The task for this session right now. */
+  taskFor(sessionId: string): Task {
+    const done = this.finishedTask();
+    if (done) return done;
+    const open = this.open;
+    if (this.phase === "training" && open && open.selected.has(sessionId) && !open.submitted.has(sessionId)) {
+      const t = this.options.settings;
+      return {
+        kind: "train",
+        round: open.number,
+        modelVersion: this.version,
+        seed: (t.seed * 1_000_003 + open.number * 7919 + hashName(this.clients.get(sessionId)!.siteName)) >>> 0,
+        deadline: open.deadline,
+        training: t.training,
+      };
+    }
+    if (this.phase === "waiting") return { kind: "wait", reason: `waiting for ${this.options.settings.minClients} clients (${this.clients.size} connected)` };
+    return { kind: "wait", reason: `round ${open?.number ?? this.lastRound} in progress` };
+  }
+
+  /** Long-poll: resolves with a non-wait task as soon as there is one, or with wait after waitMs. */
+  waitForTask(sessionId: string, waitMs: number, signal?: AbortSignal): Promise<Task> {
+    const now = this.taskFor(sessionId);
+    if (now.kind !== "wait" || waitMs <= 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.changed.off("change", onChange);
+        signal?.removeEventListener("abort", finish);
+        resolve(this.taskFor(sessionId));
+      };
+      const onChange = () => {
+        if (this.taskFor(sessionId).kind !== "wait") finish();
+      };
+      const timer = setTimeout(finish, waitMs);
+      this.changed.on("change", onChange);
+      signal?.addEventListener("abort", finish);
+    });
+  }
+
+  /** Checks whether an upload for this round may start, before its bytes are received. */
+  admitUpload(sessionId: string, round: number, baseModelVersion: number): UpdateVerdict {
+    const open = this.open;
+    if (!this.clients.has(sessionId)) return reject("unknown-session", "unknown session; join again");
+    if (!open || this.phase !== "training" || round !== open.number) {
+      return reject("stale-round", `round ${round} is not open (current: ${open?.number ?? "none"})`);
+    }
+    if (!open.selected.has(sessionId)) return reject("not-selected", `client was not selected for round ${round}`);
+    if (open.submitted.has(sessionId)) return reject("duplicate", `an update for round ${round} was already received from this session`);
+    if (baseModelVersion !== this.version) {
+      return reject("stale-model", `update is based on model version ${baseModelVersion}, current is ${this.version}`);
+    }
+    return { accepted: true };
+  }
+
+  submitUpdate(sessionId: string, update: Update): UpdateVerdict {
+    const admitted = this.admitUpload(sessionId, update.round, update.baseModelVersion);
+    const open = this.open;
+    const client = this.clients.get(sessionId);
+    const name = client?.siteName ?? sessionId;
+    if (!admitted.accepted || !open) return this.countRejection(open, name, admitted);
+    if (!(update.numExamples > 0 && Number.isFinite(update.numExamples))) {
+      return this.countRejection(open, name, reject("examples", `example count ${update.numExamples} is not positive`));
+    }
+    const check = validateUpdate(update.delta, { shapes: this.options.shapes }, { maxNorm: this.options.settings.maxUpdateNorm || undefined });
+    if (!check.ok) return this.countRejection(open, name, reject(check.reason, check.detail));
+
+    open.aggregation.add({ weights: addLayers(this.weights, update.delta), numExamples: update.numExamples });
+    open.submitted.add(sessionId);
+    const s = open.trainStats;
+    s.loss += update.metrics.loss * update.numExamples;
+    s.accuracy += update.metrics.accuracy * update.numExamples;
+    s.examples += update.numExamples;
+    this.maybeCloseRound();
+    return { accepted: true };
+  }
+
+  /** A client's evaluation of the global model the open round started from; others are ignored. */
+  recordEvaluation(sessionId: string, e: SiteEvaluation): void {
+    const open = this.open;
+    const client = this.clients.get(sessionId);
+    if (!open || !client || e.modelVersion !== open.startVersion || !(e.examples > 0)) return;
+    if (!Number.isFinite(e.loss) || !Number.isFinite(e.accuracy)) return;
+    open.evaluations.set(client.siteName, e);
+  }
+
+  /** An upload the transport could not decode; counted and logged like any other rejection. */
+  rejectUpload(sessionId: string, reason: string, detail: string): UpdateVerdict {
+    return this.countRejection(this.open, this.clients.get(sessionId)?.siteName ?? sessionId, reject(reason, detail));
+  }
+
+  /** Bytes moved for the open round, counted by the transport (payload plus framing it can see). */
+  recordTransfer(direction: "up" | "down", bytes: number): void {
+    if (!this.open) return;
+    if (direction === "up") this.open.bytesUp += bytes;
+    else this.open.bytesDown += bytes;
+  }
+
+  /** Stops timers; clients are told the federation finished. */
+  stop(reason = "coordinator stopped"): void {
+    if (this.open) clearTimeout(this.open.timer);
+    this.open = null;
+    if (this.phase !== "done") {
+      this.phase = "done";
+      this.log(`stopping: ${reason}`);
+      this.emit("done", this.history);
+    }
+    this.notify();
+  }
+
+  private finishedTask(): Task | null {
+    return this.phase === "done" ? { kind: "finished", reason: "federation finished", finalModelVersion: this.version } : null;
+  }
+
+  private maybeStartRound(): void {
+    const s = this.options.settings;
+    if (this.phase !== "waiting" || this.clients.size < s.minClients) return;
+    const ids = [...this.clients.keys()].sort((a, b) => this.clients.get(a)!.siteName.localeCompare(this.clients.get(b)!.siteName) || a.localeCompare(b));
+    const wanted = Math.min(ids.length, Math.max(s.minFitClients, Math.floor(ids.length * s.fraction)));
+    this.rng.shuffle(ids);
+    const number = this.lastRound + 1;
+    const deadline = Date.now() + s.roundTimeoutMs;
+    this.open = {
+      number,
+      startVersion: this.version,
+      evaluations: new Map(),
+      startedAt: Date.now(),
+      selected: new Set(ids.slice(0, wanted)),
+      submitted: new Set(),
+      aggregation: this.options.strategy.beginRound(this.weights),
+      rejected: {},
+      trainStats: { loss: 0, accuracy: 0, examples: 0 },
+      bytesUp: 0,
+      bytesDown: 0,
+      deadline,
+      timer: setTimeout(() => this.closeRound("deadline"), s.roundTimeoutMs),
+    };
+    this.phase = "training";
+    this.log(`round ${number}/${s.rounds}: ${wanted} of ${ids.length} clients selected`);
+    this.notify();
+  }
+
+  private maybeCloseRound(): void {
+    const open = this.open;
+    if (!open || this.phase !== "training") return;
+    for (const id of open.selected) if (!open.submitted.has(id)) return;
+    this.closeRound("all updates received");
+  }
+
+  private closeRound(why: string): void {
+    const open = this.open;
+    if (!open || this.phase !== "training") return;
+    clearTimeout(open.timer);
+    this.phase = "aggregating";
+    void this.finishRound(open, why).catch((e) => {
+      this.log(`round ${open.number} failed: ${(e as Error).message}`);
+      this.stop(`round ${open.number} failed`);
+    });
+  }
+
+  private async finishRound(open: OpenRound, why: string): Promise<void> {
+    const clients = open.aggregation.count;
+    if (clients > 0) {
+      this.weights = open.aggregation.finish();
+      this.version++;
+    } else {
+      this.log(`round ${open.number}: no update arrived (${why}); the global model is unchanged`);
+    }
+    const evaluation = (await this.options.evaluate?.(this.weights)) ?? null;
+    const s = open.trainStats;
+    const record: RoundRecord = {
+      round: open.number,
+      modelVersion: this.version,
+      accuracy: evaluation?.accuracy ?? null,
+      loss: evaluation?.loss ?? null,
+      clients,
+      selected: open.selected.size,
+      rejected: open.rejected,
+      federatedEvaluation: summariseEvaluations(open.startVersion, open.evaluations),
+      trainLoss: s.examples > 0 ? s.loss / s.examples : null,
+      trainAccuracy: s.examples > 0 ? s.accuracy / s.examples : null,
+      bytesUp: open.bytesUp,
+      bytesDown: open.bytesDown,
+      durationMs: Date.now() - open.startedAt,
+    };
+    this.history.push(record);
+    this.lastRound = open.number;
+    this.open = null;
+    this.emit("round", record);
+    if (open.number >= this.options.settings.rounds) {
+      this.phase = "done";
+      this.emit("done", this.history);
+    } else {
+      this.phase = "waiting";
+      this.maybeStartRound();
+    }
+    this.notify();
+  }
+
+  private countRejection(open: OpenRound | null, name: string, verdict: UpdateVerdict): UpdateVerdict {
+    if (!verdict.accepted) {
+      if (open) open.rejected[verdict.reason] = (open.rejected[verdict.reason] ?? 0) + 1;
+      this.log(`update from ${name} rejected (${verdict.reason}): ${verdict.detail}`);
+    }
+    return verdict;
+  }
+
+  private notify(): void {
+    this.changed.emit("change");
+  }
+}
+
+function summariseEvaluations(version: number, evals: Map<string, SiteEvaluation>): FederatedEvaluation | null {
+  if (evals.size === 0) return null;
+  let examples = 0;
+  let loss = 0;
+  let accuracy = 0;
+  let minAccuracy = Infinity;
+  let maxAccuracy = -Infinity;
+  const sites: FederatedEvaluation["sites"] = {};
+  for (const [site, e] of [...evals].sort(([a], [b]) => a.localeCompare(b))) {
+    examples += e.examples;
+    loss += e.loss * e.examples;
+    accuracy += e.accuracy * e.examples;
+    minAccuracy = Math.min(minAccuracy, e.accuracy);
+    maxAccuracy = Math.max(maxAccuracy, e.accuracy);
+    sites[site] = { examples: e.examples, loss: e.loss, accuracy: e.accuracy };
+  }
+  return { modelVersion: version, loss: loss / examples, accuracy: accuracy / examples, examples, minAccuracy, maxAccuracy, sites };
+}
+
+function reject(reason: string, detail: string): UpdateVerdict {
+  return { accepted: false, reason, detail };
+}
+
+/** A stable number from a site name, so each site's shuffling seed differs yet is reproducible. */
+function hashName(id: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+

@@ -1,0 +1,102 @@
+/** The round state machine's vocabulary: plain data, no transport types. */
+
+export interface TrainingSettings {
+  localEpochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: "adam" | "sgd";
+  proximalMu: number;
+}
+
+export interface RoundSettings {
+  rounds: number;
+  /** Clients that must have joined before the first round starts. */
+  minClients: number;
+  /** Share of connected clients selected each round (at least minFitClients). */
+  fraction: number;
+  minFitClients: number;
+  /** A round closes with whatever arrived when this passes. */
+  roundTimeoutMs: number;
+  seed: number;
+  training: TrainingSettings;
+  /** Updates whose L2 norm exceeds this are rejected (0 = no bound). */
+  maxUpdateNorm: number;
+}
+
+export interface ClientInfo {
+  siteName: string;
+  numExamples: number;
+  backend: string;
+}
+
+export interface ClientRecord extends ClientInfo {
+  sessionId: string;
+  joinedAt: number;
+}
+
+export type Task =
+  | { kind: "train"; round: number; modelVersion: number; seed: number; deadline: number; training: TrainingSettings }
+  | { kind: "wait"; reason: string }
+  | { kind: "finished"; reason: string; finalModelVersion: number };
+
+export interface TrainMetrics {
+  loss: number;
+  accuracy: number;
+  steps: number;
+  trainMillis: number;
+  skippedFiles: number;
+}
+
+export interface Update {
+  round: number;
+  baseModelVersion: number;
+  numExamples: number;
+  metrics: TrainMetrics;
+  /** local − global, one array per model weight. */
+  delta: Float32Array[];
+}
+
+export type UpdateVerdict = { accepted: true } | { accepted: false; reason: string; detail: string };
+
+export interface CentralEvaluation {
+  loss: number;
+  accuracy: number;
+  examples: number;
+}
+
+export interface SiteEvaluation {
+  modelVersion: number;
+  examples: number;
+  loss: number;
+  accuracy: number;
+}
+
+/** Clients' evaluations of one global model on their held-out data, weighted by example counts. */
+export interface FederatedEvaluation {
+  modelVersion: number;
+  loss: number;
+  accuracy: number;
+  examples: number;
+  minAccuracy: number;
+  maxAccuracy: number;
+  sites: Record<string, { examples: number; loss: number; accuracy: number }>;
+}
+
+export interface RoundRecord {
+  round: number;
+  modelVersion: number;
+  /** Central evaluation of the new global model (null when the coordinator has no test set). */
+  accuracy: number | null;
+  loss: number | null;
+  /** Clients whose updates were aggregated. */
+  clients: number;
+  selected: number;
+  rejected: Record<string, number>;
+  /** The model this round started from, as evaluated by the selected clients on their validation splits. */
+  federatedEvaluation: FederatedEvaluation | null;
+  trainLoss: number | null;
+  trainAccuracy: number | null;
+  bytesUp: number;
+  bytesDown: number;
+  durationMs: number;
+}

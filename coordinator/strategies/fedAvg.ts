@@ -1,0 +1,44 @@
+/** FedAvg: the example-weighted mean Σ nᵢ·wᵢ / Σ nᵢ, layer by layer; the base of the server-optimizer strategies. */
+import type { FitResult, RoundAggregation } from "./strategy.js";
+import { WeightedSum } from "./layers.js";
+import { BaseStrategy, RoundBase } from "./round.js";
+
+export class FedAvg extends BaseStrategy {
+  readonly name: string = "fedavg";
+  readonly streaming = true;
+
+  beginRound(current: Float32Array[]): RoundAggregation {
+    return new MeanRound(current, this.name, (mean) => this.step(current, mean));
+  }
+
+  /**
+   * The server-side update from this round's example-weighted mean (float32, as Flower's FedAvg
+   * returns it). FedAvg takes the mean as is; FedAvgM and FedOpt move `current` towards it. Called
+   * once per successfully finished round, in round order.
+   */
+  protected step(_current: readonly Float32Array[], mean: Float32Array[]): Float32Array[] {
+    return mean;
+  }
+}
+
+/** Streams the results into one Float64 accumulator per layer; never keeps a result. */
+class MeanRound extends RoundBase {
+  private readonly sum: WeightedSum;
+
+  constructor(
+    current: readonly Float32Array[],
+    strategyName: string,
+    private readonly then: (mean: Float32Array[]) => Float32Array[],
+  ) {
+    super(current, strategyName);
+    this.sum = new WeightedSum(current);
+  }
+
+  protected accept(result: FitResult): void {
+    this.sum.add(result.weights, result.numExamples);
+  }
+
+  protected complete(): Float32Array[] {
+    return this.then(this.sum.mean());
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The contract between the coordinator and a server-side aggregation strategy. Strategies are pure
+ * math over Float32Array layers: no tensors, no transport.
+ */
+
+/** One client's training result: its full weights (global + client delta), one array per layer. */
+export interface FitResult {
+  weights: Float32Array[];
+  /** How many examples the client trained on; FedAvg-style strategies weight by it. */
+  numExamples: number;
+}
+
+export interface Strategy {
+  readonly name: string;
+  /** true when results can be folded in one at a time as they arrive: memory O(model), not O(clients × model). */
+  readonly streaming: boolean;
+  /** FedProx only: μ of the proximal term (μ/2)·‖w − w_global‖² the clients add to their local loss. */
+  readonly proximalMu?: number;
+  /** One server round. Calls are numbered server rounds 1, 2, 3… in order; stateful strategies keep state between calls. */
+  aggregate(current: Float32Array[], results: FitResult[]): Promise<Float32Array[]>;
+  /**
+   * The same round, fed one result at a time (the coordinator uses this); aggregate() is built on it, so
+   * both give identical numbers. A round counts (for stateful strategies) when its finish() succeeds.
+   */
+  beginRound(current: Float32Array[]): RoundAggregation;
+}
+
+export interface RoundAggregation {
+  /**
+   * Folds in one result. Non-streaming strategies keep a reference to `result.weights` until finish(),
+   * so the caller must not modify those arrays before then. Throws if the layers do not match `current`.
+   */
+  add(result: FitResult): void;
+  /** Results added so far. */
+  readonly count: number;
+  /** The new global weights (fresh arrays). Throws on an empty round; a round can be finished once. */
+  finish(): Float32Array[];
+}

@@ -1,0 +1,220 @@
+/**
+ * gRPC handlers for the Federation service. Each one decodes the request, calls the round state machine,
+ * and encodes the answer; no round logic lives here.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { chunkPayload, PayloadAssembler } from "../../shared/codec/payload.js";
+import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
+import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
+import {
+  Encoding,
+  ModelChunk,
+  UpdateChunk,
+  type FederationServer,
+  type Task as WireTask,
+  type UpdateHeader,
+} from "../../shared/generated/fedfusion/v1/federation.js";
+import { joinMismatch } from "../../shared/model/fingerprint.js";
+import type { ModelSpec } from "../../shared/model/modelSpec.js";
+import type { WeightSpec } from "../../shared/model/weights.js";
+import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
+import type { Task } from "../rounds/types.js";
+import { GlobalModelCache } from "./globalModelCache.js";
+
+export interface FederationServiceOptions {
+  machine: RoundStateMachine;
+  spec: ModelSpec;
+  weightSpecs: WeightSpec[];
+  parameterCount: number;
+  federationId: string;
+  /** Longest a GetTask call is held open. */
+  maxPollMs: number;
+}
+
+type Status = grpc.status;
+
+function fail(code: Status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+export function createFederationService(o: FederationServiceOptions): FederationServer {
+  const { machine } = o;
+  const cache = new GlobalModelCache(o.weightSpecs);
+  const modelBytes = o.weightSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+  const knownSession = (id: string) => machine.client(id) !== undefined;
+  const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
+
+  return {
+    join(call, callback) {
+      const r = call.request;
+      let clientSpec: ModelSpec;
+      try {
+        clientSpec = modelSpecFromWire(r.model, true);
+      } catch (e) {
+        return callback(fail(grpc.status.INVALID_ARGUMENT, (e as Error).message));
+      }
+      const siteName = r.siteName.trim();
+      if (!siteName) return callback(fail(grpc.status.INVALID_ARGUMENT, "site name is empty"));
+      if (!(r.numExamples > 0)) return callback(fail(grpc.status.INVALID_ARGUMENT, `site ${siteName} has no training examples`));
+      const mismatch = joinMismatch(o.spec, clientSpec);
+      if (mismatch) return callback(fail(grpc.status.FAILED_PRECONDITION, `model mismatch: ${mismatch}`));
+      const record = machine.join({ siteName, numExamples: r.numExamples, backend: r.backend || "unknown" });
+      callback(null, {
+        sessionId: record.sessionId,
+        federationId: o.federationId,
+        model: modelSpecToWire(o.spec, o.parameterCount),
+        pollWaitMs: o.maxPollMs,
+        extensions: {},
+      });
+    },
+
+    getTask(call, callback) {
+      const { sessionId, waitMs } = call.request;
+      if (!knownSession(sessionId)) return callback(unknownSession());
+      const abort = new AbortController();
+      call.on("cancelled", () => abort.abort());
+      machine
+        .waitForTask(sessionId, Math.min(waitMs, o.maxPollMs), abort.signal)
+        .then((task) => callback(null, taskToWire(task)), (e) => callback(fail(grpc.status.INTERNAL, String(e))));
+    },
+
+    downloadModel(call) {
+      const { sessionId, modelVersion } = call.request;
+      if (!knownSession(sessionId)) return call.destroy(unknownSession());
+      if (modelVersion !== machine.modelVersion) {
+        return call.destroy(fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
+      }
+      const payload = cache.get(machine.modelVersion, machine.globalWeights);
+      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: payload.manifest } } };
+      machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + ModelChunk.encode(headerMessage).finish().length);
+      call.write(headerMessage);
+      const chunks = chunkPayload(payload.parts);
+      // Respect backpressure: write while the stream accepts, resume on 'drain'.
+      const pump = () => {
+        for (let next = chunks.next(); !next.done; next = chunks.next()) {
+          const c = next.value;
+          machine.recordTransfer("down", chunkMessageBytes(c.byteLength));
+          const more = call.write({ part: { $case: "data", value: Buffer.from(c.buffer, c.byteOffset, c.byteLength) } });
+          if (!more) return void call.once("drain", pump);
+        }
+        call.end();
+      };
+      pump();
+    },
+
+    uploadUpdate(call, callback) {
+      let header: UpdateHeader | null = null;
+      let assembler: PayloadAssembler | null = null;
+      let answered = false;
+      let bytes = 0;
+      const answer = (accepted: boolean, reason = "") => {
+        if (answered) return;
+        answered = true;
+        callback(null, { accepted, reason });
+      };
+      const refuse = (e: grpc.ServiceError) => {
+        if (answered) return;
+        answered = true;
+        callback(e);
+      };
+      // Counted as a rejection by the state machine, so the round's metrics and log show it.
+      const rejectPayload = (sessionId: string, e: unknown) => {
+        const detail = (e as Error).message;
+        machine.rejectUpload(sessionId, "payload", detail);
+        answer(false, `payload: ${detail}`);
+      };
+      call.on("data", (chunk: { part?: { $case: "header"; value: UpdateHeader } | { $case: "data"; value: Buffer } }) => {
+        if (answered) return;
+        const part = chunk.part;
+        if (!header) {
+          if (part?.$case !== "header") return refuse(fail(grpc.status.INVALID_ARGUMENT, "the first upload message must be the header"));
+          header = part.value;
+          if (!knownSession(header.sessionId)) return refuse(unknownSession());
+          const admitted = machine.admitUpload(header.sessionId, header.round, header.baseModelVersion);
+          if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
+          try {
+            if (!header.manifest) throw new Error("update header has no manifest");
+            assembler = new PayloadAssembler(header.manifest, o.weightSpecs, modelBytes);
+          } catch (e) {
+            return rejectPayload(header.sessionId, e);
+          }
+          bytes += GRPC_MESSAGE_PREFIX + UpdateChunk.encode(chunk as UpdateChunk).finish().length;
+          return;
+        }
+        if (part?.$case !== "data") return refuse(fail(grpc.status.INVALID_ARGUMENT, "only one upload header is allowed"));
+        try {
+          assembler!.push(part.value);
+          bytes += chunkMessageBytes(part.value.byteLength);
+        } catch (e) {
+          rejectPayload(header.sessionId, e);
+        }
+      });
+      call.on("end", () => {
+        if (answered) return;
+        if (!header || !assembler) return refuse(fail(grpc.status.INVALID_ARGUMENT, "upload ended before its header"));
+        let delta: Float32Array[];
+        try {
+          delta = assembler.finish().map((t) => t.values);
+        } catch (e) {
+          return rejectPayload(header.sessionId, e);
+        }
+        machine.recordTransfer("up", bytes);
+        const m = header.metrics;
+        const verdict = machine.submitUpdate(header.sessionId, {
+          round: header.round,
+          baseModelVersion: header.baseModelVersion,
+          numExamples: header.numExamples,
+          metrics: { loss: m?.loss ?? NaN, accuracy: m?.accuracy ?? NaN, steps: m?.steps ?? 0, trainMillis: m?.trainMillis ?? 0, skippedFiles: m?.skippedFiles ?? 0 },
+          delta,
+        });
+        answer(verdict.accepted, verdict.accepted ? "" : `${verdict.reason}: ${verdict.detail}`);
+      });
+      call.on("error", () => {
+        answered = true;
+      });
+    },
+
+    reportEvaluation(call, callback) {
+      const r = call.request;
+      if (!knownSession(r.sessionId)) return callback(unknownSession());
+      machine.recordEvaluation(r.sessionId, { modelVersion: r.modelVersion, examples: r.numExamples, loss: r.loss, accuracy: r.accuracy });
+      callback(null, {});
+    },
+
+    leave(call, callback) {
+      machine.leave(call.request.sessionId, call.request.reason);
+      callback(null, {});
+    },
+  };
+}
+
+export function taskToWire(task: Task): WireTask {
+  switch (task.kind) {
+    case "train":
+      return {
+        kind: {
+          $case: "train",
+          value: {
+            round: task.round,
+            modelVersion: task.modelVersion,
+            deadlineUnixMs: task.deadline,
+            config: {
+              localEpochs: task.training.localEpochs,
+              batchSize: task.training.batchSize,
+              learningRate: task.training.learningRate,
+              optimizer: task.training.optimizer,
+              proximalMu: task.training.proximalMu,
+              updateEncoding: Encoding.ENCODING_FLOAT32,
+              seed: task.seed,
+              topkFraction: 0,
+              extensions: {},
+            },
+          },
+        },
+      };
+    case "wait":
+      return { kind: { $case: "wait", value: { reason: task.reason } } };
+    case "finished":
+      return { kind: { $case: "finished", value: { reason: task.reason, finalModelVersion: task.finalModelVersion } } };
+  }
+}

@@ -1,0 +1,23 @@
+{
+  "targets": [
+    {
+      # The kernels: sgemm (OpenBLAS), im2col/col2im, whole conv2d passes and fused bias+activation.
+      "target_name": "fedfusion_native",
+      "sources": ["src/fedfusion_native.cc"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags": ["-O3", "-fno-math-errno"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17"],
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lopenblas"]
+    },
+    {
+      # No OpenBLAS here: it sets OPENBLAS_* in the real C environment before fedfusion_native (and so
+      # libopenblas, which reads them once when it is loaded) is loaded. Needed in worker threads, where
+      # assigning process.env does not reach getenv().
+      "target_name": "fedfusion_env",
+      "sources": ["src/fedfusion_env.cc"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

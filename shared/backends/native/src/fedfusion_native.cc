@@ -1,0 +1,666 @@
+// fedfusion native kernels: OpenBLAS sgemm plus im2col/col2im in C, reached through the plain C
+// Node-API. Every function works directly on the memory of the Float32Arrays it is given (no copies)
+// and checks every extent against the arrays' lengths before touching memory, so a wrong argument
+// from JavaScript throws a RangeError instead of reading or writing out of bounds.
+//
+// Layouts are row-major; convolutions are NHWC with filters [KH, KW, C, OC] (TensorFlow's layout),
+// which makes an im2col row [KH][KW][C] line up with the filter viewed as a (KH*KW*C) x OC matrix.
+#include <node_api.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <algorithm>
+
+// OpenBLAS's own prototypes (LP64 build: blasint is int). Declared here rather than taken from
+// cblas.h so that the build does not depend on which cblas.h the system's alternatives point at.
+extern "C" {
+void cblas_sgemm(int order, int transA, int transB, int M, int N, int K, float alpha, const float* A,
+                 int lda, const float* B, int ldb, float beta, float* C, int ldc);
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+int openblas_get_num_procs(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace {
+
+constexpr int kRowMajor = 101;
+constexpr int kNoTrans = 111;
+constexpr int kTrans = 112;
+
+// Largest im2col buffer a single conv pass uses, in floats (16 MiB). Larger problems are done in
+// chunks of output rows, so memory stays bounded whatever the batch size.
+constexpr int64_t kColLimit = int64_t(1) << 22;
+
+// Per-environment (main thread, each worker) scratch buffer for im2col columns.
+struct Instance {
+  float* ws = nullptr;
+  size_t cap = 0;
+};
+
+void FinalizeInstance(napi_env, void* data, void*) {
+  Instance* inst = static_cast<Instance*>(data);
+  free(inst->ws);
+  delete inst;
+}
+
+float* Workspace(napi_env env, size_t n) {
+  Instance* inst = nullptr;
+  napi_get_instance_data(env, reinterpret_cast<void**>(&inst));
+  if (inst == nullptr) return nullptr;
+  if (inst->cap < n) {
+    free(inst->ws);
+    inst->ws = static_cast<float*>(malloc(n * sizeof(float)));
+    inst->cap = inst->ws ? n : 0;
+  }
+  return inst->ws;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument helpers. Each returns false after throwing a JS exception.
+
+bool Throw(napi_env env, const char* msg, bool range = true) {
+  if (range) {
+    napi_throw_range_error(env, nullptr, msg);
+  } else {
+    napi_throw_type_error(env, nullptr, msg);
+  }
+  return false;
+}
+
+bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  if (!is_ta) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    return Throw(env, msg, false);
+  }
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* ptr = nullptr;
+  napi_value ab;
+  size_t offset = 0;
+  napi_get_typedarray_info(env, v, &type, &length, &ptr, &ab, &offset);
+  if (type != napi_float32_array) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    return Throw(env, msg, false);
+  }
+  *data = static_cast<float*>(ptr);
+  *len = static_cast<int64_t>(length);
+  return true;
+}
+
+// Float32Array, or null/undefined -> nullptr with length 0.
+bool GetOptF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
+  napi_valuetype t;
+  napi_typeof(env, v, &t);
+  if (t == napi_null || t == napi_undefined) {
+    *data = nullptr;
+    *len = 0;
+    return true;
+  }
+  return GetF32(env, v, data, len, what);
+}
+
+bool GetInt(napi_env env, napi_value v, int64_t* out, const char* what) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d == floor(d)) || d < 0 || d > 2147483647.0) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be an integer in [0, 2^31)", what);
+    return Throw(env, msg, false);
+  }
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool GetNum(napi_env env, napi_value v, double* out, const char* what) {
+  if (napi_get_value_double(env, v, out) != napi_ok) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a number", what);
+    return Throw(env, msg, false);
+  }
+  return true;
+}
+
+bool GetBool(napi_env env, napi_value v, bool* out) {
+  napi_value b;
+  napi_coerce_to_bool(env, v, &b);
+  napi_get_value_bool(env, b, out);
+  return true;
+}
+
+// Number of floats a row-major rows x cols matrix with leading dimension ld occupies.
+int64_t MatExtent(int64_t rows, int64_t cols, int64_t ld) {
+  if (rows == 0 || cols == 0) return 0;
+  return (rows - 1) * ld + cols;
+}
+
+// ---------------------------------------------------------------------------------------------
+// sgemm wrapper: C = alpha * op(A) * op(B) + beta * C, row-major. Handles K == 0 (C = beta * C).
+
+void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < M; ++i) {
+      float* c = C + i * ldc;
+      if (beta == 0.f) {
+        memset(c, 0, size_t(N) * sizeof(float));
+      } else {
+        for (int64_t j = 0; j < N; ++j) c[j] *= beta;
+      }
+    }
+    return;
+  }
+  cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(M), int(N), int(K), alpha,
+              A, int(lda), B, int(ldb), beta, C, int(ldc));
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value a[13];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc < 13) {
+    Throw(env, "sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)", false);
+    return nullptr;
+  }
+  bool ta, tb;
+  int64_t M, N, K, lda, ldb, ldc, lenA, lenB, lenC;
+  double alpha, beta;
+  float *A, *B, *C;
+  if (!GetBool(env, a[0], &ta) || !GetBool(env, a[1], &tb) || !GetInt(env, a[2], &M, "M") ||
+      !GetInt(env, a[3], &N, "N") || !GetInt(env, a[4], &K, "K") || !GetNum(env, a[5], &alpha, "alpha") ||
+      !GetF32(env, a[6], &A, &lenA, "A") || !GetInt(env, a[7], &lda, "lda") ||
+      !GetF32(env, a[8], &B, &lenB, "B") || !GetInt(env, a[9], &ldb, "ldb") ||
+      !GetNum(env, a[10], &beta, "beta") || !GetF32(env, a[11], &C, &lenC, "C") ||
+      !GetInt(env, a[12], &ldc, "ldc")) {
+    return nullptr;
+  }
+  const int64_t aRows = ta ? K : M, aCols = ta ? M : K;
+  const int64_t bRows = tb ? N : K, bCols = tb ? K : N;
+  if (lda < std::max<int64_t>(1, aCols) || ldb < std::max<int64_t>(1, bCols) || ldc < std::max<int64_t>(1, N)) {
+    Throw(env, "sgemm: leading dimension smaller than the matrix width");
+    return nullptr;
+  }
+  if (MatExtent(aRows, aCols, lda) > lenA || MatExtent(bRows, bCols, ldb) > lenB ||
+      MatExtent(M, N, ldc) > lenC) {
+    Throw(env, "sgemm: a matrix does not fit in its array");
+    return nullptr;
+  }
+  Gemm(ta, tb, M, N, K, float(alpha), A, lda, B, ldb, float(beta), C, ldc);
+  return nullptr;
+}
+
+// batchMatMul(A, B, C, batchA, batchB, M, N, K, transA, transB)
+// A: batchA x (M x K) (or K x M when transA), B: batchB x (K x N) (or N x K), C: batch x M x N with
+// batch = max(batchA, batchB); batchA and batchB must be equal or one of them 1.
+napi_value BatchMatMul(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value a[10];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc < 10) {
+    Throw(env, "batchMatMul(A, B, C, batchA, batchB, M, N, K, transA, transB)", false);
+    return nullptr;
+  }
+  float *A, *B, *C;
+  int64_t lenA, lenB, lenC, batchA, batchB, M, N, K;
+  bool ta, tb;
+  if (!GetF32(env, a[0], &A, &lenA, "A") || !GetF32(env, a[1], &B, &lenB, "B") ||
+      !GetF32(env, a[2], &C, &lenC, "C") || !GetInt(env, a[3], &batchA, "batchA") ||
+      !GetInt(env, a[4], &batchB, "batchB") || !GetInt(env, a[5], &M, "M") || !GetInt(env, a[6], &N, "N") ||
+      !GetInt(env, a[7], &K, "K") || !GetBool(env, a[8], &ta) || !GetBool(env, a[9], &tb)) {
+    return nullptr;
+  }
+  if (batchA != batchB && batchA != 1 && batchB != 1) {
+    Throw(env, "batchMatMul: batch sizes must be equal or one of them 1");
+    return nullptr;
+  }
+  const int64_t batch = std::max(batchA, batchB);
+  if (batchA * M * K > lenA || batchB * K * N > lenB || batch * M * N > lenC) {
+    Throw(env, "batchMatMul: a matrix does not fit in its array");
+    return nullptr;
+  }
+  if (batch * M > 2147483647) {
+    Throw(env, "batchMatMul: too large");
+    return nullptr;
+  }
+  const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+  if (batch > 1 && batchB == 1 && !ta) {
+    // A's batches stacked on top of each other form one (batch*M) x K matrix: one big sgemm.
+    Gemm(false, tb, batch * M, N, K, 1.f, A, std::max<int64_t>(1, lda), B, std::max<int64_t>(1, ldb), 0.f, C,
+         std::max<int64_t>(1, N));
+    return nullptr;
+  }
+  for (int64_t bi = 0; bi < batch; ++bi) {
+    const float* Ab = A + (bi % batchA) * M * K;
+    const float* Bb = B + (bi % batchB) * K * N;
+    Gemm(ta, tb, M, N, K, 1.f, Ab, std::max<int64_t>(1, lda), Bb, std::max<int64_t>(1, ldb), 0.f, C + bi * M * N,
+         std::max<int64_t>(1, N));
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolution geometry and im2col / col2im over a range of output rows. Output row r is
+// (n, oh, ow) flattened; its im2col row holds KH*KW*C values in [kh][kw][c] order.
+
+struct Geo {
+  int64_t N, H, W, C, KH, KW, OC, sh, sw, dh, dw, pt, pl, OH, OW;
+  int64_t rows() const { return N * OH * OW; }
+  int64_t kc() const { return KH * KW * C; }
+  bool pointwise() const {  // 1x1, stride 1, no padding: the input already is the im2col matrix
+    return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W;
+  }
+};
+
+// geometry: [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, padLeft, OH, OW]
+bool GetGeo(napi_env env, napi_value v, Geo* g) {
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  uint32_t n = 0;
+  if (is_array) napi_get_array_length(env, v, &n);
+  if (!is_array || n != 15) {
+    return Throw(env,
+                 "geometry must be [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, "
+                 "padLeft, outH, outW]",
+                 false);
+  }
+  int64_t vals[15];
+  for (uint32_t i = 0; i < 15; ++i) {
+    napi_value e;
+    napi_get_element(env, v, i, &e);
+    if (!GetInt(env, e, &vals[i], "geometry entry")) return false;
+  }
+  *g = Geo{vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7],
+           vals[8], vals[9], vals[10], vals[11], vals[12], vals[13], vals[14]};
+  if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
+    return Throw(env, "strides and dilations must be >= 1");
+  }
+  // Keep every product used for indexing comfortably inside int64 and every gemm dimension in int.
+  const double big = 2147483647.0;
+  if (double(g->N) * g->H * g->W * g->C > big * 8 || double(g->N) * g->OH * g->OW > big ||
+      double(g->KH) * g->KW * g->C > big || double(g->rows()) * g->OC > big * 8 ||
+      double(g->kc()) * g->OC > big * 8) {
+    return Throw(env, "convolution too large");
+  }
+  return true;
+}
+
+void Im2ColRows(const float* x, const Geo& g, int64_t r0, int64_t r1, float* col) {
+  const int64_t P = g.OH * g.OW, KC = g.kc(), rowSpan = g.KW * g.C;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / P, p = r % P, oh = p / g.OW, ow = p % g.OW;
+    float* dst = col + (r - r0) * KC;
+    const float* xn = x + n * g.H * g.W * g.C;
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - 0;
+    for (int64_t kh = 0; kh < g.KH; ++kh, dst += rowSpan) {
+      const int64_t ih = ih0 + kh * g.dh;
+      if (ih < 0 || ih >= g.H) {
+        memset(dst, 0, size_t(rowSpan) * sizeof(float));
+        continue;
+      }
+      const float* xrow = xn + ih * g.W * g.C;
+      if (g.dw == 1 && iw0 >= 0 && iw0 + g.KW <= g.W) {  // the whole filter row is contiguous in x
+        memcpy(dst, xrow + iw0 * g.C, size_t(rowSpan) * sizeof(float));
+        continue;
+      }
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const int64_t iw = iw0 + kw * g.dw;
+        float* d = dst + kw * g.C;
+        if (iw < 0 || iw >= g.W) {
+          memset(d, 0, size_t(g.C) * sizeof(float));
+        } else {
+          memcpy(d, xrow + iw * g.C, size_t(g.C) * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+// Adds the im2col rows [r0, r1) in col back into dx (the adjoint of Im2ColRows).
+void Col2ImRows(const float* col, const Geo& g, int64_t r0, int64_t r1, float* dx) {
+  const int64_t P = g.OH * g.OW, KC = g.kc(), rowSpan = g.KW * g.C;
+  for (int64_t r = r0; r < r1; ++r) {
+    const int64_t n = r / P, p = r % P, oh = p / g.OW, ow = p % g.OW;
+    const float* src = col + (r - r0) * KC;
+    float* dn = dx + n * g.H * g.W * g.C;
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+    for (int64_t kh = 0; kh < g.KH; ++kh, src += rowSpan) {
+      const int64_t ih = ih0 + kh * g.dh;
+      if (ih < 0 || ih >= g.H) continue;
+      float* drow = dn + ih * g.W * g.C;
+      if (g.dw == 1 && iw0 >= 0 && iw0 + g.KW <= g.W) {
+        float* d = drow + iw0 * g.C;
+        for (int64_t i = 0; i < rowSpan; ++i) d[i] += src[i];
+        continue;
+      }
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const int64_t iw = iw0 + kw * g.dw;
+        if (iw < 0 || iw >= g.W) continue;
+        float* d = drow + iw * g.C;
+        const float* s = src + kw * g.C;
+        for (int64_t c = 0; c < g.C; ++c) d[c] += s[c];
+      }
+    }
+  }
+}
+
+int64_t ChunkRows(const Geo& g) {
+  return std::max<int64_t>(1, std::min<int64_t>(g.rows(), kColLimit / std::max<int64_t>(1, g.kc())));
+}
+
+bool ParseConvArgs(napi_env env, napi_callback_info info, float** p0, int64_t* l0, float** p1, int64_t* l1,
+                   float** p2, int64_t* l2, Geo* g, const char* usage) {
+  size_t argc = 4;
+  napi_value a[4];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc < 4) return Throw(env, usage, false);
+  return GetF32(env, a[0], p0, l0, "first array") && GetF32(env, a[1], p1, l1, "second array") &&
+         GetF32(env, a[2], p2, l2, "third array") && GetGeo(env, a[3], g);
+}
+
+// im2col(x, col, geometry): col (N*OH*OW x KH*KW*C) from x (N x H x W x C).
+napi_value Im2Col(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *x, *col;
+  int64_t lx, lc;
+  Geo g;
+  if (argc < 3) {
+    Throw(env, "im2col(x, col, geometry)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &col, &lc, "col") || !GetGeo(env, a[2], &g)) {
+    return nullptr;
+  }
+  if (g.N * g.H * g.W * g.C > lx || g.rows() * g.kc() > lc) {
+    Throw(env, "im2col: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  Im2ColRows(x, g, 0, g.rows(), col);
+  return nullptr;
+}
+
+// col2im(col, dx, geometry): dx (N x H x W x C) += the columns scattered back. dx is not cleared.
+napi_value Col2Im(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *col, *dx;
+  int64_t lc, lx;
+  Geo g;
+  if (argc < 3) {
+    Throw(env, "col2im(col, dx, geometry)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &col, &lc, "col") || !GetF32(env, a[1], &dx, &lx, "dx") || !GetGeo(env, a[2], &g)) {
+    return nullptr;
+  }
+  if (g.N * g.H * g.W * g.C > lx || g.rows() * g.kc() > lc) {
+    Throw(env, "col2im: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  Col2ImRows(col, g, 0, g.rows(), dx);
+  return nullptr;
+}
+
+// conv2d(x, filter, y, geometry): y (N x OH x OW x OC) = conv(x, filter).
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  float *x, *w, *y;
+  int64_t lx, lw, ly;
+  Geo g;
+  if (!ParseConvArgs(env, info, &x, &lx, &w, &lw, &y, &ly, &g, "conv2d(x, filter, y, geometry)")) return nullptr;
+  const int64_t rows = g.rows(), KC = g.kc();
+  if (g.N * g.H * g.W * g.C > lx || KC * g.OC > lw || rows * g.OC > ly) {
+    Throw(env, "conv2d: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  if (rows == 0 || g.OC == 0) return nullptr;
+  if (g.pointwise()) {
+    Gemm(false, false, rows, g.OC, g.C, 1.f, x, std::max<int64_t>(1, g.C), w, g.OC, 0.f, y, g.OC);
+    return nullptr;
+  }
+  const int64_t chunk = ChunkRows(g);
+  float* col = Workspace(env, size_t(chunk * std::max<int64_t>(1, KC)));
+  if (col == nullptr) {
+    napi_throw_error(env, nullptr, "conv2d: out of memory for the im2col buffer");
+    return nullptr;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    Im2ColRows(x, g, r0, r1, col);
+    Gemm(false, false, r1 - r0, g.OC, KC, 1.f, col, std::max<int64_t>(1, KC), w, g.OC, 0.f, y + r0 * g.OC, g.OC);
+  }
+  return nullptr;
+}
+
+// conv2dBackpropFilter(x, dy, dw, geometry): dw (KH x KW x C x OC) = im2col(x)^T * dy.
+napi_value Conv2dBackpropFilter(napi_env env, napi_callback_info info) {
+  float *x, *dy, *dw;
+  int64_t lx, ldy, ldw;
+  Geo g;
+  if (!ParseConvArgs(env, info, &x, &lx, &dy, &ldy, &dw, &ldw, &g, "conv2dBackpropFilter(x, dy, dw, geometry)")) {
+    return nullptr;
+  }
+  const int64_t rows = g.rows(), KC = g.kc();
+  if (g.N * g.H * g.W * g.C > lx || rows * g.OC > ldy || KC * g.OC > ldw) {
+    Throw(env, "conv2dBackpropFilter: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  if (KC == 0 || g.OC == 0) return nullptr;
+  if (rows == 0) {
+    memset(dw, 0, size_t(KC * g.OC) * sizeof(float));
+    return nullptr;
+  }
+  if (g.pointwise()) {
+    Gemm(true, false, g.C, g.OC, rows, 1.f, x, g.C, dy, g.OC, 0.f, dw, g.OC);
+    return nullptr;
+  }
+  const int64_t chunk = ChunkRows(g);
+  float* col = Workspace(env, size_t(chunk * KC));
+  if (col == nullptr) {
+    napi_throw_error(env, nullptr, "conv2dBackpropFilter: out of memory for the im2col buffer");
+    return nullptr;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    Im2ColRows(x, g, r0, r1, col);
+    Gemm(true, false, KC, g.OC, r1 - r0, 1.f, col, KC, dy + r0 * g.OC, g.OC, r0 == 0 ? 0.f : 1.f, dw, g.OC);
+  }
+  return nullptr;
+}
+
+// conv2dBackpropInput(dy, filter, dx, geometry): dx (N x H x W x C) = col2im(dy * filter^T).
+napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
+  float *dy, *w, *dx;
+  int64_t ldy, lw, ldx;
+  Geo g;
+  if (!ParseConvArgs(env, info, &dy, &ldy, &w, &lw, &dx, &ldx, &g, "conv2dBackpropInput(dy, filter, dx, geometry)")) {
+    return nullptr;
+  }
+  const int64_t rows = g.rows(), KC = g.kc(), inSize = g.N * g.H * g.W * g.C;
+  if (rows * g.OC > ldy || KC * g.OC > lw || inSize > ldx) {
+    Throw(env, "conv2dBackpropInput: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  if (g.pointwise()) {
+    Gemm(false, true, rows, g.C, g.OC, 1.f, dy, std::max<int64_t>(1, g.OC), w, std::max<int64_t>(1, g.OC), 0.f, dx,
+         std::max<int64_t>(1, g.C));
+    return nullptr;
+  }
+  memset(dx, 0, size_t(inSize) * sizeof(float));
+  if (rows == 0 || KC == 0) return nullptr;
+  const int64_t chunk = ChunkRows(g);
+  float* col = Workspace(env, size_t(chunk * KC));
+  if (col == nullptr) {
+    napi_throw_error(env, nullptr, "conv2dBackpropInput: out of memory for the im2col buffer");
+    return nullptr;
+  }
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t r1 = std::min(rows, r0 + chunk);
+    Gemm(false, true, r1 - r0, KC, g.OC, 1.f, dy + r0 * g.OC, std::max<int64_t>(1, g.OC), w,
+         std::max<int64_t>(1, g.OC), 0.f, col, KC);
+    Col2ImRows(col, g, r0, r1, dx);
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// biasActivation(y, rows, cols, bias, biasMode, activation, alpha, prelu, preluMode), in place.
+// Modes: 0 none, 1 scalar (1 value), 2 per column (cols values), 3 full (rows*cols values).
+// Activations: 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu(alpha), 5 prelu(weights), 6 sigmoid.
+// Each follows tfjs-backend-cpu's formula (NaN passes through relu/relu6 as it does there).
+
+inline float Param(const float* p, int mode, int64_t i, int64_t j, int64_t cols) {
+  switch (mode) {
+    case 1: return p[0];
+    case 2: return p[j];
+    case 3: return p[i * cols + j];
+    default: return 0.f;
+  }
+}
+
+bool ModeSize(int64_t mode, int64_t rows, int64_t cols, int64_t* need) {
+  switch (mode) {
+    case 0: *need = 0; return true;
+    case 1: *need = 1; return true;
+    case 2: *need = cols; return true;
+    case 3: *need = rows * cols; return true;
+    default: return false;
+  }
+}
+
+napi_value BiasActivation(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value a[9];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (argc < 9) {
+    Throw(env, "biasActivation(y, rows, cols, bias, biasMode, activation, alpha, prelu, preluMode)", false);
+    return nullptr;
+  }
+  float *y, *bias, *prelu;
+  int64_t ly, lb, lp, rows, cols, bmode, act, pmode;
+  double alphaD;
+  if (!GetF32(env, a[0], &y, &ly, "y") || !GetInt(env, a[1], &rows, "rows") || !GetInt(env, a[2], &cols, "cols") ||
+      !GetOptF32(env, a[3], &bias, &lb, "bias") || !GetInt(env, a[4], &bmode, "biasMode") ||
+      !GetInt(env, a[5], &act, "activation") || !GetNum(env, a[6], &alphaD, "alpha") ||
+      !GetOptF32(env, a[7], &prelu, &lp, "prelu") || !GetInt(env, a[8], &pmode, "preluMode")) {
+    return nullptr;
+  }
+  int64_t needB, needP;
+  if (rows * cols > ly || !ModeSize(bmode, rows, cols, &needB) || !ModeSize(pmode, rows, cols, &needP) ||
+      act > 6 || (bmode != 0 && (bias == nullptr || lb < needB)) ||
+      (act == 5 && (pmode == 0 || prelu == nullptr || lp < needP))) {
+    Throw(env, "biasActivation: bad sizes or modes");
+    return nullptr;
+  }
+  const float alpha = float(alphaD);
+  for (int64_t i = 0; i < rows; ++i) {
+    float* row = y + i * cols;
+    if (bmode == 2) {
+      for (int64_t j = 0; j < cols; ++j) row[j] += bias[j];
+    } else if (bmode != 0) {
+      for (int64_t j = 0; j < cols; ++j) row[j] += Param(bias, int(bmode), i, j, cols);
+    }
+    switch (act) {
+      case 1:
+        for (int64_t j = 0; j < cols; ++j) row[j] = row[j] < 0.f ? 0.f : row[j];
+        break;
+      case 2:
+        for (int64_t j = 0; j < cols; ++j) {
+          const float v = row[j];
+          row[j] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+        }
+        break;
+      case 3:
+        for (int64_t j = 0; j < cols; ++j) {
+          const float v = row[j];
+          if (!(v >= 0.f)) row[j] = float(exp(double(v)) - 1.0);
+        }
+        break;
+      case 4:
+        for (int64_t j = 0; j < cols; ++j) row[j] = row[j] < 0.f ? alpha * row[j] : row[j];
+        break;
+      case 5:
+        for (int64_t j = 0; j < cols; ++j) {
+          const float v = row[j];
+          row[j] = v < 0.f ? Param(prelu, int(pmode), i, j, cols) * v : v;
+        }
+        break;
+      case 6:
+        for (int64_t j = 0; j < cols; ++j) row[j] = float(1.0 / (1.0 + exp(-double(row[j]))));
+        break;
+      default:
+        break;
+    }
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenBLAS information and threads.
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  const char* config = openblas_get_config();
+  const char* core = openblas_get_corename();
+  napi_create_string_utf8(env, config ? config : "", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "config", v);
+  napi_create_string_utf8(env, core ? core : "", NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "corename", v);
+  napi_create_int32(env, openblas_get_num_threads(), &v);
+  napi_set_named_property(env, obj, "numThreads", v);
+  napi_create_int32(env, openblas_get_num_procs(), &v);
+  napi_set_named_property(env, obj, "numProcs", v);
+  const char* coretype = getenv("OPENBLAS_CORETYPE");
+  if (coretype) {
+    napi_create_string_utf8(env, coretype, NAPI_AUTO_LENGTH, &v);
+  } else {
+    napi_get_undefined(env, &v);
+  }
+  napi_set_named_property(env, obj, "envCoretype", v);
+  return obj;
+}
+
+napi_value SetNumThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  int64_t n;
+  if (argc < 1 || !GetInt(env, a[0], &n, "threads")) return nullptr;
+  if (n < 1) n = 1;
+  openblas_set_num_threads(int(n));
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_set_instance_data(env, new Instance(), FinalizeInstance, nullptr);
+  napi_property_descriptor props[] = {
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"im2col", nullptr, Im2Col, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"col2im", nullptr, Col2Im, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"biasActivation", nullptr, BiasActivation, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

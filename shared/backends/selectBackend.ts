@@ -1,0 +1,93 @@
+/**
+ * Chooses the TensorFlow.js backend at run time. The native packages are optional dependencies (their
+ * install downloads libtensorflow, which fails offline), so each candidate is tried and, when it cannot be
+ * had, the reason is kept for the log.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { UserError } from "../errors.js";
+
+export const BACKEND_CHOICES = ["auto", "gpu", "node", "native", "wasm", "cpu"] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+
+export interface BackendSelection {
+  /** What the user asked for and what we got (e.g. "wasm"). */
+  choice: BackendChoice;
+  name: Exclude<BackendChoice, "auto">;
+  /** The tfjs backend name underneath ("tensorflow", "cpu", "wasm"). */
+  tfBackend: string;
+  detail: string;
+  /** For auto: why each better candidate was skipped. */
+  skipped: string[];
+}
+
+type Candidate = Exclude<BackendChoice, "auto">;
+const AUTO_ORDER: Candidate[] = ["gpu", "node", "native", "wasm", "cpu"];
+
+export function parseBackendChoice(s: string): BackendChoice {
+  if ((BACKEND_CHOICES as readonly string[]).includes(s)) return s as BackendChoice;
+  throw new UserError(`unknown backend '${s}': expected one of ${BACKEND_CHOICES.join(", ")}`);
+}
+
+let current: BackendSelection | null = null;
+
+/** Initialises the backend once per process; later calls return the first selection. */
+export async function initBackend(choice: BackendChoice = "auto"): Promise<BackendSelection> {
+  if (current) return current;
+  const order = choice === "auto" ? AUTO_ORDER : [choice];
+  const skipped: string[] = [];
+  for (const candidate of order) {
+    try {
+      const { tfBackend, detail } = await activate(candidate);
+      current = { choice, name: candidate, tfBackend, detail, skipped };
+      return current;
+    } catch (e) {
+      skipped.push(`${candidate}: ${oneLine(e)}`);
+    }
+  }
+  throw new UserError(`backend '${choice}' is not available here (${skipped.join("; ")})`);
+}
+
+async function activate(candidate: Candidate): Promise<{ tfBackend: string; detail: string }> {
+  switch (candidate) {
+    case "gpu":
+    case "node": {
+      const pkg = candidate === "gpu" ? "@tensorflow/tfjs-node-gpu" : "@tensorflow/tfjs-node";
+      try {
+        await import(pkg);
+      } catch (e) {
+        throw new Error(`${pkg} is not installed (optional; needs libtensorflow): ${oneLine(e)}`);
+      }
+      await setBackend("tensorflow");
+      return { tfBackend: "tensorflow", detail: `${pkg} (libtensorflow)` };
+    }
+    case "native": {
+      await import("@tensorflow/tfjs-backend-cpu");
+      const { registerNativeKernels } = await import("./native/nativeKernels.js");
+      const result = registerNativeKernels();
+      if (!result.ok) throw new Error(result.reason);
+      await setBackend("cpu");
+      return { tfBackend: "cpu", detail: `cpu + native ${result.blas} kernels (${result.kernels.join(", ")})` };
+    }
+    case "wasm": {
+      await import("@tensorflow/tfjs-backend-wasm");
+      const { registerWasmTrainingKernels } = await import("./wasmTrainingKernels.js");
+      const added = registerWasmTrainingKernels();
+      await setBackend("wasm");
+      return { tfBackend: "wasm", detail: `wasm (SIMD) + project gradient kernels (${added.join(", ")})` };
+    }
+    case "cpu":
+      await import("@tensorflow/tfjs-backend-cpu");
+      await setBackend("cpu");
+      return { tfBackend: "cpu", detail: "pure JavaScript (slow)" };
+  }
+}
+
+async function setBackend(name: string): Promise<void> {
+  const ok = await tf.setBackend(name);
+  if (!ok || tf.getBackend() !== name) throw new Error(`tfjs backend '${name}' failed to initialise`);
+  await tf.ready();
+}
+
+function oneLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split("\n")[0];
+}

@@ -1,0 +1,141 @@
+/**
+ * Weights on the wire: an ordered list of named float32 tensors becomes a manifest plus a byte payload
+ * (the tensors' bytes back to back), sent as chunks of at most 1 MiB. Nothing here limits a model to one
+ * gRPC message; the receiver reassembles into one buffer and checks the SHA-256 before anything uses it.
+ */
+import { createHash } from "node:crypto";
+import os from "node:os";
+import { Encoding, type PayloadManifest, type TensorSpec } from "../generated/fedfusion/v1/federation.js";
+import { elementCount, type WeightSpec } from "../model/weights.js";
+
+/** gRPC's default message limit is 4 MiB; 1 MiB chunks keep memory per in-flight message small. */
+export const MAX_CHUNK_BYTES = 1 << 20;
+
+if (os.endianness() !== "LE") throw new Error("fedfusion's wire codec assumes a little-endian machine");
+
+export interface NamedTensor extends WeightSpec {
+  values: Float32Array;
+}
+
+export interface EncodedPayload {
+  manifest: PayloadManifest;
+  /** The payload as byte views onto the tensors (no copy). */
+  parts: Uint8Array[];
+}
+
+/** A malformed or inconsistent payload; the message names what is wrong. */
+export class PayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PayloadError";
+  }
+}
+
+export function encodePayload(tensors: readonly NamedTensor[]): EncodedPayload {
+  const hash = createHash("sha256");
+  const parts: Uint8Array[] = [];
+  const specs: TensorSpec[] = tensors.map((t) => {
+    if (t.values.length !== elementCount(t.shape)) {
+      throw new Error(`tensor ${t.name} has ${t.values.length} values for shape [${t.shape}]`);
+    }
+    const bytes = new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength);
+    hash.update(bytes);
+    parts.push(bytes);
+    return { name: t.name, shape: t.shape, encoding: Encoding.ENCODING_FLOAT32, byteLength: bytes.byteLength, scale: 0, zeroPoint: 0, nonzero: 0 };
+  });
+  const totalBytes = parts.reduce((n, p) => n + p.byteLength, 0);
+  return { manifest: { tensors: specs, totalBytes, sha256: hash.digest() }, parts };
+}
+
+/** Splits the payload into chunks of at most maxChunk bytes; a chunk may span tensor boundaries. */
+export function* chunkPayload(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK_BYTES): Generator<Uint8Array> {
+  let pending: Uint8Array | null = null;
+  let fill = 0;
+  for (const part of parts) {
+    let offset = 0;
+    while (offset < part.byteLength) {
+      if (pending === null && part.byteLength - offset >= maxChunk) {
+        yield part.subarray(offset, offset + maxChunk);
+        offset += maxChunk;
+        continue;
+      }
+      pending ??= new Uint8Array(maxChunk);
+      const n = Math.min(maxChunk - fill, part.byteLength - offset);
+      pending.set(part.subarray(offset, offset + n), fill);
+      fill += n;
+      offset += n;
+      if (fill === maxChunk) {
+        yield pending;
+        pending = null;
+        fill = 0;
+      }
+    }
+  }
+  if (pending !== null && fill > 0) yield pending.subarray(0, fill);
+}
+
+/**
+ * Receives a manifest, then data chunks, into one preallocated buffer; finish() checks length and digest and
+ * returns the tensors as views onto that buffer. `expected` (the model's layout) is checked up front, so a
+ * payload of the wrong shape is refused before its bytes are even received.
+ */
+export class PayloadAssembler {
+  private readonly buffer: Uint8Array;
+  private received = 0;
+  private readonly hash = createHash("sha256");
+
+  constructor(
+    private readonly manifest: PayloadManifest,
+    expected: readonly WeightSpec[] | null,
+    maxBytes: number,
+  ) {
+    validateManifest(manifest, expected, maxBytes);
+    this.buffer = new Uint8Array(manifest.totalBytes);
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.received + chunk.byteLength > this.buffer.byteLength) {
+      throw new PayloadError(`payload exceeds the ${this.buffer.byteLength} bytes its manifest announced`);
+    }
+    this.buffer.set(chunk, this.received);
+    this.hash.update(chunk);
+    this.received += chunk.byteLength;
+  }
+
+  finish(): NamedTensor[] {
+    if (this.received !== this.buffer.byteLength) {
+      throw new PayloadError(`payload ended after ${this.received} of ${this.buffer.byteLength} bytes`);
+    }
+    const digest = this.hash.digest();
+    if (!digest.equals(Buffer.from(this.manifest.sha256))) throw new PayloadError("payload SHA-256 does not match its manifest");
+    let offset = 0;
+    return this.manifest.tensors.map((t) => {
+      const values = new Float32Array(this.buffer.buffer, this.buffer.byteOffset + offset, t.byteLength / 4);
+      offset += t.byteLength;
+      return { name: t.name, shape: [...t.shape], values };
+    });
+  }
+}
+
+function validateManifest(m: PayloadManifest, expected: readonly WeightSpec[] | null, maxBytes: number): void {
+  if (!m.sha256 || m.sha256.byteLength !== 32) throw new PayloadError("manifest has no SHA-256 digest");
+  if (m.totalBytes > maxBytes) throw new PayloadError(`payload of ${m.totalBytes} bytes exceeds the limit of ${maxBytes}`);
+  if (expected && m.tensors.length !== expected.length) {
+    throw new PayloadError(`payload has ${m.tensors.length} tensors, the model has ${expected.length}`);
+  }
+  let sum = 0;
+  m.tensors.forEach((t, i) => {
+    if (t.encoding !== Encoding.ENCODING_FLOAT32) {
+      throw new PayloadError(`tensor ${t.name}: encoding ${Encoding[t.encoding] ?? t.encoding} is not supported`);
+    }
+    if (t.byteLength !== 4 * elementCount(t.shape)) {
+      throw new PayloadError(`tensor ${t.name}: ${t.byteLength} bytes do not fit shape [${t.shape}] as float32`);
+    }
+    const e = expected?.[i];
+    if (e && (e.name !== t.name || e.shape.join(",") !== t.shape.join(","))) {
+      throw new PayloadError(`tensor ${i} is ${t.name} [${t.shape}], the model expects ${e.name} [${e.shape}]`);
+    }
+    sum += t.byteLength;
+  });
+  if (sum !== m.totalBytes) throw new PayloadError(`manifest total of ${m.totalBytes} bytes disagrees with its tensors' ${sum}`);
+}

@@ -1,0 +1,18 @@
+/**
+ * Bytes a message takes on the wire: gRPC's 5-byte length prefix plus the protobuf encoding. For a chunk
+ * message (one bytes field) the protobuf part is the field tag, the varint length and the data.
+ */
+export const GRPC_MESSAGE_PREFIX = 5;
+
+export function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+export function chunkMessageBytes(dataBytes: number): number {
+  return GRPC_MESSAGE_PREFIX + 1 + varintLength(dataBytes) + dataBytes;
+}

@@ -1,0 +1,49 @@
+import * as tf from "@tensorflow/tfjs-core";
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { identityOrder, makeBatch } from "../data/batches.js";
+import type { ImageDataset } from "../data/imageDataset.js";
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  examples: number;
+}
+
+/** Mean categorical cross-entropy and accuracy of the model over the whole dataset. */
+export function evaluateModel(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Evaluation {
+  if (data.count === 0) return { loss: NaN, accuracy: NaN, examples: 0 };
+  const order = identityOrder(data.count);
+  let lossSum = 0;
+  let correct = 0;
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(start + batchSize, data.count);
+    const [l, c] = tf.tidy(() => {
+      const { x, y } = makeBatch(data, order, start, end);
+      const p = model.predict(x) as tf.Tensor2D;
+      const loss = crossEntropySum(y, p);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"));
+      return [loss.dataSync()[0], hits.dataSync()[0]];
+    });
+    lossSum += l;
+    correct += c;
+  }
+  return { loss: lossSum / data.count, accuracy: correct / data.count, examples: data.count };
+}
+
+/** Σ over the batch of −Σ y·log p, with p clipped as Keras does so a confident mistake costs a finite loss. */
+export function crossEntropySum(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1)))));
+}
+
+/** Class probabilities for each image, in order. */
+export function predictProbabilities(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Float32Array[] {
+  const order = identityOrder(data.count);
+  const out: Float32Array[] = [];
+  for (let start = 0; start < data.count; start += batchSize) {
+    const end = Math.min(start + batchSize, data.count);
+    const probs = tf.tidy(() => (model.predict(makeBatch(data, order, start, end).x) as tf.Tensor2D).dataSync() as Float32Array);
+    const k = data.classNames.length;
+    for (let i = 0; i < end - start; i++) out.push(probs.slice(i * k, (i + 1) * k));
+  }
+  return out;
+}

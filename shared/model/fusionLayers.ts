@@ -1,0 +1,192 @@
+/**
+ * The custom layers of the fusion model: the CNN stem's feature map becomes a token sequence, a learnable
+ * class token and position embeddings are added, and pre-norm transformer encoder blocks mix the tokens.
+ * Each layer is registered with tfjs serialization, so a saved model loads back with tf.loadLayersModel.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import * as tfl from "@tensorflow/tfjs-layers";
+
+type Kwargs = Record<string, unknown>;
+type Initializer = ReturnType<typeof tfl.initializers.zeros>;
+type Shape = (number | null)[];
+
+const { Layer } = tfl.layers;
+type LayerArgs = ConstructorParameters<typeof Layer>[0];
+type LayerVariable = ReturnType<InstanceType<typeof Layer>["addWeight"]>;
+
+function first(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  return Array.isArray(inputs) ? inputs[0] : inputs;
+}
+
+function asShape(s: Shape | Shape[]): Shape {
+  return Array.isArray(s[0]) ? (s[0] as Shape) : (s as Shape);
+}
+
+const zeros = () => tfl.initializers.zeros();
+const ones = () => tfl.initializers.ones();
+const small = () => tfl.initializers.truncatedNormal({ stddev: 0.02 });
+const glorot = () => tfl.initializers.glorotUniform({});
+
+/** Prepends a learnable class token to [batch, tokens, dim] and adds learnable position embeddings. */
+export class ClassTokenAndPosition extends Layer {
+  static readonly className = "FedfusionClassTokenAndPosition";
+  private classToken!: LayerVariable;
+  private position!: LayerVariable;
+
+  constructor(args: LayerArgs = {}) {
+    super(args);
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const [, tokens, dim] = asShape(inputShape) as number[];
+    this.classToken = this.addWeight("class_token", [1, 1, dim], "float32", small());
+    this.position = this.addWeight("position", [1, tokens + 1, dim], "float32", small());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const [batch, tokens, dim] = asShape(inputShape);
+    return [batch, (tokens as number) + 1, dim];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = first(inputs) as tf.Tensor3D;
+      const cls = tf.tile(this.classToken.read(), [x.shape[0], 1, 1]);
+      return tf.add(tf.concat([cls, x], 1), this.position.read());
+    });
+  }
+}
+
+/** Takes the class token's output: [batch, tokens, dim] -> [batch, dim]. */
+export class ClassTokenPool extends Layer {
+  static readonly className = "FedfusionClassTokenPool";
+
+  constructor(args: LayerArgs = {}) {
+    super(args);
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const [batch, , dim] = asShape(inputShape);
+    return [batch, dim];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = first(inputs);
+      return tf.squeeze(tf.slice(x, [0, 0, 0], [-1, 1, -1]), [1]);
+    });
+  }
+}
+
+export interface TransformerBlockArgs extends NonNullable<LayerArgs> {
+  heads: number;
+  mlpRatio: number;
+  dropout?: number;
+}
+
+/**
+ * One pre-norm transformer encoder block:
+ *   x = x + MHSA(LN(x));  x = x + MLP(LN(x))   with MLP = dense(r·d, gelu) -> dense(d).
+ * Written with plain tf ops so tfjs autodiff gives its gradients on every backend.
+ */
+export class TransformerEncoderBlock extends Layer {
+  static readonly className = "FedfusionTransformerEncoderBlock";
+  readonly heads: number;
+  readonly mlpRatio: number;
+  readonly dropout: number;
+  private w: Record<string, LayerVariable> = {};
+
+  constructor(args: TransformerBlockArgs) {
+    super(args);
+    this.heads = args.heads;
+    this.mlpRatio = args.mlpRatio;
+    this.dropout = args.dropout ?? 0;
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const dim = asShape(inputShape)[2] as number;
+    if (dim % this.heads !== 0) throw new Error(`token dimension ${dim} is not divisible by ${this.heads} heads`);
+    const hidden = Math.round(dim * this.mlpRatio);
+    const add = (name: string, shape: number[], init: Initializer) =>
+      (this.w[name] = this.addWeight(name, shape, "float32", init));
+    add("ln1_gamma", [dim], ones());
+    add("ln1_beta", [dim], zeros());
+    for (const p of ["query", "key", "value", "out"]) {
+      add(`${p}_kernel`, [dim, dim], glorot());
+      add(`${p}_bias`, [dim], zeros());
+    }
+    add("ln2_gamma", [dim], ones());
+    add("ln2_beta", [dim], zeros());
+    add("mlp1_kernel", [dim, hidden], glorot());
+    add("mlp1_bias", [hidden], zeros());
+    add("mlp2_kernel", [hidden, dim], glorot());
+    add("mlp2_bias", [dim], zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return asShape(inputShape);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    return tf.tidy(() => {
+      const training = kwargs["training"] === true;
+      const x = first(inputs) as tf.Tensor3D;
+      const [batch, tokens, dim] = x.shape;
+      const v = (name: string) => this.w[name].read();
+      const drop = (t: tf.Tensor) => (training && this.dropout > 0 ? tf.dropout(t, this.dropout) : t);
+      // Dense over the last axis of a [batch·tokens, dim] matrix.
+      const dense = (t: tf.Tensor2D, name: string) => tf.add(tf.matMul(t, v(`${name}_kernel`) as tf.Tensor2D), v(`${name}_bias`));
+
+      const flat = tf.reshape(x, [batch * tokens, dim]) as tf.Tensor2D;
+      const h1 = layerNorm(flat, v("ln1_gamma"), v("ln1_beta")) as tf.Tensor2D;
+      const attended = this.attention(h1, batch, tokens, dim, dense);
+      const x1 = tf.add(flat, drop(dense(attended, "out"))) as tf.Tensor2D;
+
+      const h2 = layerNorm(x1, v("ln2_gamma"), v("ln2_beta")) as tf.Tensor2D;
+      const mlp = dense(gelu(dense(h2, "mlp1")) as tf.Tensor2D, "mlp2");
+      return tf.reshape(tf.add(x1, drop(mlp)), [batch, tokens, dim]);
+    });
+  }
+
+  private attention(
+    h: tf.Tensor2D,
+    batch: number,
+    tokens: number,
+    dim: number,
+    dense: (t: tf.Tensor2D, name: string) => tf.Tensor,
+  ): tf.Tensor2D {
+    const heads = this.heads;
+    const headDim = dim / heads;
+    // [batch·tokens, dim] -> [batch·heads, tokens, headDim]
+    const split = (t: tf.Tensor) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [batch, tokens, heads, headDim]), [0, 2, 1, 3]), [batch * heads, tokens, headDim]) as tf.Tensor3D;
+    const q = split(tf.mul(dense(h, "query"), 1 / Math.sqrt(headDim)));
+    const k = split(dense(h, "key"));
+    const val = split(dense(h, "value"));
+    const weights = tf.softmax(tf.matMul(q, k, false, true));
+    const mixed = tf.matMul(weights, val); // [batch·heads, tokens, headDim]
+    return tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, tokens, headDim]), [0, 2, 1, 3]), [batch * tokens, dim]) as tf.Tensor2D;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), heads: this.heads, mlpRatio: this.mlpRatio, dropout: this.dropout };
+  }
+}
+
+/** GELU, tanh approximation (as in GPT-2/BERT); built from ops every backend has, unlike erf. */
+function gelu(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
+  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+}
+
+/** Layer normalisation over the last axis. */
+function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma), beta);
+}
+
+for (const cls of [ClassTokenAndPosition, ClassTokenPool, TransformerEncoderBlock]) {
+  tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+}

@@ -4,22 +4,17 @@
  * with a non-zero exit; anything else is a bug and is printed with its stack.
  */
 import { UserError } from "../shared/errors.js";
-import { clientCommand } from "./commands/clientCommand.js";
-import { coordinatorCommand } from "./commands/coordinatorCommand.js";
-import { evaluateCommand } from "./commands/evaluateCommand.js";
-import { modelsCommand } from "./commands/modelsCommand.js";
-import { partitionCommand } from "./commands/partitionCommand.js";
-import { predictCommand } from "./commands/predictCommand.js";
-import { simulateCommand } from "./commands/simulateCommand.js";
+type Run = (argv: string[]) => Promise<void>;
 
-const COMMANDS: Record<string, { run: (argv: string[]) => Promise<void>; summary: string }> = {
-  simulate: { run: simulateCommand, summary: "simulate a federation on this machine (coordinator + clients over loopback gRPC)" },
-  coordinator: { run: coordinatorCommand, summary: "run the coordinator" },
-  client: { run: clientCommand, summary: "run a site's client next to its private images" },
-  evaluate: { run: evaluateCommand, summary: "evaluate a saved model on labelled images" },
-  predict: { run: predictCommand, summary: "classify image files with a saved model" },
-  partition: { run: partitionCommand, summary: "split a dataset into per-client image folders" },
-  models: { run: modelsCommand, summary: "list model architectures and their sizes" },
+// Commands load on demand: `--help` and flag errors answer without loading TensorFlow.js.
+const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = {
+  simulate: { load: async () => (await import("./commands/simulateCommand.js")).simulateCommand, summary: "simulate a federation on this machine (coordinator + clients over loopback gRPC)" },
+  coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator" },
+  client: { load: async () => (await import("./commands/clientCommand.js")).clientCommand, summary: "run a site's client next to its private images" },
+  evaluate: { load: async () => (await import("./commands/evaluateCommand.js")).evaluateCommand, summary: "evaluate a saved model on labelled images" },
+  predict: { load: async () => (await import("./commands/predictCommand.js")).predictCommand, summary: "classify image files with a saved model" },
+  partition: { load: async () => (await import("./commands/partitionCommand.js")).partitionCommand, summary: "split a dataset into per-client image folders" },
+  models: { load: async () => (await import("./commands/modelsCommand.js")).modelsCommand, summary: "list model architectures and their sizes" },
 };
 
 function usage(): string {
@@ -37,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw new UserError(`unknown command '${name}': expected one of ${Object.keys(COMMANDS).join(", ")}`);
-  await command.run(rest);
+  await (await command.load())(rest);
   return 0;
 }
 

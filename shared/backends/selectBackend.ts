@@ -33,6 +33,9 @@ let current: BackendSelection | null = null;
 /** Initialises the backend once per process; later calls return the first selection. */
 export async function initBackend(choice: BackendChoice = "auto"): Promise<BackendSelection> {
   if (current) return current;
+  // Production mode: skips tfjs debug checks and its "install tfjs-node" banner; this module already chose
+  // the best backend available and logs why.
+  tf.env().set("PROD", true);
   const order = choice === "auto" ? AUTO_ORDER : [choice];
   const skipped: string[] = [];
   for (const candidate of order) {

@@ -1,58 +1,77 @@
 /**
- * Kernels that let `@tensorflow/tfjs-backend-wasm` (4.22) train convolutional networks.
+ * Kernels that let `@tensorflow/tfjs-backend-wasm` (4.22) train conv nets, fast and correctly.
  *
- * Stock wasm has no `Conv2DBackpropFilter` (the filter gradient of conv2d), so any model with a
- * trainable conv2d layer fails with `Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'`.
- * Its `Conv2DBackpropInput` (the input gradient) exists but is a naive scalar loop, 15–25x slower than
- * the forward convolution. Both are registered here, expressed entirely through wasm's own fast
- * kernels (XNNPACK `Conv2D`, `Transpose`, `Reverse`, `PadV2`, `StridedSlice`, `Reshape`): no per-element
- * JavaScript on the hot path.
+ * Found by training small models on stock wasm (conv2d 'same'/'valid', strides 1/2, maxPooling2d,
+ * flatten, dense, layerNormalization, dropout, gelu/gelu_new activations, and a custom attention layer
+ * using batched matMul with transposeB, softmax, reshape, transpose, concat, slice, tile) with adam and
+ * sgd, and comparing every gradient with the `cpu` backend:
  *
- * Filter gradient, for x [B,H,W,Ci], dy [B,OH,OW,Co], stride s, padding (top pt, left pl):
+ * - `Conv2DBackpropFilter` is MISSING: `Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'`.
+ * - `MaxPoolGrad` exists but is WRONG: it looks for the window maximum starting from FLT_MIN (the
+ *   smallest positive float) with `>=`, so a window whose values are all <= 0 (e.g. pooling after a
+ *   linear conv, tanh or layer norm) gets no gradient at all, and ties go to the last maximum instead of
+ *   the first (cpu/TensorFlow). It is also slow (~20 ms for a 32x26x26x32 input).
+ * - `Conv2DBackpropInput` exists but is a scalar loop, 15-30x slower than the forward conv.
+ * - `BatchMatMul` uses XNNPACK only without transposes and with batch 1; the transposed products the
+ *   dense-layer gradients need (x^T·dy, dy·W^T) fall to a scalar loop (~10 ms each for 32x1600x128).
+ *
+ * All four are registered here, composed only of wasm's own C++/XNNPACK kernels (Conv2D, Max,
+ * Transpose, Reverse, PadV2, StridedSlice, Reshape, Equal, Cast, Cumsum, Multiply, ...), called
+ * directly as tfjs-backend-wasm's kernels call each other (no engine bookkeeping, no tape), with every
+ * intermediate released via `backend.disposeData`. Everything else training needs exists on stock wasm
+ * and matches cpu.
+ *
+ * Filter gradient (x [B,H,W,Ci], dy [B,OH,OW,Co], stride s, padding top pt / left pl):
  *   dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−pt, ow·s+kw−pl, ci] · dy[b,oh,ow,co]
- * which is a stride-1 convolution of x' = transpose(x) [Ci,H,W,B] ("batch" Ci, "channels" B) with
- * the "filter" dy' = transpose(dy) [OH,OW,B,Co] at dilation s and explicit padding, giving
- * [Ci,KH,KW,Co], transposed back to [KH,KW,Ci,Co].
- *
+ * = a stride-1 convolution of transpose(x) [Ci,H,W,B] with the "filter" transpose(dy) [OH,OW,B,Co] at
+ * dilation s, giving [Ci,KH,KW,Co], transposed to [KH,KW,Ci,Co].
  * Input gradient: a stride-1 convolution of dy (zero-inserted by s−1 between rows/columns when s>1)
- * with the spatially reversed filter whose in/out channels are swapped, with padding KH−1−pt on top.
- *
- * Negative paddings (possible with 'valid' + stride 2, large explicit pads or dimRoundingMode) are
- * realised by cropping with StridedSlice before convolving, so every padding/stride case of the conv2d
- * gradient is computed exactly. The conv2d gradient in tfjs-core itself rejects dilations > 1, so those
- * never reach these kernels. Non-float32 inputs throw.
+ * with the spatially reversed filter whose channel axes are swapped, padded KH−1−pt on top.
+ * Negative paddings (e.g. 'valid' with stride 2, large explicit pads, dimRoundingMode) are realised by
+ * cropping, so every padding/stride/rounding case is computed exactly (tfjs-core itself rejects conv2d
+ * gradients with dilations > 1, so those never reach these kernels). Non-float32 inputs throw.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { backend_util } from "@tensorflow/tfjs-core";
 import type {
+  BatchMatMulAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   KernelBackend,
   KernelFunc,
+  MaxPoolGradAttrs,
   NamedAttrMap,
   TensorInfo,
 } from "@tensorflow/tfjs-core";
 
 const BACKEND = "wasm";
 
-/** Marks kernel functions installed by this module (works across duplicate module instances). */
+/** Marks kernel functions installed by this module (also across duplicate copies of this module). */
 const MARK = Symbol.for("fedfusion.wasmTrainingKernel");
+/** Where a replacing kernel keeps the stock kernel function it replaced. */
+const STOCK = Symbol.for("fedfusion.wasmTrainingKernel.stock");
 
-/** The stock wasm kernels the gradients are composed of. */
-const STOCK_KERNELS = ["Conv2D", "Transpose", "Reshape", "Reverse", "PadV2", "StridedSlice", "Fill"] as const;
+/** The stock wasm kernels the replacements are composed of. */
+const STOCK_KERNELS = [
+  "Conv2D", "Max", "BatchMatMul", "Transpose", "Reshape", "Reverse", "PadV2", "StridedSlice", "Fill",
+  "Equal", "Greater", "Select", "Cast", "Cumsum", "Multiply", "AddN", "Pack",
+] as const;
 type StockName = (typeof STOCK_KERNELS)[number];
 type Stock = Record<StockName, KernelFunc>;
 
-/** Kernels this module installs on wasm. */
-export const WASM_TRAINING_KERNEL_NAMES: readonly string[] = ["Conv2DBackpropFilter", "Conv2DBackpropInput"];
-
 type Run = (name: StockName, inputs: TensorInfo[] | Record<string, TensorInfo>, attrs?: object) => TensorInfo;
 
+/** Kernel name -> why it is registered on wasm. */
+export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
+  Conv2DBackpropFilter: "missing on stock wasm (conv2d filter gradient)",
+  MaxPoolGrad: "stock wasm drops the gradient of windows whose max is <= 0 and breaks ties differently from cpu; also slow",
+  Conv2DBackpropInput: "stock wasm version is a scalar loop, 15-30x slower than the forward conv",
+  BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) in a scalar loop",
+};
+
 /**
- * Runs `body` with a `run` helper that calls stock wasm kernels directly (as tfjs-backend-wasm's own
- * kernels call each other: no engine bookkeeping, no tape). Every intermediate it produces is released
- * with `backend.disposeData` afterwards (also on error), except the returned one, whose single reference
- * passes to the engine.
+ * Runs `body` with `run`, which calls stock wasm kernels directly. Every intermediate `run` produces is
+ * released afterwards (also on error) except the returned one, whose single reference goes to the engine.
  */
 function composed(stock: Stock, backend: KernelBackend, body: (run: Run) => TensorInfo): TensorInfo {
   const temps: TensorInfo[] = [];
@@ -78,47 +97,57 @@ function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
   }
 }
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * Pads (positive amounts, with `value`) and/or crops (negative amounts) the two spatial axes of an
+ * NHWC tensor: [top, bottom, left, right]. Returns null when the crop leaves nothing.
+ */
+function padOrCrop(run: Run, x: TensorInfo, [top, bottom, left, right]: number[], value: number): TensorInfo | null {
+  let t = x;
+  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+    const [n, h, w, c] = t.shape;
+    const begin = [0, Math.max(0, -top), Math.max(0, -left), 0];
+    const end = [n, h - Math.max(0, -bottom), w - Math.max(0, -right), c];
+    if (end[1] <= begin[1] || end[2] <= begin[2]) return null;
+    t = run("StridedSlice", { x: t }, {
+      begin, end, strides: [1, 1, 1, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+    });
+  }
+  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
+    const p = (v: number) => Math.max(0, v);
+    t = run("PadV2", { x: t }, {
+      paddings: [[0, 0], [p(top), p(bottom)], [p(left), p(right)], [0, 0]], constantValue: value,
+    });
+  }
+  return t;
 }
 
 /**
- * Stride-1 NHWC convolution with arbitrary (possibly negative) explicit padding and dilation.
- * Negative padding crops the input (StridedSlice); XNNPACK gets the non-negative remainder.
+ * Stride-1 NHWC convolution (XNNPACK) with any explicit padding, negative meaning a crop. Returns null
+ * when the crop leaves no input (every window lies in the padding: the result is all zeros).
  */
 function convExplicit(
-  run: Run,
-  x: TensorInfo,
-  filter: TensorInfo,
-  [top, bottom, left, right]: [number, number, number, number],
-  dilations: [number, number],
-): TensorInfo {
-  let input = x;
-  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
-    const [n, h, w, c] = x.shape;
-    const begin = [0, Math.max(0, -top), Math.max(0, -left), 0];
-    const end = [n, h - Math.max(0, -bottom), w - Math.max(0, -right), c];
-    if (end[1] <= begin[1] || end[2] <= begin[2]) {
-      throw new Error(`wasm training kernel: convolution window lies outside the input (${x.shape})`);
-    }
-    input = run("StridedSlice", { x }, {
-      begin, end, strides: [1, 1, 1, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-    });
-    top = Math.max(0, top);
-    bottom = Math.max(0, bottom);
-    left = Math.max(0, left);
-    right = Math.max(0, right);
-  }
+  run: Run, x: TensorInfo, filter: TensorInfo, pads: number[], dilations: [number, number],
+): TensorInfo | null {
+  const [top, bottom, left, right] = pads;
+  const input = padOrCrop(run, x, pads.map((v) => Math.min(0, v)), 0);
+  if (input == null) return null;
+  const p = (v: number) => Math.max(0, v);
   return run("Conv2D", { x: input, filter }, {
     strides: [1, 1],
-    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+    pad: [[0, 0], [p(top), p(bottom)], [p(left), p(right)], [0, 0]],
     dataFormat: "NHWC",
     dilations,
     dimRoundingMode: undefined,
   });
 }
 
-function makeBackpropFilter(stock: Stock): KernelFunc {
+// ---------------------------------------------------------------------------------------------------
+// Conv2DBackpropFilter
+
+function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
@@ -129,28 +158,32 @@ function makeBackpropFilter(stock: Stock): KernelFunc {
       channelsLast ? "channelsLast" : "channelsFirst",
     );
     if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outShape}`);
+      throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }
     const { inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW, outHeight: OH, outWidth: OW } = info;
     const { strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;
-    const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
     return composed(stock, backend as KernelBackend, (run) => {
-      if (size(x.shape) === 0 || size(dy.shape) === 0) {
+      if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) {
         return run("Fill", {}, { shape: filterShape, value: 0, dtype: "float32" });
       }
-      // x -> [Ci, H, W, B]; dy -> [OH, OW, B, Co]
+      // x -> [Ci, H, W, B] (batch Ci, channels B); dy -> [OH, OW, B, Co] (the "filter").
       const xT = run("Transpose", { x }, { perm: channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0] });
       const dyT = run("Transpose", { x: dy }, { perm: channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1] });
+      // Output rows: H + top + bottom - (OH-1)*sh must equal KH.
       const bottom = KH - H - top + (OH - 1) * sh;
       const right = KW - W - left + (OW - 1) * sw;
       const g = convExplicit(run, xT, dyT, [top, bottom, left, right], [sh, sw]); // [Ci, KH, KW, Co]
+      if (g == null) return run("Fill", {}, { shape: filterShape, value: 0, dtype: "float32" });
       return run("Transpose", { x: g }, { perm: [1, 2, 0, 3] });
     });
   };
 }
 
-function makeBackpropInput(stock: Stock): KernelFunc {
+// ---------------------------------------------------------------------------------------------------
+// Conv2DBackpropInput
+
+function makeConv2DBackpropInput(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
@@ -161,21 +194,20 @@ function makeBackpropInput(stock: Stock): KernelFunc {
       channelsLast ? "channelsLast" : "channelsFirst",
     );
     if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the convolution output ${info.outShape}`);
+      throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }
     const { batchSize: B, inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW } = info;
     const { outHeight: OH, outWidth: OW, outChannels: CO, strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;
-    const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
     return composed(stock, backend as KernelBackend, (run) => {
-      if (size(inputShape) === 0 || size(dy.shape) === 0) {
+      if (sizeOf(inputShape) === 0 || sizeOf(dy.shape) === 0) {
         return run("Fill", {}, { shape: inputShape, value: 0, dtype: "float32" });
       }
       let d = channelsLast ? dy : run("Transpose", { x: dy }, { perm: [0, 2, 3, 1] });
-      // Zero-insert s-1 rows/columns after every dy element: [B,OH,1,OW,1,C] padded to [B,OH,sh,OW,sw,C].
       let rows = OH;
       let cols = OW;
       if (sh > 1 || sw > 1) {
+        // Zero-insert: [B,OH,1,OW,1,C] padded to [B,OH,sh,OW,sw,C], i.e. dy[oh] lands on row oh*sh.
         const d6 = run("Reshape", { x: d }, { shape: [B, OH, 1, OW, 1, CO] });
         const p6 = run("PadV2", { x: d6 }, {
           paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
@@ -184,19 +216,199 @@ function makeBackpropInput(stock: Stock): KernelFunc {
         cols = OW * sw;
         d = run("Reshape", { x: p6 }, { shape: [B, rows, cols, CO] });
       }
-      // Filter [KH,KW,Ci,Co] -> reversed in space, channels swapped: [KH,KW,Co,Ci].
+      // Filter [KH,KW,Ci,Co] -> reversed in space, channel axes swapped: [KH,KW,Co,Ci].
       const rev = run("Reverse", { x: filter }, { dims: [0, 1] });
       const f = run("Transpose", { x: rev }, { perm: [0, 1, 3, 2] });
       const padTop = KH - 1 - top;
       const padLeft = KW - 1 - left;
-      // Output must have H rows: rows + padTop + padBottom - KH + 1 = H.
+      // Output rows: rows + padTop + padBottom - KH + 1 must equal H.
       const padBottom = H + KH - 1 - rows - padTop;
       const padRight = W + KW - 1 - cols - padLeft;
       const dx = convExplicit(run, d, f, [padTop, padBottom, padLeft, padRight], [1, 1]);
+      if (dx == null) return run("Fill", {}, { shape: inputShape, value: 0, dtype: "float32" });
       return channelsLast ? dx : run("Transpose", { x: dx }, { perm: [0, 3, 1, 2] });
     });
   };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// MaxPoolGrad
+
+/**
+ * dx of max pooling with cpu's semantics: each window's gradient goes to the FIRST element (row-major
+ * within the window) equal to the window maximum; padding never wins; a window of only -Infinity gets
+ * none. Windows containing NaN may differ from cpu. (The max is recomputed from the windows rather
+ * than taken from wasm's MaxPool, whose XNNPACK output is garbage for windows lying wholly in numeric
+ * padding.)
+ *
+ * Window values are laid out as [B,OH,OW,C,KH*KW]; "first max" is where Equal(x, max) holds and its
+ * running count (Cumsum over the window axis) is 1.
+ */
+function makeMaxPoolGrad(stock: Stock): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, input: x } = inputs as { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
+    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+    requireFloat32("MaxPoolGrad", dy, x);
+    const info = backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode,
+    );
+    if (!sameShape(dy.shape, info.outShape)) {
+      throw new Error(`MaxPoolGrad (wasm): dy shape ${dy.shape} does not match the pool output ${info.outShape}`);
+    }
+    const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+    const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+    const { top, left } = info.padInfo;
+    const KK = KH * KW;
+    return composed(stock, backend as KernelBackend, (run) => {
+      if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) {
+        return run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
+      }
+      // Rows/cols of x (padded with -Infinity) covered by the windows: [-top, (OH-1)*sh + KH - top).
+      const spanH = (OH - 1) * sh + KH;
+      const spanW = (OW - 1) * sw + KW;
+      const nonOverlapping = sh === KH && sw === KW;
+
+      let windows: TensorInfo; // [B, OH, OW, C, KK]
+      if (nonOverlapping) {
+        const xp = padOrCrop(run, x, [top, spanH - top - H, left, spanW - left - W], -Infinity);
+        if (xp == null) throw new Error(`MaxPoolGrad (wasm): no window overlaps the ${x.shape} input`);
+        const x6 = run("Reshape", { x: xp }, { shape: [B, OH, KH, OW, KW, C] });
+        const xt = run("Transpose", { x: x6 }, { perm: [0, 1, 3, 5, 2, 4] });
+        windows = run("Reshape", { x: xt }, { shape: [B, OH, OW, C, KK] });
+      } else {
+        const xp = padOrCrop(run, x, [top, Math.max(0, spanH - top - H), left, Math.max(0, spanW - left - W)], -Infinity);
+        if (xp == null) throw new Error(`MaxPoolGrad (wasm): no window overlaps the ${x.shape} input`);
+        const parts: TensorInfo[] = [];
+        for (let fh = 0; fh < KH; fh++) {
+          for (let fw = 0; fw < KW; fw++) {
+            parts.push(run("StridedSlice", { x: xp }, {
+              begin: [0, fh, fw, 0], end: [B, fh + (OH - 1) * sh + 1, fw + (OW - 1) * sw + 1, C], strides: [1, sh, sw, 1],
+              beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+            }));
+          }
+        }
+        const stacked = run("Pack", parts, { axis: 0 }); // [KK, B, OH, OW, C]
+        windows = run("Transpose", { x: stacked }, { perm: [1, 2, 3, 4, 0] });
+      }
+      // Window max (over x padded with -Infinity); a window with max -Infinity (nothing beats cpu's
+      // initial -Infinity) gets NaN so that it matches nothing.
+      const yRaw = run("Max", { x: windows }, { reductionIndices: [4], keepDims: true }); // [B,OH,OW,C,1]
+      const negInf = run("Fill", {}, { shape: [], value: -Infinity, dtype: "float32" });
+      const finite = run("Greater", { a: yRaw, b: negInf });
+      const nan = run("Fill", {}, { shape: yRaw.shape, value: NaN, dtype: "float32" });
+      const y5 = run("Select", { condition: finite, t: yRaw, e: nan });
+      const isMax = run("Cast", { x: run("Equal", { a: windows, b: y5 }) }, { dtype: "float32" });
+      const count = run("Cumsum", { x: isMax }, { axis: 4, exclusive: false, reverse: false });
+      const countAtMax = run("Multiply", { a: count, b: isMax });
+      const one = run("Fill", {}, { shape: [], value: 1, dtype: "float32" });
+      const first = run("Cast", { x: run("Equal", { a: countAtMax, b: one }) }, { dtype: "float32" });
+      const dy5 = run("Reshape", { x: dy }, { shape: [B, OH, OW, C, 1] });
+      const g = run("Multiply", { a: first, b: dy5 }); // [B, OH, OW, C, KK]
+
+      if (nonOverlapping) {
+        const g6 = run("Reshape", { x: g }, { shape: [B, OH, OW, C, KH, KW] });
+        const gt = run("Transpose", { x: g6 }, { perm: [0, 1, 4, 2, 5, 3] }); // [B, OH, KH, OW, KW, C]
+        const g4 = run("Reshape", { x: gt }, { shape: [B, OH * KH, OW * KW, C] });
+        const dx = padOrCrop(run, g4, [-top, H - (spanH - top), -left, W - (spanW - left)], 0);
+        return dx ?? run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
+      }
+      // Overlapping / strided windows: scatter each window offset back and sum.
+      const gk = run("Transpose", { x: g }, { perm: [4, 0, 1, 2, 3] }); // [KK, B, OH, OW, C]
+      const terms: TensorInfo[] = [];
+      for (let fh = 0; fh < KH; fh++) {
+        for (let fw = 0; fw < KW; fw++) {
+          const k = fh * KW + fw;
+          let t = run("StridedSlice", { x: gk }, {
+            begin: [k, 0, 0, 0, 0], end: [k + 1, B, OH, OW, C], strides: [1, 1, 1, 1, 1],
+            beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 1,
+          }); // [B, OH, OW, C]
+          if (sh > 1 || sw > 1) {
+            const t6 = run("Reshape", { x: t }, { shape: [B, OH, 1, OW, 1, C] });
+            const p6 = run("PadV2", { x: t6 }, {
+              paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
+            });
+            t = run("Reshape", { x: p6 }, { shape: [B, OH * sh, OW * sw, C] });
+          }
+          // Row oh*sh of t belongs at x row oh*sh + fh - top.
+          const offH = fh - top;
+          const offW = fw - left;
+          const placed = padOrCrop(run, t, [offH, H - OH * sh - offH, offW, W - OW * sw - offW], 0);
+          if (placed != null) terms.push(placed);
+        }
+      }
+      if (terms.length === 0) return run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
+      return terms.length === 1 ? terms[0] : run("AddN", terms);
+    });
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// BatchMatMul
+
+/**
+ * Routes the products stock wasm would run in its scalar loop to its XNNPACK path (which needs no
+ * transposes and batch 1) by transposing operands explicitly and folding a's batch into its rows when
+ * b is not batched. Cases with a batched b stay on the stock kernel.
+ */
+function makeBatchMatMul(stock: Stock): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args;
+    const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
+    const aRank = a.shape.length;
+    const bRank = b.shape.length;
+    const batchA = sizeOf(a.shape.slice(0, -2));
+    const batchB = sizeOf(b.shape.slice(0, -2));
+    const M = transposeA ? a.shape[aRank - 1] : a.shape[aRank - 2];
+    const Ka = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
+    const Kb = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
+    const N = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
+    const useStock =
+      a.dtype !== "float32" || b.dtype !== "float32" || aRank < 2 || bRank < 2 || Ka !== Kb ||
+      batchB !== 1 || (!transposeA && !transposeB && batchA === 1) || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0;
+    if (useStock) return stock.BatchMatMul(args);
+    const K = Ka;
+    const outShape = [
+      ...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N,
+    ];
+    const rows = batchA * M;
+    const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
+    const noTranspose = { transposeA: false, transposeB: false };
+    return composed(stock, backend as KernelBackend, (run) => {
+      if (transposeB && N > rows) {
+        // out^T [N, rows] = B [N, K] · A^T [K, rows]: the small A^T is the packed operand.
+        let aT: TensorInfo; // [1, K, rows]
+        if (transposeA && batchA === 1) {
+          aT = run("Reshape", { x: a }, { shape: [1, K, rows] });
+        } else {
+          const a2 = transposeA ? run("Transpose", { x: a }, { perm: swapLast(aRank) }) : a;
+          const a2d = run("Reshape", { x: a2 }, { shape: [rows, K] });
+          aT = run("Reshape", { x: run("Transpose", { x: a2d }, { perm: [1, 0] }) }, { shape: [1, K, rows] });
+        }
+        const b3 = run("Reshape", { x: b }, { shape: [1, N, K] });
+        const outT = run("BatchMatMul", { a: b3, b: aT }, noTranspose); // [1, N, rows]
+        const out = run("Transpose", { x: outT }, { perm: [0, 2, 1] });
+        return run("Reshape", { x: out }, { shape: outShape });
+      }
+      // out [rows, N] = A [rows, K] · B [K, N]
+      const a2 = transposeA ? run("Transpose", { x: a }, { perm: swapLast(aRank) }) : a;
+      const a3 = run("Reshape", { x: a2 }, { shape: [1, rows, K] });
+      const b2 = transposeB ? run("Transpose", { x: b }, { perm: swapLast(bRank) }) : b;
+      const b3 = run("Reshape", { x: b2 }, { shape: [1, K, N] });
+      const out = run("BatchMatMul", { a: a3, b: b3 }, noTranspose);
+      return run("Reshape", { x: out }, { shape: outShape });
+    });
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
+  Conv2DBackpropFilter: makeConv2DBackpropFilter,
+  MaxPoolGrad: makeMaxPoolGrad,
+  Conv2DBackpropInput: makeConv2DBackpropInput,
+  BatchMatMul: makeBatchMatMul,
+};
 
 function isOurs(kernelName: string): boolean {
   const k = tf.getKernel(kernelName, BACKEND);
@@ -204,9 +416,9 @@ function isOurs(kernelName: string): boolean {
 }
 
 /**
- * Registers the wasm kernels needed to train conv nets (see the module comment). Call after
+ * Registers the wasm kernels listed in {@link WASM_TRAINING_KERNELS}. Call after
  * `@tensorflow/tfjs-backend-wasm` has been imported (before or after `tf.setBackend('wasm')`).
- * Idempotent: returns the kernel names registered by this call (empty when already done).
+ * Idempotent: returns the kernel names this call registered (empty when already done).
  */
 export function registerWasmTrainingKernels(): string[] {
   const stock = {} as Stock;
@@ -218,20 +430,27 @@ export function registerWasmTrainingKernels(): string[] {
           `import '@tensorflow/tfjs-backend-wasm' first`,
       );
     }
-    stock[name] = k.kernelFunc;
+    // Our own BatchMatMul must not call itself: keep the stock one found before replacing it.
+    if ((k.kernelFunc as unknown as Record<symbol, unknown>)[MARK] === true) {
+      const original = (k.kernelFunc as unknown as Record<symbol, KernelFunc | undefined>)[STOCK];
+      if (original == null) throw new Error(`registerWasmTrainingKernels: lost the stock '${name}' kernel`);
+      stock[name] = original;
+    } else {
+      stock[name] = k.kernelFunc;
+    }
   }
-  const factories: Record<string, (s: Stock) => KernelFunc> = {
-    Conv2DBackpropFilter: makeBackpropFilter,
-    Conv2DBackpropInput: makeBackpropInput,
-  };
   const registered: string[] = [];
-  for (const kernelName of WASM_TRAINING_KERNEL_NAMES) {
+  for (const kernelName of Object.keys(WASM_TRAINING_KERNELS)) {
     if (isOurs(kernelName)) continue;
-    const kernelFunc = factories[kernelName](stock);
+    const existing = tf.getKernel(kernelName, BACKEND);
+    const kernelFunc = FACTORIES[kernelName](stock);
     Object.defineProperty(kernelFunc, MARK, { value: true });
-    // Replacing the stock (slow) Conv2DBackpropInput: unregister first so tfjs does not warn.
-    if (tf.getKernel(kernelName, BACKEND) != null) tf.unregisterKernel(kernelName, BACKEND);
-    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+    if (existing != null) {
+      Object.defineProperty(kernelFunc, STOCK, { value: existing.kernelFunc });
+      // Unregister first: registerKernel would only warn and overwrite.
+      tf.unregisterKernel(kernelName, BACKEND);
+    }
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc, setupFunc: existing?.setupFunc });
     registered.push(kernelName);
   }
   return registered;

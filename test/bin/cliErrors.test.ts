@@ -1,0 +1,40 @@
+/** Bad input gets one clear line naming the problem and a non-zero exit, never a stack trace. */
+import { describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+
+const cases: [string[], RegExp][] = [
+  [["frobnicate"], /^fedfusion: unknown command 'frobnicate': expected one of simulate, coordinator, client/],
+  [["simulate", "--clientz", "3"], /^fedfusion: simulate: Unknown option '--clientz'/],
+  [["simulate", "--clients", "zero"], /^fedfusion: simulate: --clients must be a number, got 'zero'$/],
+  [["simulate", "--clients", "0"], /^fedfusion: simulate: --clients must be at least 1, got 0$/],
+  [["simulate", "--model", "resnet"], /^fedfusion: simulate: --model must be one of cnn, large, fusion/],
+  [["simulate", "--partition", "banana"], /^fedfusion: .*banana/],
+  [["simulate", "--strategy", "fedavg", "--strategy-opt", "eta=1"], /^fedfusion: .*eta/],
+  [["simulate", "--dataset", "/no/such/folder"], /^fedfusion: unknown dataset '\/no\/such\/folder'/],
+  [["client", "--coordinator", "localhost:1"], /^fedfusion: client: --data is required/],
+  [["client", "--coordinator", "localhost:1", "--data", "/no/such/dir"], /^fedfusion: client: data path \/no\/such\/dir does not exist$/],
+  [["evaluate", "--model", "/no/such/model", "--data", "mnist"], /^fedfusion: no model at \/no\/such\/model: model.json is missing$/],
+  [["coordinator", "--port", "70000"], /^fedfusion: coordinator: --port must be at most 65535, got 70000$/],
+  [["predict", "--model", "/x"], /^fedfusion: predict: give at least one image file$/],
+];
+
+describe("command-line errors", () => {
+  for (const [args, expected] of cases) {
+    it(`fedfusion ${args.join(" ")}`, async () => {
+      const r = await runCli(args);
+      expect(r.code).toBe(1);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(expected);
+    });
+  }
+
+  it("every command has --help", async () => {
+    for (const c of ["simulate", "coordinator", "client", "evaluate", "predict", "partition", "models"]) {
+      const r = await runCli([c, "--help"]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^fedfusion ${c}: `));
+      expect(r.stdout).toContain("--help");
+    }
+  });
+});

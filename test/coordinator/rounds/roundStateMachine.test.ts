@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { RoundStateMachine } from "../../../coordinator/rounds/roundStateMachine.js";
+import type { RoundRecord, RoundSettings, Update } from "../../../coordinator/rounds/types.js";
+import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
+
+const settings = (over: Partial<RoundSettings> = {}): RoundSettings => ({
+  rounds: 2,
+  minClients: 2,
+  fraction: 1,
+  minFitClients: 1,
+  roundTimeoutMs: 60_000,
+  seed: 1,
+  maxUpdateNorm: 0,
+  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0 },
+  ...over,
+});
+
+const shapes = [[2], [3]];
+const zeros = () => [new Float32Array(2), new Float32Array(3)];
+const update = (round: number, version: number, n: number, a: number[], b: number[]): Update => ({
+  round,
+  baseModelVersion: version,
+  numExamples: n,
+  metrics: { loss: 1, accuracy: 0.5, steps: 1, trainMillis: 1, skippedFiles: 0 },
+  delta: [Float32Array.from(a), Float32Array.from(b)],
+});
+
+let machine: RoundStateMachine | null = null;
+afterEach(() => machine?.stop());
+
+function make(over: Partial<RoundSettings> = {}, evaluate?: () => Promise<{ loss: number; accuracy: number; examples: number }>) {
+  machine = new RoundStateMachine({ settings: settings(over), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"), evaluate });
+  return machine;
+}
+
+describe("round state machine", () => {
+  it("waits for min clients, runs rounds with FedAvg of the deltas, then finishes", async () => {
+    const m = make({}, async () => ({ loss: 0.5, accuracy: 0.9, examples: 10 }));
+    const rounds: RoundRecord[] = [];
+    m.on("round", (r) => rounds.push(r));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
+    const b = m.join({ siteName: "b", numExamples: 30, backend: "cpu" });
+    const ta = m.taskFor(a.sessionId);
+    expect(ta).toMatchObject({ kind: "train", round: 1, modelVersion: 0 });
+
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 2], [0, 0, 4]))).toEqual({ accepted: true });
+    // A duplicate from the same session is refused and counted.
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 2], [0, 0, 4]))).toMatchObject({ accepted: false, reason: "duplicate" });
+    expect(m.submitUpdate(b.sessionId, update(1, 0, 30, [5, 6], [4, 0, 0]))).toEqual({ accepted: true });
+    await new Promise((r) => setImmediate(r));
+    expect(rounds).toHaveLength(1);
+    expect(rounds[0]).toMatchObject({ round: 1, modelVersion: 1, clients: 2, selected: 2, accuracy: 0.9, rejected: { duplicate: 1 } });
+    // (10·1 + 30·5)/40 = 4, (10·2 + 30·6)/40 = 5, ...
+    expect(Array.from(m.globalWeights[0])).toEqual([4, 5]);
+    expect(Array.from(m.globalWeights[1])).toEqual([3, 0, 1]);
+
+    // Round 2: an update computed on the old model version is stale.
+    expect(m.submitUpdate(a.sessionId, update(2, 0, 10, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "stale-model" });
+    expect(m.submitUpdate(a.sessionId, update(1, 1, 10, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "stale-round" });
+    m.submitUpdate(a.sessionId, update(2, 1, 10, [1, 1], [1, 1, 1]));
+    m.submitUpdate(b.sessionId, update(2, 1, 30, [1, 1], [1, 1, 1]));
+    await new Promise((r) => setImmediate(r));
+    expect(m.isDone).toBe(true);
+    expect(m.taskFor(a.sessionId)).toEqual({ kind: "finished", reason: "federation finished", finalModelVersion: 2 });
+    expect(Array.from(m.globalWeights[0])).toEqual([5, 6]);
+  });
+
+  it("rejects malformed updates without touching the global model", async () => {
+    const m = make({ rounds: 1, minClients: 1, maxUpdateNorm: 10 });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [NaN, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "non-finite" });
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [100, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "norm" });
+    expect(m.submitUpdate(a.sessionId, { ...update(1, 0, 10, [0, 0], [0, 0, 0]), delta: [new Float32Array(2)] })).toMatchObject({
+      accepted: false,
+      reason: "layer-count",
+    });
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 0, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "examples" });
+    expect(Array.from(m.globalWeights[0])).toEqual([0, 0]);
+    expect(m.modelVersion).toBe(0);
+  });
+
+  it("closes a round at its deadline with the updates that arrived", async () => {
+    const m = make({ rounds: 1, roundTimeoutMs: 100 });
+    const rounds: RoundRecord[] = [];
+    m.on("round", (r) => rounds.push(r));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    m.join({ siteName: "b", numExamples: 10, backend: "cpu" });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [2, 2], [2, 2, 2]));
+    await new Promise((r) => setTimeout(r, 250));
+    expect(rounds).toMatchObject([{ round: 1, clients: 1, selected: 2 }]);
+    expect(Array.from(m.globalWeights[0])).toEqual([2, 2]);
+  });
+
+  it("samples a fraction of the clients, reproducibly from the seed", () => {
+    const pick = () => {
+      const m = new RoundStateMachine({ settings: settings({ minClients: 10, fraction: 0.3 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg") });
+      const ids = Array.from({ length: 10 }, (_, i) => m.join({ siteName: `s${i}`, numExamples: 1, backend: "cpu" }));
+      const chosen = ids.filter((c) => m.taskFor(c.sessionId).kind === "train").map((c) => c.siteName);
+      m.stop();
+      return chosen;
+    };
+    const first = pick();
+    expect(first).toHaveLength(3);
+    expect(pick()).toEqual(first);
+  });
+
+  it("wakes a long-polling client as soon as its round starts, and lets a leaving client not hold up the round", async () => {
+    const m = make({ rounds: 1 });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    const polled = m.waitForTask(a.sessionId, 10_000);
+    const b = m.join({ siteName: "b", numExamples: 10, backend: "cpu" });
+    await expect(polled).resolves.toMatchObject({ kind: "train", round: 1 });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
+    m.leave(b.sessionId, "shutting down");
+    await new Promise((r) => setImmediate(r));
+    expect(m.isDone).toBe(true);
+    expect(m.rounds[0]).toMatchObject({ clients: 1 });
+  });
+});

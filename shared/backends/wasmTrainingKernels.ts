@@ -15,11 +15,13 @@
  * - `BatchMatMul` uses XNNPACK only without transposes and with batch 1; the transposed products the
  *   dense-layer gradients need (x^T·dy, dy·W^T) fall to a scalar loop (~10 ms each for 32x1600x128).
  *
- * All four are registered here, composed only of wasm's own C++/XNNPACK kernels (Conv2D, Max,
- * Transpose, Reverse, PadV2, StridedSlice, Reshape, Equal, Cast, Cumsum, Multiply, ...), called
- * directly as tfjs-backend-wasm's kernels call each other (no engine bookkeeping, no tape), with every
- * intermediate released via `backend.disposeData`. Everything else training needs exists on stock wasm
- * and matches cpu.
+ * All four are registered here, composed only of wasm's own C++/XNNPACK kernels (Conv2D,
+ * DepthwiseConv2dNative, MaxPool, Transpose, Reverse, PadV2, Reshape, Sub, Multiply, Step, ...), called
+ * directly the way tfjs-backend-wasm's kernels call each other (no engine bookkeeping, no tape), with
+ * every intermediate released via `backend.disposeData`; no per-element JavaScript. Everything else
+ * training needs exists on stock wasm and matches cpu (checked: FusedConv2D, _FusedMatMul, MaxPool,
+ * Relu/Step, Softmax, Erf/Tanh (gelu, gelu_new), Mean/Sum, SquaredDifference, Rsqrt, Tile, Concat,
+ * Slice, Pad, Transpose, the adam/sgd update ops).
  *
  * Filter gradient (x [B,H,W,Ci], dy [B,OH,OW,Co], stride s, padding top pt / left pl):
  *   dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[b, oh·s+kh−pt, ow·s+kw−pl, ci] · dy[b,oh,ow,co]
@@ -53,8 +55,8 @@ const STOCK = Symbol.for("fedfusion.wasmTrainingKernel.stock");
 
 /** The stock wasm kernels the replacements are composed of. */
 const STOCK_KERNELS = [
-  "Conv2D", "Max", "BatchMatMul", "Transpose", "Reshape", "Reverse", "PadV2", "StridedSlice", "Fill",
-  "Equal", "Greater", "Select", "Cast", "Cumsum", "Multiply", "AddN", "Pack",
+  "Conv2D", "DepthwiseConv2dNative", "MaxPool", "Max", "BatchMatMul", "Transpose", "Reshape", "Reverse", "PadV2",
+  "Slice", "StridedSlice", "Concat", "Fill", "Identity", "Add", "Sub", "Multiply", "Step", "AddN", "ClipByValue",
 ] as const;
 type StockName = (typeof STOCK_KERNELS)[number];
 type Stock = Record<StockName, KernelFunc>;
@@ -68,6 +70,9 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   Conv2DBackpropInput: "stock wasm version is a scalar loop, 15-30x slower than the forward conv",
   BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) in a scalar loop",
 };
+
+/** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
+export const WASM_TRAINING_KERNEL_NAMES: readonly string[] = Object.keys(WASM_TRAINING_KERNELS);
 
 /**
  * Runs `body` with `run`, which calls stock wasm kernels directly. Every intermediate `run` produces is
@@ -101,24 +106,59 @@ const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**
- * Pads (positive amounts, with `value`) and/or crops (negative amounts) the two spatial axes of an
- * NHWC tensor: [top, bottom, left, right]. Returns null when the crop leaves nothing.
+ * Crops an NHWC tensor's spatial axes by non-negative amounts. Done as (at most) two 2-D slices, which
+ * wasm's Slice copies row by row ([n, h*w*c] then [n*h, w*c]); its 4-D slice copies pixel by pixel.
  */
-function padOrCrop(run: Run, x: TensorInfo, [top, bottom, left, right]: number[], value: number): TensorInfo | null {
+function crop(run: Run, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
   let t = x;
+  const [n, h, w, c] = t.shape;
+  const h2 = h - top - bottom;
+  const w2 = w - left - right;
+  if (top > 0 || bottom > 0) {
+    const v = run("Reshape", { x: t }, { shape: [n, h * w * c] });
+    const s = run("Slice", { x: v }, { begin: [0, top * w * c], size: [n, h2 * w * c] });
+    t = run("Reshape", { x: s }, { shape: [n, h2, w, c] });
+  }
+  if (left > 0 || right > 0) {
+    const v = run("Reshape", { x: t }, { shape: [n * h2, w * c] });
+    const s = run("Slice", { x: v }, { begin: [0, left * c], size: [n * h2, w2 * c] });
+    t = run("Reshape", { x: s }, { shape: [n, h2, w2, c] });
+  }
+  return t;
+}
+
+/**
+ * The same crop as {@link crop} as one XNNPACK depthwise convolution whose only non-zero tap (1) sits
+ * at [top, left]: exact, and several times faster than slicing, but ONLY for finite x (0·Inf = NaN).
+ */
+function cropFinite(run: Run, x: TensorInfo, top: number, bottom: number, left: number, right: number): TensorInfo {
+  const c = x.shape[3];
+  const one = run("Fill", {}, { shape: [1, 1, c, 1], value: 1, dtype: "float32" });
+  const taps = run("PadV2", { x: one }, { paddings: [[top, bottom], [left, right], [0, 0], [0, 0]], constantValue: 0 });
+  return run("DepthwiseConv2dNative", { x, filter: taps }, {
+    strides: [1, 1], pad: "valid", dilations: [1, 1], dimRoundingMode: undefined,
+  });
+}
+
+/**
+ * Pads (positive amounts, with `value`) and/or crops (negative amounts) the two spatial axes of an
+ * NHWC tensor: [top, bottom, left, right]. Returns null when the crop leaves nothing. `finite` promises
+ * that x holds no Infinity/NaN, allowing the faster crop.
+ */
+function padOrCrop(
+  run: Run, x: TensorInfo, [top, bottom, left, right]: number[], value: number, finite = false,
+): TensorInfo | null {
+  let t = x;
+  const neg = (v: number) => Math.max(0, -v);
+  const pos = (v: number) => Math.max(0, v);
   if (top < 0 || bottom < 0 || left < 0 || right < 0) {
-    const [n, h, w, c] = t.shape;
-    const begin = [0, Math.max(0, -top), Math.max(0, -left), 0];
-    const end = [n, h - Math.max(0, -bottom), w - Math.max(0, -right), c];
-    if (end[1] <= begin[1] || end[2] <= begin[2]) return null;
-    t = run("StridedSlice", { x: t }, {
-      begin, end, strides: [1, 1, 1, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-    });
+    const [, h, w] = t.shape;
+    if (h - neg(top) - neg(bottom) <= 0 || w - neg(left) - neg(right) <= 0) return null;
+    t = (finite ? cropFinite : crop)(run, t, neg(top), neg(bottom), neg(left), neg(right));
   }
   if (top > 0 || bottom > 0 || left > 0 || right > 0) {
-    const p = (v: number) => Math.max(0, v);
     t = run("PadV2", { x: t }, {
-      paddings: [[0, 0], [p(top), p(bottom)], [p(left), p(right)], [0, 0]], constantValue: value,
+      paddings: [[0, 0], [pos(top), pos(bottom)], [pos(left), pos(right)], [0, 0]], constantValue: value,
     });
   }
   return t;
@@ -159,6 +199,9 @@ function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
     );
     if (!sameShape(dy.shape, info.outShape)) {
       throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
+    }
+    if (filterShape[2] !== info.inChannels) {
+      throw new Error(`Conv2DBackpropFilter (wasm): filterShape ${filterShape} does not match x's ${info.inChannels} channels`);
     }
     const { inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW, outHeight: OH, outWidth: OW } = info;
     const { strideHeight: sh, strideWidth: sw } = info;
@@ -234,15 +277,22 @@ function makeConv2DBackpropInput(stock: Stock): KernelFunc {
 // ---------------------------------------------------------------------------------------------------
 // MaxPoolGrad
 
+/** Largest finite float32. */
+const FLT_MAX = 3.4028234663852886e38;
+
 /**
  * dx of max pooling with cpu's semantics: each window's gradient goes to the FIRST element (row-major
- * within the window) equal to the window maximum; padding never wins; a window of only -Infinity gets
- * none. Windows containing NaN may differ from cpu. (The max is recomputed from the windows rather
- * than taken from wasm's MaxPool, whose XNNPACK output is garbage for windows lying wholly in numeric
- * padding.)
+ * within the window) equal to the window maximum; padding, NaN and -Infinity never receive any.
  *
- * Window values are laid out as [B,OH,OW,C,KH*KW]; "first max" is where Equal(x, max) holds and its
- * running count (Cumsum over the window axis) is 1.
+ * x is clamped to ±FLT_MAX (NaN and -Infinity become -FLT_MAX, which the padding also uses; a window
+ * whose maximum is -FLT_MAX gets no gradient), padded or cropped to the "canvas" the windows cover, and
+ * its windows gathered as win [N', KK, C] (N' = B·OH·OW, KK = KH·KW): one rank-4 transpose when windows tile the canvas
+ * (stride == filter, e.g. maxPooling2d(2)), strided slices otherwise. Then, with m the window max:
+ *   isMax = 1 − Step(m − win);  before = Σ_{earlier j in window} isMax_j  (a depthwise conv along KK);
+ *   g = isMax · Step(0.5 − before) · dy   (computed with negated terms, scalars on the right),
+ * scattered back to the canvas (the inverse transpose, or shifted sums) and cropped to x. Gradient that
+ * lands on padding is cropped away. Only wasm's XNNPACK/C++ kernels are used. (Differences from cpu
+ * are limited to ties between +Infinity and FLT_MAX, or a window whose real maximum is exactly -FLT_MAX.)
  */
 function makeMaxPoolGrad(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -259,85 +309,89 @@ function makeMaxPoolGrad(stock: Stock): KernelFunc {
     const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;
     const KK = KH * KW;
+    const Np = B * OH * OW;
     return composed(stock, backend as KernelBackend, (run) => {
-      if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) {
-        return run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
-      }
-      // Rows/cols of x (padded with -Infinity) covered by the windows: [-top, (OH-1)*sh + KH - top).
+      const zeros = () => run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
+      if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) return zeros();
+      // Canvas rows [-top, spanH - top) of x, i.e. exactly the rows the windows cover.
       const spanH = (OH - 1) * sh + KH;
       const spanW = (OW - 1) * sw + KW;
-      const nonOverlapping = sh === KH && sw === KW;
-
-      let windows: TensorInfo; // [B, OH, OW, C, KK]
-      if (nonOverlapping) {
-        const xp = padOrCrop(run, x, [top, spanH - top - H, left, spanW - left - W], -Infinity);
-        if (xp == null) throw new Error(`MaxPoolGrad (wasm): no window overlaps the ${x.shape} input`);
-        const x6 = run("Reshape", { x: xp }, { shape: [B, OH, KH, OW, KW, C] });
-        const xt = run("Transpose", { x: x6 }, { perm: [0, 1, 3, 5, 2, 4] });
-        windows = run("Reshape", { x: xt }, { shape: [B, OH, OW, C, KK] });
+      const xc = run("ClipByValue", { x }, { clipValueMin: -FLT_MAX, clipValueMax: FLT_MAX });
+      const canvas = padOrCrop(run, xc, [top, spanH - top - H, left, spanW - left - W], -FLT_MAX, true);
+      if (canvas == null) return zeros();
+      const tiles = sh === KH && sw === KW;
+      let win: TensorInfo; // [Np, KK, C]
+      if (tiles) {
+        const c4 = run("Reshape", { x: canvas }, { shape: [B * OH, KH, OW, KW * C] });
+        win = run("Reshape", { x: run("Transpose", { x: c4 }, { perm: [0, 2, 1, 3] }) }, { shape: [Np, KK, C] });
       } else {
-        const xp = padOrCrop(run, x, [top, Math.max(0, spanH - top - H), left, Math.max(0, spanW - left - W)], -Infinity);
-        if (xp == null) throw new Error(`MaxPoolGrad (wasm): no window overlaps the ${x.shape} input`);
-        const parts: TensorInfo[] = [];
+        const pieces: TensorInfo[] = [];
         for (let fh = 0; fh < KH; fh++) {
           for (let fw = 0; fw < KW; fw++) {
-            parts.push(run("StridedSlice", { x: xp }, {
+            const piece = run("StridedSlice", { x: canvas }, {
               begin: [0, fh, fw, 0], end: [B, fh + (OH - 1) * sh + 1, fw + (OW - 1) * sw + 1, C], strides: [1, sh, sw, 1],
               beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-            }));
-          }
-        }
-        const stacked = run("Pack", parts, { axis: 0 }); // [KK, B, OH, OW, C]
-        windows = run("Transpose", { x: stacked }, { perm: [1, 2, 3, 4, 0] });
-      }
-      // Window max (over x padded with -Infinity); a window with max -Infinity (nothing beats cpu's
-      // initial -Infinity) gets NaN so that it matches nothing.
-      const yRaw = run("Max", { x: windows }, { reductionIndices: [4], keepDims: true }); // [B,OH,OW,C,1]
-      const negInf = run("Fill", {}, { shape: [], value: -Infinity, dtype: "float32" });
-      const finite = run("Greater", { a: yRaw, b: negInf });
-      const nan = run("Fill", {}, { shape: yRaw.shape, value: NaN, dtype: "float32" });
-      const y5 = run("Select", { condition: finite, t: yRaw, e: nan });
-      const isMax = run("Cast", { x: run("Equal", { a: windows, b: y5 }) }, { dtype: "float32" });
-      const count = run("Cumsum", { x: isMax }, { axis: 4, exclusive: false, reverse: false });
-      const countAtMax = run("Multiply", { a: count, b: isMax });
-      const one = run("Fill", {}, { shape: [], value: 1, dtype: "float32" });
-      const first = run("Cast", { x: run("Equal", { a: countAtMax, b: one }) }, { dtype: "float32" });
-      const dy5 = run("Reshape", { x: dy }, { shape: [B, OH, OW, C, 1] });
-      const g = run("Multiply", { a: first, b: dy5 }); // [B, OH, OW, C, KK]
-
-      if (nonOverlapping) {
-        const g6 = run("Reshape", { x: g }, { shape: [B, OH, OW, C, KH, KW] });
-        const gt = run("Transpose", { x: g6 }, { perm: [0, 1, 4, 2, 5, 3] }); // [B, OH, KH, OW, KW, C]
-        const g4 = run("Reshape", { x: gt }, { shape: [B, OH * KH, OW * KW, C] });
-        const dx = padOrCrop(run, g4, [-top, H - (spanH - top), -left, W - (spanW - left)], 0);
-        return dx ?? run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
-      }
-      // Overlapping / strided windows: scatter each window offset back and sum.
-      const gk = run("Transpose", { x: g }, { perm: [4, 0, 1, 2, 3] }); // [KK, B, OH, OW, C]
-      const terms: TensorInfo[] = [];
-      for (let fh = 0; fh < KH; fh++) {
-        for (let fw = 0; fw < KW; fw++) {
-          const k = fh * KW + fw;
-          let t = run("StridedSlice", { x: gk }, {
-            begin: [k, 0, 0, 0, 0], end: [k + 1, B, OH, OW, C], strides: [1, 1, 1, 1, 1],
-            beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 1,
-          }); // [B, OH, OW, C]
-          if (sh > 1 || sw > 1) {
-            const t6 = run("Reshape", { x: t }, { shape: [B, OH, 1, OW, 1, C] });
-            const p6 = run("PadV2", { x: t6 }, {
-              paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
             });
-            t = run("Reshape", { x: p6 }, { shape: [B, OH * sh, OW * sw, C] });
+            pieces.push(run("Reshape", { x: piece }, { shape: [Np, 1, C] }));
           }
-          // Row oh*sh of t belongs at x row oh*sh + fh - top.
-          const offH = fh - top;
-          const offW = fw - left;
-          const placed = padOrCrop(run, t, [offH, H - OH * sh - offH, offW, W - OW * sw - offW], 0);
-          if (placed != null) terms.push(placed);
         }
+        win = KK === 1 ? pieces[0] : run("Concat", pieces, { axis: 1 });
       }
-      if (terms.length === 0) return run("Fill", {}, { shape: x.shape, value: 0, dtype: "float32" });
-      return terms.length === 1 ? terms[0] : run("AddN", terms);
+      // Window max. XNNPACK's MaxPool is exact for 'valid'/'same' (it ignores padding); for numeric pads
+      // its output size can disagree with tfjs's, so reduce the gathered windows instead.
+      const m = typeof pad === "string"
+        ? run("Reshape", { x: run("MaxPool", { x: xc }, { filterSize, strides, pad, dimRoundingMode }) }, { shape: [Np, 1, C] })
+        : run("Max", { x: win }, { reductionIndices: [1], keepDims: true });
+      // (Scalars go on the right: wasm's binary kernels are far slower with a broadcast left operand.)
+      const scalar = (value: number) => run("Fill", {}, { shape: [], value, dtype: "float32" });
+      // Windows whose maximum is -FLT_MAX (only padding / -Infinity / NaN, as far as cpu can tell) get
+      // none. negDy = -dy (the sign is undone by negIsMax below).
+      const valid = run("Step", { x: run("Sub", { a: m, b: scalar(-FLT_MAX) }) }, { alpha: 0 });
+      const negDy = run("Multiply", { a: run("Reshape", { x: dy }, { shape: [Np, 1, C] }), b: run("Multiply", { a: valid, b: scalar(-1) }) });
+      const below = run("Step", { x: run("Sub", { a: m, b: win }) }, { alpha: 0 }); // 1 where win < m
+      const negIsMax = run("Sub", { a: below, b: scalar(1) }); // -1 where win == m
+      let negFirst = negIsMax;
+      if (KK > 1) {
+        // -before[k] = Σ_{j<k} negIsMax[j]: causal depthwise conv along the KK axis, taps [1,..,1,0].
+        const ones = run("Fill", {}, { shape: [KK - 1, 1, C, 1], value: 1, dtype: "float32" });
+        const taps = run("PadV2", { x: ones }, { paddings: [[0, 1], [0, 0], [0, 0], [0, 0]], constantValue: 0 });
+        const negBefore = run("DepthwiseConv2dNative", { x: run("Reshape", { x: negIsMax }, { shape: [Np, KK, 1, C] }), filter: taps }, {
+          strides: [1, 1], pad: [[0, 0], [KK - 1, 0], [0, 0], [0, 0]], dilations: [1, 1], dimRoundingMode: undefined,
+        });
+        // 1 where no earlier element of the window is a maximum.
+        const none = run("Step", { x: run("Add", { a: run("Reshape", { x: negBefore }, { shape: [Np, KK, C] }), b: scalar(0.5) }) }, { alpha: 0 });
+        negFirst = run("Multiply", { a: negIsMax, b: none });
+      }
+      const g = run("Multiply", { a: negFirst, b: negDy }); // [Np, KK, C]
+
+      let canvasGrad: TensorInfo; // [B, spanH, spanW, C]
+      if (tiles) {
+        const g4 = run("Reshape", { x: g }, { shape: [B * OH, OW, KH, KW * C] });
+        canvasGrad = run("Reshape", { x: run("Transpose", { x: g4 }, { perm: [0, 2, 1, 3] }) }, { shape: [B, spanH, spanW, C] });
+      } else {
+        const g2 = run("Reshape", { x: g }, { shape: [Np, KK * C] });
+        const terms: TensorInfo[] = [];
+        for (let fh = 0; fh < KH; fh++) {
+          for (let fw = 0; fw < KW; fw++) {
+            const k = fh * KW + fw;
+            const gk = run("Slice", { x: g2 }, { begin: [0, k * C], size: [Np, C] });
+            let t = run("Reshape", { x: gk }, { shape: [B, OH, OW, C] });
+            if (sh > 1 || sw > 1) {
+              // Zero-insert: window (oh, ow) lands on row oh*sh, column ow*sw.
+              const t6 = run("Reshape", { x: t }, { shape: [B, OH, 1, OW, 1, C] });
+              const p6 = run("PadV2", { x: t6 }, {
+                paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0,
+              });
+              t = run("Reshape", { x: p6 }, { shape: [B, OH * sh, OW * sw, C] });
+            }
+            // Canvas row of window oh, offset fh: oh*sh + fh.
+            const placed = padOrCrop(run, t, [fh, spanH - fh - OH * sh, fw, spanW - fw - OW * sw], 0);
+            if (placed != null) terms.push(placed);
+          }
+        }
+        canvasGrad = terms.length === 1 ? terms[0] : run("AddN", terms);
+      }
+      return padOrCrop(run, canvasGrad, [-top, H - (spanH - top), -left, W - (spanW - left)], 0) ?? zeros();
     });
   };
 }
@@ -379,7 +433,9 @@ function makeBatchMatMul(stock: Stock): KernelFunc {
         // out^T [N, rows] = B [N, K] · A^T [K, rows]: the small A^T is the packed operand.
         let aT: TensorInfo; // [1, K, rows]
         if (transposeA && batchA === 1) {
-          aT = run("Reshape", { x: a }, { shape: [1, K, rows] });
+          // A copy: XNNPACK caches the packed operand by tensor id, and a's id may later be read with
+          // another shape (tf.reshape shares ids); fresh ids keep that cache from going stale.
+          aT = run("Reshape", { x: run("Identity", { x: a }) }, { shape: [1, K, rows] });
         } else {
           const a2 = transposeA ? run("Transpose", { x: a }, { perm: swapLast(aRank) }) : a;
           const a2d = run("Reshape", { x: a2 }, { shape: [rows, K] });

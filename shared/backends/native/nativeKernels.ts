@@ -3,9 +3,10 @@
  *
  * `registerNativeKernels()` loads the N-API addon built from `shared/backends/native/` (see
  * binding.gyp) and replaces, on backend 'cpu', the heavy kernels — BatchMatMul, _FusedMatMul, Conv2D,
- * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput — by im2col/col2im + sgemm versions that run
- * 30–200x faster than tfjs's JS loops. Elementwise ops stay with tfjs. A call the native path does not
- * cover (NCHW, non-float32 dtypes, unusual broadcasts of bias/PReLU weights) runs the stock kernel.
+ * FusedConv2D, Conv2DBackpropFilter, Conv2DBackpropInput (im2col/col2im + OpenBLAS sgemm) and MaxPool,
+ * MaxPoolGrad (plain C loops; tfjs's MaxPoolGrad was the next bottleneck of a CNN's training step).
+ * Elementwise ops stay with tfjs. A call the native path does not cover (NCHW, non-float32 dtypes,
+ * unusual broadcasts of bias/PReLU weights) runs the stock kernel.
  *
  * OpenBLAS picks its kernels once, when the library is loaded, from OPENBLAS_CORETYPE or from CPUID.
  * On virtual CPUs CPUID often leads it to slower kernels than the CPU supports, so, unless the user set
@@ -58,6 +59,10 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: ConvGeometry): void;
+  /** y = max pooling of x (NHWC), as tfjs-backend-cpu computes it. */
+  maxPool(x: Float32Array, y: Float32Array, geometry: PoolGeometry): void;
+  /** dx = gradient of maxPool: each dy goes to the first maximum of its window in x. */
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, geometry: PoolGeometry): void;
   /** In place on y (rows x cols): y = act(y + bias). Modes: 0 none, 1 scalar, 2 per column, 3 full. */
   biasActivation(
     y: Float32Array,
@@ -83,6 +88,9 @@ export type ConvGeometry = [
   number, number, number, number, number, number, number,
 ];
 
+/** [N, H, W, C, KH, KW, strideH, strideW, padTop, padLeft, outH, outW] (NHWC). */
+export type PoolGeometry = [number, number, number, number, number, number, number, number, number, number, number, number];
+
 interface EnvAddon {
   setenv(name: string, value: string, overwrite: boolean): boolean;
   unsetenv(name: string): void;
@@ -94,7 +102,8 @@ export interface NativeKernelsOptions {
   threads?: number;
   /**
    * OpenBLAS core type to request when the environment does not set OPENBLAS_CORETYPE: a name such as
-   * "Haswell", or null to let OpenBLAS detect. Default: chooseCoreType(/proc/cpuinfo).
+   * "Haswell", or null to let OpenBLAS detect. Default: chooseCoreType(/proc/cpuinfo). A core type whose
+   * instructions the CPU lacks kills the process with SIGILL at the first sgemm.
    */
   coreType?: string | null;
 }
@@ -109,12 +118,14 @@ export const NATIVE_KERNEL_NAMES: readonly string[] = [
   tf.FusedConv2D,
   tf.Conv2DBackpropFilter,
   tf.Conv2DBackpropInput,
+  tf.MaxPool,
+  tf.MaxPoolGrad,
 ];
 
 const BACKEND = "cpu";
 const ADDON_DIR_ENV = "FEDFUSION_NATIVE_DIR";
 const BUILD_HINT =
-  "run `npm rebuild` or `node shared/backends/native/build.mjs` (needs g++, make, python3 and libopenblas-dev)";
+  "run `node shared/backends/native/build.mjs --strict` (needs g++, make, python3 and libopenblas-dev)";
 
 // ---------------------------------------------------------------------------------------------
 // CPU detection
@@ -137,7 +148,7 @@ function detectCoreType(): { coreType?: string; why: string } {
   try {
     const coreType = chooseCoreType(readFileSync("/proc/cpuinfo", "utf8"));
     return coreType
-      ? { coreType, why: `chosen from /proc/cpuinfo flags` }
+      ? { coreType, why: "chosen from /proc/cpuinfo flags" }
       : { why: "no AVX2+FMA in /proc/cpuinfo: OpenBLAS detects" };
   } catch {
     return { why: "no /proc/cpuinfo: OpenBLAS detects" };
@@ -212,7 +223,7 @@ function loadAddon(options: NativeKernelsOptions): Loaded | string {
     const picked = options.coreType !== undefined ? { coreType: options.coreType, why: "requested" } : detectCoreType();
     if (picked.coreType) {
       setenv("OPENBLAS_CORETYPE", picked.coreType);
-      coreNote = `${picked.coreType} ${picked.why}`;
+      coreNote = `OPENBLAS_CORETYPE=${picked.coreType} ${picked.why}`;
     } else {
       coreNote = picked.why;
     }
@@ -238,11 +249,51 @@ function loadAddon(options: NativeKernelsOptions): Loaded | string {
   }
   addon.setNumThreads(threads);
   const info = addon.info();
+  const err = sgemmSelfCheck(addon);
+  if (err !== null) {
+    loadFailure =
+      `OpenBLAS sgemm gives wrong results with core ${info.corename} (error ${err}): ` +
+      `set OPENBLAS_CORETYPE to another core type`;
+    return loadFailure;
+  }
   const blas =
     `${info.config.trim()}; core ${info.corename} (${coreNote}); ` +
     `${info.numThreads} thread${info.numThreads === 1 ? "" : "s"}`;
   loaded = { addon, blas };
   return loaded;
+}
+
+/**
+ * Checks OpenBLAS's sgemm, with the kernels it selected, against a double-precision JS product on
+ * sizes that are not multiples of any kernel's tile, all four transpose combinations. Some OpenBLAS
+ * builds are known to compute wrong results on some processors; this refuses them. Returns the
+ * largest error found when it is too large, else null.
+ */
+function sgemmSelfCheck(addon: NativeAddon): number | null {
+  let seed = 7;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  let worst = 0;
+  for (const [M, N, K] of [[37, 29, 21], [5, 67, 40], [70, 3, 9]] as const) {
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      const A = Float32Array.from({ length: M * K }, rnd);
+      const B = Float32Array.from({ length: K * N }, rnd);
+      const C = Float32Array.from({ length: M * N }, rnd);
+      const C0 = C.slice();
+      addon.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0.5, C, N);
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) {
+          let sum = 0;
+          for (let k = 0; k < K; k++) sum += A[ta ? k * M + i : i * K + k]! * B[tb ? j * K + k : k * N + j]!;
+          const d = Math.abs(sum + 0.5 * C0[i * N + j]! - C[i * N + j]!);
+          if (!(d <= worst)) worst = Number.isNaN(d) ? Infinity : d;
+        }
+      }
+    }
+  }
+  return worst <= 1e-4 ? null : worst;
 }
 
 /** The loaded addon (loading it, with the same environment handling, if needed), or null. */
@@ -504,6 +555,50 @@ const conv2DBackpropInputImpl: NativeImpl = (addon, { inputs, attrs = {} }, back
   return backend.makeTensorInfo(c.inShape, "float32", dx);
 };
 
+function poolGeometry(x: TensorInfo, attrs: NamedAttrMap): { g: PoolGeometry; outShape: number[] } | null {
+  if (x.shape.length !== 4) return null;
+  const c = backend_util.computePool2DInfo(
+    x.shape as Shape4,
+    attrs.filterSize as Pair,
+    attrs.strides as Pair,
+    1,
+    attrs.pad as ConvPad,
+    attrs.dimRoundingMode as Rounding,
+  );
+  const { top, left } = c.padInfo;
+  if (top < 0 || left < 0 || c.outHeight < 0 || c.outWidth < 0 || c.dilationHeight !== 1 || c.dilationWidth !== 1) {
+    return null;
+  }
+  const g: PoolGeometry = [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.filterHeight, c.filterWidth,
+    c.strideHeight, c.strideWidth, top, left, c.outHeight, c.outWidth,
+  ];
+  return { g, outShape: c.outShape };
+}
+
+const maxPoolImpl: NativeImpl = (addon, { inputs, attrs = {} }, backend) => {
+  const { x } = inputs;
+  const X = f32(backend, x);
+  if (!x || X === null) return null;
+  const p = poolGeometry(x, attrs);
+  if (!p) return null;
+  const y = new Float32Array(util.sizeFromShape(p.outShape));
+  addon.maxPool(X, y, p.g);
+  return backend.makeTensorInfo(p.outShape, "float32", y);
+};
+
+const maxPoolGradImpl: NativeImpl = (addon, { inputs, attrs = {} }, backend) => {
+  const { dy, input } = inputs;
+  const X = f32(backend, input);
+  const DY = f32(backend, dy);
+  if (!dy || !input || X === null || DY === null) return null;
+  const p = poolGeometry(input, attrs);
+  if (!p || !util.arraysEqual(dy.shape, p.outShape)) return null;
+  const dx = new Float32Array(util.sizeFromShape(input.shape));
+  addon.maxPoolGrad(X, DY, dx, p.g);
+  return backend.makeTensorInfo(input.shape, "float32", dx);
+};
+
 const IMPLS: Record<string, NativeImpl> = {
   [tf.BatchMatMul]: batchMatMulImpl,
   [tf._FusedMatMul]: fusedMatMulImpl,
@@ -511,6 +606,8 @@ const IMPLS: Record<string, NativeImpl> = {
   [tf.FusedConv2D]: fusedConv2DImpl,
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilterImpl,
   [tf.Conv2DBackpropInput]: conv2DBackpropInputImpl,
+  [tf.MaxPool]: maxPoolImpl,
+  [tf.MaxPoolGrad]: maxPoolGradImpl,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -515,6 +515,144 @@ napi_value Conv2dBackpropInput(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Max pooling, NHWC, matching tfjs-backend-cpu: the first strictly greater value in row-major window
+// order wins (NaN never does; a window with nothing above -Infinity gives -Infinity and no gradient).
+// geometry: [N, H, W, C, KH, KW, strideH, strideW, padTop, padLeft, outH, outW]
+
+struct PoolGeo {
+  int64_t N, H, W, C, KH, KW, sh, sw, pt, pl, OH, OW;
+};
+
+bool GetPoolGeo(napi_env env, napi_value v, PoolGeo* g) {
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  uint32_t n = 0;
+  if (is_array) napi_get_array_length(env, v, &n);
+  if (!is_array || n != 12) {
+    return Throw(env, "pool geometry must be [N, H, W, C, KH, KW, strideH, strideW, padTop, padLeft, outH, outW]",
+                 false);
+  }
+  int64_t vals[12];
+  for (uint32_t i = 0; i < 12; ++i) {
+    napi_value e;
+    napi_get_element(env, v, i, &e);
+    if (!GetInt(env, e, &vals[i], "pool geometry entry")) return false;
+  }
+  *g = PoolGeo{vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7], vals[8], vals[9], vals[10], vals[11]};
+  if (g->sh < 1 || g->sw < 1) return Throw(env, "strides must be >= 1");
+  if (double(g->N) * g->H * g->W * g->C > 2147483647.0 * 8 || double(g->N) * g->OH * g->OW * g->C > 2147483647.0 * 8) {
+    return Throw(env, "pooling too large");
+  }
+  return true;
+}
+
+// maxPool(x, y, geometry)
+napi_value MaxPool(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value a[3];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *x, *y;
+  int64_t lx, ly;
+  PoolGeo g;
+  if (argc < 3) {
+    Throw(env, "maxPool(x, y, geometry)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y") || !GetPoolGeo(env, a[2], &g)) {
+    return nullptr;
+  }
+  if (g.N * g.H * g.W * g.C > lx || g.N * g.OH * g.OW * g.C > ly) {
+    Throw(env, "maxPool: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  const int64_t C = g.C;
+  for (int64_t n = 0; n < g.N; ++n) {
+    const float* xn = x + n * g.H * g.W * C;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
+        float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
+        for (int64_t c = 0; c < C; ++c) out[c] = -INFINITY;
+        for (int64_t ih = h0; ih < h1; ++ih) {
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            const float* px = xn + (ih * g.W + iw) * C;
+            for (int64_t c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
+          }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// maxPoolGrad(x, dy, dx, geometry): dx = 0, then each dy goes to its window's max position in x.
+napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value a[4];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *x, *dy, *dx;
+  int64_t lx, ldy, ldx;
+  PoolGeo g;
+  if (argc < 4) {
+    Throw(env, "maxPoolGrad(x, dy, dx, geometry)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &dy, &ldy, "dy") || !GetF32(env, a[2], &dx, &ldx, "dx") ||
+      !GetPoolGeo(env, a[3], &g)) {
+    return nullptr;
+  }
+  const int64_t inSize = g.N * g.H * g.W * g.C;
+  if (inSize > lx || inSize > ldx || g.N * g.OH * g.OW * g.C > ldy) {
+    Throw(env, "maxPoolGrad: an array is smaller than the geometry needs");
+    return nullptr;
+  }
+  memset(dx, 0, size_t(inSize) * sizeof(float));
+  const int64_t C = g.C;
+  float* best = Workspace(env, size_t(2 * std::max<int64_t>(1, C)));
+  if (best == nullptr) {
+    napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
+    return nullptr;
+  }
+  int64_t* where = static_cast<int64_t*>(malloc(size_t(std::max<int64_t>(1, C)) * sizeof(int64_t)));
+  if (where == nullptr) {
+    napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
+    return nullptr;
+  }
+  for (int64_t n = 0; n < g.N; ++n) {
+    const int64_t base = n * g.H * g.W * C;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
+        for (int64_t c = 0; c < C; ++c) {
+          best[c] = -INFINITY;
+          where[c] = -1;
+        }
+        for (int64_t ih = h0; ih < h1; ++ih) {
+          for (int64_t iw = w0; iw < w1; ++iw) {
+            const int64_t off = base + (ih * g.W + iw) * C;
+            const float* px = x + off;
+            for (int64_t c = 0; c < C; ++c) {
+              if (px[c] > best[c]) {
+                best[c] = px[c];
+                where[c] = off + c;
+              }
+            }
+          }
+        }
+        const float* g_out = dy + ((n * g.OH + oh) * g.OW + ow) * C;
+        for (int64_t c = 0; c < C; ++c) {
+          if (where[c] >= 0) dx[where[c]] += g_out[c];
+        }
+      }
+    }
+  }
+  free(where);
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // biasActivation(y, rows, cols, bias, biasMode, activation, alpha, prelu, preluMode), in place.
 // Modes: 0 none, 1 scalar (1 value), 2 per column (cols values), 3 full (rows*cols values).
 // Activations: 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu(alpha), 5 prelu(weights), 6 sigmoid.
@@ -653,6 +791,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxPool", nullptr, MaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"biasActivation", nullptr, BiasActivation, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -462,6 +462,50 @@ describe("Conv2DBackpropFilter and Conv2DBackpropInput", () => {
   });
 });
 
+describe("MaxPool and MaxPoolGrad", () => {
+  interface PoolCase {
+    x: number[];
+    filterSize: number | [number, number];
+    strides: number | [number, number];
+    pad: "same" | "valid" | number;
+    dimRoundingMode?: "floor" | "round" | "ceil";
+    ties?: boolean;
+  }
+  const cases: PoolCase[] = [
+    { x: [2, 10, 10, 3], filterSize: 2, strides: 2, pad: "valid" },
+    { x: [2, 9, 11, 4], filterSize: 3, strides: 2, pad: "same" },
+    { x: [2, 9, 11, 4], filterSize: 3, strides: 1, pad: "same" }, // overlapping windows: gradients add up
+    { x: [1, 8, 9, 2], filterSize: [2, 3], strides: [1, 2], pad: "valid" },
+    { x: [2, 10, 10, 2], filterSize: 3, strides: 2, pad: 1, dimRoundingMode: "ceil" },
+    { x: [2, 8, 8, 3], filterSize: 3, strides: 1, pad: "same", ties: true }, // ties: the first maximum wins
+    { x: [32, 26, 26, 32], filterSize: 2, strides: 2, pad: "valid" }, // the CNN's first pooling layer
+  ];
+  for (const c of cases) {
+    const name = `x[${c.x}] filter=${JSON.stringify(c.filterSize)} s=${JSON.stringify(c.strides)} pad=${c.pad}` +
+      (c.dimRoundingMode ? ` ${c.dimRoundingMode}` : "") + (c.ties ? " with ties" : "");
+    it(name, () => {
+      const x = c.ties ? tf.round(tf.mul(randn(c.x), 3)) : randn(c.x);
+      const attrs = { filterSize: c.filterSize, strides: c.strides, pad: c.pad, dimRoundingMode: c.dimRoundingMode };
+      checkKernel(tf.MaxPool, { x }, attrs, name);
+      const y = tf.engine().runKernel(tf.MaxPool, { x }, attrs as tf.NamedAttrMap) as tf.Tensor;
+      const dy = randn(y.shape);
+      checkKernel(tf.MaxPoolGrad, { dy, input: x, output: y }, attrs, name);
+      tf.dispose([x, y, dy]);
+    });
+  }
+
+  it("gradients through tf.maxPool use both kernels", () => {
+    const x = randn([3, 8, 8, 5]);
+    const f = (xx: tf.Tensor) => tf.sum(tf.square(tf.maxPool(xx as tf.Tensor4D, 2, 2, "valid")));
+    const before = nativeCount(tf.MaxPoolGrad);
+    const got = tf.grad(f)(x);
+    expect(nativeCount(tf.MaxPoolGrad)).toBe(before + 1);
+    const want = withStock(() => tf.grad(f)(x));
+    expectClose(got, want, "d maxPool");
+    tf.dispose([x, got, want]);
+  });
+});
+
 describe("memory", () => {
   it("leaks no tensors or bytes over repeated forward and backward passes", () => {
     const x = randn([4, 12, 12, 3]);
@@ -560,6 +604,8 @@ describe("training", () => {
     expect(grew(tf.Conv2DBackpropFilter), "conv filter gradient").toBeGreaterThan(0);
     expect(grew(tf.Conv2DBackpropInput), "conv input gradient").toBeGreaterThan(0);
     expect(grew(tf.BatchMatMul, tf._FusedMatMul), "dense").toBeGreaterThan(0);
+    expect(grew(tf.MaxPool), "pooling").toBeGreaterThan(0);
+    expect(grew(tf.MaxPoolGrad), "pooling gradient").toBeGreaterThan(0);
     m.dispose();
     optimizer.dispose();
     tf.dispose([xs, ys]);

@@ -11,6 +11,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = 
   simulate: { load: async () => (await import("./commands/simulateCommand.js")).simulateCommand, summary: "simulate a federation on this machine (coordinator + clients over loopback gRPC)" },
   coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator" },
   client: { load: async () => (await import("./commands/clientCommand.js")).clientCommand, summary: "run a site's client next to its private images" },
+  train: { load: async () => (await import("./commands/trainCommand.js")).trainCommand, summary: "train centrally on the whole dataset (the baseline)" },
   evaluate: { load: async () => (await import("./commands/evaluateCommand.js")).evaluateCommand, summary: "evaluate a saved model on labelled images" },
   predict: { load: async () => (await import("./commands/predictCommand.js")).predictCommand, summary: "classify image files with a saved model" },
   partition: { load: async () => (await import("./commands/partitionCommand.js")).partitionCommand, summary: "split a dataset into per-client image folders" },

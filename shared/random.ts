@@ -71,3 +71,9 @@ export function permutation(n: number, rng: Random): Uint32Array {
   for (let i = 0; i < n; i++) p[i] = i;
   return rng.shuffle(p) as Uint32Array;
 }
+
+/** k distinct indices drawn from 0..n-1, in ascending order (ascending keeps later reads sequential). */
+export function sampleIndices(n: number, k: number, rng: Random): Uint32Array {
+  if (k >= n) return permutation(n, rng).sort();
+  return permutation(n, rng).subarray(0, k).sort();
+}

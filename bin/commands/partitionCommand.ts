@@ -4,7 +4,7 @@ import { resolveDataset } from "../../client/data/resolveDataset.js";
 import { writeImageFolder } from "../../client/data/writeImageFolder.js";
 import { subset } from "../../shared/data/imageDataset.js";
 import { UserError } from "../../shared/errors.js";
-import { permutation, Random } from "../../shared/random.js";
+import { Random, sampleIndices } from "../../shared/random.js";
 import { parseCommand } from "../cliOptions.js";
 
 const spec = {
@@ -30,8 +30,7 @@ export async function partitionCommand(argv: string[]): Promise<void> {
   const rng = new Random(o.seed);
   const parts = partitionIndices(data.train.labels.subarray(0, data.train.count), data.train.classNames.length, o.clients, partition, o.seed).map((idx) => {
     if (!o.samples || idx.length <= o.samples) return idx;
-    const order = permutation(idx.length, rng.fork(idx.length));
-    return Uint32Array.from(order.subarray(0, o.samples), (k) => idx[k]).sort();
+    return Uint32Array.from(sampleIndices(idx.length, o.samples, rng), (k) => idx[k]);
   });
   process.stdout.write(formatHistograms(parts, data.train.labels, data.train.classNames) + "\n");
   for (const [i, idx] of parts.entries()) {
@@ -41,7 +40,7 @@ export async function partitionCommand(argv: string[]): Promise<void> {
   }
   if (data.test) {
     let test = data.test;
-    if (o["test-samples"] !== undefined && o["test-samples"] < test.count) test = subset(test, permutation(test.count, rng).subarray(0, o["test-samples"]).sort());
+    if (o["test-samples"] !== undefined && o["test-samples"] < test.count) test = subset(test, sampleIndices(test.count, o["test-samples"], rng));
     await writeImageFolder(path.join(o.out, "test"), test);
     process.stdout.write(`wrote ${test.count} test images to ${path.join(o.out, "test")}\n`);
   } else if (parts.length === 0) {

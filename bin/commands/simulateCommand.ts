@@ -5,10 +5,12 @@ import { initBackend, parseBackendChoice } from "../../shared/backends/selectBac
 import { subset } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
-import { permutation, Random } from "../../shared/random.js";
+import { Random, sampleIndices } from "../../shared/random.js";
 import { parseCommand } from "../cliOptions.js";
 import { backendOption, federationOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
+import { parseAttack } from "../simulation/attacks.js";
 import { runSimulation } from "../simulation/simulation.js";
+import { UserError } from "../../shared/errors.js";
 
 const spec = {
   name: "simulate",
@@ -21,6 +23,8 @@ const spec = {
     "test-samples": { kind: "int", min: 0, help: "cap on central test examples (default: all)" },
     workers: { kind: "int", min: 1, max: 256, help: "client worker processes (default: one per core)" },
     verbose: { kind: "boolean", help: "show every client's log" },
+    byzantine: { kind: "int", min: 0, default: 0, help: "clients that tamper with their updates (robustness experiments)" },
+    attack: { kind: "string", default: "scale:100", meta: "scale:K|signflip[:K]", help: "what Byzantine clients do to their delta" },
     ...federationOptions,
     ...backendOption,
   },
@@ -33,13 +37,15 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const started = Date.now();
   const log = createLogger("simulate");
   const partition = parsePartitionSpec(o.partition);
+  const attack = parseAttack(o.attack);
+  if (o.byzantine > o.clients) throw new UserError(`simulate: --byzantine ${o.byzantine} exceeds --clients ${o.clients}`);
   const strategy = strategyFrom(o);
   const backend = await initBackend(parseBackendChoice(o.backend));
   log(`backend ${backend.name}: ${backend.detail}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}`);
   const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
   let test = data.test;
   if (test && o["test-samples"] !== undefined && o["test-samples"] < test.count) {
-    test = subset(test, permutation(test.count, new Random(o.seed)).subarray(0, o["test-samples"]).sort());
+    test = subset(test, sampleIndices(test.count, o["test-samples"], new Random(o.seed)));
   }
   const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames]);
   const settings = roundSettingsFrom(o, o.clients, strategy);
@@ -58,6 +64,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     outDir: o.out,
     config: { command: "simulate", ...o, backend: backend.name, modelSpec },
     verbose: o.verbose ?? false,
+    byzantine: o.byzantine > 0 ? { count: o.byzantine, attack } : undefined,
     log: createLogger("coordinator"),
   });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -18,7 +18,8 @@ import type { BackendChoice } from "../../shared/backends/selectBackend.js";
 import { subset, type ImageDataset } from "../../shared/data/imageDataset.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
-import { permutation, Random } from "../../shared/random.js";
+import { Random, sampleIndices } from "../../shared/random.js";
+import type { Attack } from "./attacks.js";
 import type { WorkerConfig } from "./simulationWorker.js";
 
 export interface SimulationOptions {
@@ -37,6 +38,8 @@ export interface SimulationOptions {
   outDir?: string;
   config: Record<string, unknown>;
   verbose: boolean;
+  /** The first `count` clients tamper with their updates. */
+  byzantine?: { count: number; attack: Attack };
   log: Logger;
 }
 
@@ -55,7 +58,8 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
         const name = `client-${String(i + 1).padStart(String(o.clients).length, "0")}`;
         const shardFile = path.join(shardDir, `${name}.ffds`);
         await writeDatasetFile(shardFile, subset(o.train, idx));
-        return { name, shardFile };
+        const attack = o.byzantine && i < o.byzantine.count ? o.byzantine.attack : undefined;
+        return { name, shardFile, attack };
       }),
     );
     const coordinator = await startCoordinator({
@@ -72,7 +76,7 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
     });
     const workerFile = fileURLToPath(new URL("./simulationWorker.js", import.meta.url));
     const workers = Math.max(1, Math.min(o.workers, o.clients));
-    log(`starting ${o.clients} clients in ${workers} worker processes`);
+    log(`starting ${o.clients} clients in ${workers} worker processes${o.byzantine?.count ? `; ${o.byzantine.count} of them Byzantine (${JSON.stringify(o.byzantine.attack)})` : ""}`);
     const exits: Promise<void>[] = [];
     for (let w = 0; w < workers; w++) {
       const config: WorkerConfig = {
@@ -109,8 +113,6 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
 
 function capSamples(indices: Uint32Array, cap: number | undefined, seed: number): Uint32Array {
   if (!cap || indices.length <= cap) return indices;
-  const order = permutation(indices.length, new Random(seed));
-  const picked = new Uint32Array(cap);
-  for (let i = 0; i < cap; i++) picked[i] = indices[order[i]];
-  return picked.sort();
+  // indices are ascending, so picking positions in ascending order keeps the result ascending.
+  return Uint32Array.from(sampleIndices(indices.length, cap, new Random(seed)), (k) => indices[k]);
 }

@@ -3,6 +3,7 @@
  * channel and its own shard file, sharing one TensorFlow.js runtime and one model (they take turns training).
  * Started by `fedfusion simulate` with one JSON argument (WorkerConfig).
  */
+import { applyAttack, type Attack } from "./attacks.js";
 import { runClientAgent } from "../../client/agent/clientAgent.js";
 import { DEFAULT_RETRY } from "../../client/agent/retry.js";
 import { datasetFileSite } from "../../client/agent/siteData.js";
@@ -15,7 +16,7 @@ import type { ModelSpec } from "../../shared/model/modelSpec.js";
 export interface WorkerConfig {
   address: string;
   backend: BackendChoice;
-  clients: { name: string; shardFile: string }[];
+  clients: { name: string; shardFile: string; attack?: Attack }[];
   seed: number;
   verbose: boolean;
 }
@@ -41,6 +42,7 @@ export async function runSimulationWorker(config: WorkerConfig): Promise<void> {
         retry: { ...DEFAULT_RETRY, budgetMs: 60_000 },
         connectTimeoutMs: 60_000,
         log: config.verbose ? createLogger(c.name) : silentLogger,
+        transformUpdate: c.attack ? (delta) => applyAttack(c.attack!, delta) : undefined,
       }),
     ),
   );

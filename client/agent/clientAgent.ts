@@ -28,6 +28,8 @@ export interface ClientAgentOptions {
   /** Give up joining when the coordinator cannot be reached for this long. */
   connectTimeoutMs: number;
   log: Logger;
+  /** A transform of the delta before it is sent (simulated Byzantine clients; later clipping and noise). */
+  transformUpdate?: (delta: Float32Array[]) => Float32Array[];
 }
 
 export interface ClientRunSummary {
@@ -138,7 +140,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         proximalMu: cfg.proximalMu,
         seed: cfg.seed,
       });
-      const payload = encodePayload(tr.specs.map((s, i) => ({ ...s, values: delta[i] })));
+      const sent = o.transformUpdate ? o.transformUpdate(delta) : delta;
+      const payload = encodePayload(tr.specs.map((s, i) => ({ ...s, values: sent[i] })));
       const header = {
         sessionId: "",
         round: t.round,

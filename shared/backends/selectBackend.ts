@@ -64,12 +64,17 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       return { tfBackend: "tensorflow", detail: `${pkg} (libtensorflow)` };
     }
     case "native": {
-      await import("@tensorflow/tfjs-backend-cpu");
+      // The wasm backend (SIMD elementwise ops, the project's gradient kernels) with its matrix products
+      // and convolutions replaced by OpenBLAS kernels working on the wasm heap.
+      await import("@tensorflow/tfjs-backend-wasm");
       const { registerNativeKernels } = await import("./native/nativeKernels.js");
       const result = registerNativeKernels();
       if (!result.ok) throw new Error(result.reason);
-      await setBackend("cpu");
-      return { tfBackend: "cpu", detail: `cpu + native ${result.blas} kernels (${result.kernels.join(", ")})` };
+      await setBackend("wasm");
+      return {
+        tfBackend: "wasm",
+        detail: `wasm (SIMD) + native OpenBLAS kernels (${result.kernels.join(", ")}; ${result.blas}) + project gradient kernels`,
+      };
     }
     case "wasm": {
       await import("@tensorflow/tfjs-backend-wasm");

@@ -466,6 +466,18 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   BatchMatMul: makeBatchMatMul,
 };
 
+/**
+ * Marks `kernelFunc`, which replaces `replaced` on wasm (e.g. the native OpenBLAS kernels), as a project
+ * kernel: {@link registerWasmTrainingKernels} then neither replaces it nor mistakes it for the stock
+ * kernel it composes its own kernels of (it uses the stock kernel recorded underneath instead).
+ */
+export function markWasmReplacement(kernelFunc: KernelFunc, replaced: KernelFunc | undefined): void {
+  Object.defineProperty(kernelFunc, MARK, { value: true });
+  const r = replaced as unknown as Record<symbol, unknown> | undefined;
+  const stock = r != null && r[MARK] === true ? (r[STOCK] as KernelFunc | undefined) : replaced;
+  if (stock != null) Object.defineProperty(kernelFunc, STOCK, { value: stock });
+}
+
 function isOurs(kernelName: string): boolean {
   const k = tf.getKernel(kernelName, BACKEND);
   return k != null && (k.kernelFunc as unknown as Record<symbol, unknown>)[MARK] === true;

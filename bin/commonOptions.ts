@@ -7,6 +7,7 @@ import { parseStrategyOptions } from "../coordinator/strategies/options.js";
 import type { Strategy } from "../coordinator/strategies/strategy.js";
 import { BACKEND_CHOICES } from "../shared/backends/selectBackend.js";
 import { UserError } from "../shared/errors.js";
+import { FEDERATE_MODES, type FederateMode } from "../shared/model/federatedParts.js";
 import { ARCHITECTURES } from "../shared/model/modelSpec.js";
 import type { OptionDefs, ParsedOptions } from "./cliOptions.js";
 
@@ -30,6 +31,7 @@ export const federationOptions = {
   seed: { kind: "int", min: 0, max: 2 ** 32 - 1, default: 42, help: "seed for initial weights, sampling and shuffling" },
   out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
   "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
+  federate: { kind: "string", choices: FEDERATE_MODES, default: "all", help: "which weights clients train and send (the rest stay frozen)" },
 } as const satisfies OptionDefs;
 
 type FederationParsed = ParsedOptions<typeof federationOptions>;
@@ -53,6 +55,7 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
       learningRate: o.lr,
       optimizer: o.optimizer as "adam" | "sgd",
       proximalMu: strategy.proximalMu ?? 0,
+      federate: o.federate as FederateMode,
     },
   };
 }

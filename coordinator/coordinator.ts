@@ -12,6 +12,7 @@ import { FederationService } from "../shared/generated/fedfusion/v1/federation.j
 import type { Logger } from "../shared/logging.js";
 import { buildModel } from "../shared/model/architectures.js";
 import { evaluateModel } from "../shared/model/evaluate.js";
+import { federatedIndices, mergeFederated } from "../shared/model/federatedParts.js";
 import { modelFingerprint } from "../shared/model/fingerprint.js";
 import type { ModelSpec } from "../shared/model/modelSpec.js";
 import { loadModel, saveModel } from "../shared/model/modelStore.js";
@@ -65,18 +66,25 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     weights = readWeights(loaded.model);
     loaded.model.dispose();
   }
+  const federated = federatedIndices(specs, o.settings.training.federate);
+  if (federated.length === 0) throw new UserError(`--federate ${o.settings.training.federate} leaves no weights of '${spec.architecture}' to federate`);
+  const frozen = weights;
   const params = parameterCount(specs);
+  const federatedParams = parameterCount(federated.map((i) => specs[i]));
+  if (federated.length < specs.length) {
+    log(`partial federation (${o.settings.training.federate}): ${federatedParams.toLocaleString("en")} of ${params.toLocaleString("en")} parameters train and travel; the rest stay frozen`);
+  }
   log(`model ${spec.architecture} (${params.toLocaleString("en")} parameters, input ${spec.inputShape.join("x")}, ${spec.classNames.length} classes, fingerprint ${modelFingerprint(spec)})`);
 
   const testSet = o.testSet;
   const machine = new RoundStateMachine({
     settings: o.settings,
-    shapes: specs.map((s) => s.shape),
-    initialWeights: weights,
+    shapes: federated.map((i) => specs[i].shape),
+    initialWeights: federated.map((i) => weights[i]),
     strategy: o.strategy,
     evaluate: testSet
       ? async (w) => {
-          writeWeights(model, w);
+          writeWeights(model, mergeFederated(frozen, federated, w));
           return evaluateModel(model, testSet);
         }
       : undefined,
@@ -93,7 +101,16 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   });
   server.addService(
     FederationService,
-    createFederationService({ machine, spec, weightSpecs: specs, parameterCount: params, federationId: randomUUID(), maxPollMs: 20_000 }),
+    createFederationService({
+      machine,
+      spec,
+      weightSpecs: specs,
+      federated,
+      fullWeights: () => mergeFederated(frozen, federated, machine.globalWeights),
+      parameterCount: params,
+      federationId: randomUUID(),
+      maxPollMs: 20_000,
+    }),
   );
   const credentials = o.tls
     ? grpc.ServerCredentials.createSsl(o.tls.clientCa ?? null, [{ cert_chain: o.tls.cert, private_key: o.tls.key }], Boolean(o.tls.clientCa))
@@ -125,7 +142,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
         doc.final = { accuracy: last?.accuracy ?? null, loss: last?.loss ?? null, modelVersion: machine.modelVersion };
         await persist();
         if (o.outDir) {
-          writeWeights(model, machine.globalWeights);
+          writeWeights(model, mergeFederated(frozen, federated, machine.globalWeights));
           await saveModel(model, path.join(o.outDir, "model"), { spec, modelVersion: machine.modelVersion });
           log(`wrote ${path.join(o.outDir, "metrics.json")} and ${path.join(o.outDir, "model")}/`);
         }

@@ -9,6 +9,7 @@ import { modelSpecFromWire } from "../../shared/codec/modelSpecWire.js";
 import { UserError } from "../../shared/errors.js";
 import { Encoding, type TrainTask } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { Logger } from "../../shared/logging.js";
+import { mergeFederated, parseFederateMode } from "../../shared/model/federatedParts.js";
 import { modelFingerprint } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { SiteTrainer } from "../training/siteTrainer.js";
@@ -114,15 +115,22 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       const t: TrainTask = kind.value;
       const tr = trainer!;
       const site = data!;
+      const cfg = t.config!;
+      const federate = parseFederateMode(cfg.federate || "all");
+      const federated = tr.federated(federate);
       if (cached?.version !== t.modelVersion) {
+        // Frozen weights never change: once this client has them, it fetches only the federated ones.
+        const partial = cached !== null && federated.length < tr.specs.length;
+        const expected = partial ? federated.map((i) => tr.specs[i]) : tr.specs;
         let tensors: NamedTensor[];
         try {
-          tensors = await call("download", (s) => conn.downloadModel(s, t.modelVersion, tr.specs, 600_000));
+          tensors = await call("download", (s) => conn.downloadModel(s, t.modelVersion, expected, partial, 600_000));
         } catch (e) {
           if ((e as { code?: number }).code === status.FAILED_PRECONDITION) continue; // the round moved on
           throw e;
         }
-        cached = { version: t.modelVersion, weights: tensors.map((x) => x.values) };
+        const values = tensors.map((x) => x.values);
+        cached = { version: t.modelVersion, weights: partial ? mergeFederated(cached!.weights, federated, values) : values };
       }
       const global = cached.weights;
       if (site.validation.count > 0) {
@@ -131,8 +139,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
           conn.reportEvaluation({ sessionId: s, round: t.round, modelVersion: t.modelVersion, numExamples: ev.examples, loss: ev.loss, accuracy: ev.accuracy }),
         ).catch((e) => log(`evaluation report failed: ${describeGrpcError(e)}`));
       }
-      const cfg = t.config!;
       const { delta, result } = await tr.train(global, site.train, {
+        federate,
         epochs: cfg.localEpochs,
         batchSize: cfg.batchSize,
         learningRate: cfg.learningRate,
@@ -141,7 +149,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         seed: cfg.seed,
       });
       const sent = o.transformUpdate ? o.transformUpdate(delta) : delta;
-      const payload = encodePayload(tr.specs.map((s, i) => ({ ...s, values: sent[i] })));
+      const payload = encodePayload(federated.map((idx, k) => ({ ...tr.specs[idx], values: sent[k] })));
       const header = {
         sessionId: "",
         round: t.round,

@@ -52,10 +52,10 @@ export class CoordinatorConnection {
   }
 
   /** Downloads one model version; rejects if the payload does not match the expected layout or digest. */
-  downloadModel(sessionId: string, modelVersion: number, expected: readonly WeightSpec[], timeoutMs: number): Promise<NamedTensor[]> {
+  downloadModel(sessionId: string, modelVersion: number, expected: readonly WeightSpec[], federatedOnly: boolean, timeoutMs: number): Promise<NamedTensor[]> {
     const maxBytes = expected.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
     return new Promise((resolve, reject) => {
-      const call = this.client.downloadModel({ sessionId, modelVersion }, new grpc.Metadata(), { deadline: deadline(timeoutMs) });
+      const call = this.client.downloadModel({ sessionId, modelVersion, federatedOnly }, new grpc.Metadata(), { deadline: deadline(timeoutMs) });
       let assembler: PayloadAssembler | null = null;
       let failed = false;
       const fail = (e: unknown) => {

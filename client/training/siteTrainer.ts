@@ -7,6 +7,7 @@ import type * as tfl from "@tensorflow/tfjs-layers";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { buildModel } from "../../shared/model/architectures.js";
 import { evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import { federatedIndices, isFederatedLayer, type FederateMode } from "../../shared/model/federatedParts.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import { readWeights, subtractLayers, weightSpecs, writeWeights, type WeightSpec } from "../../shared/model/weights.js";
 import { trainLocally, type LocalTrainingConfig, type LocalTrainingResult } from "./localTrainer.js";
@@ -21,12 +22,23 @@ export class SiteTrainer {
     this.specs = weightSpecs(this.model);
   }
 
-  /** Trains from the global weights; the delta is local − global, layer by layer. */
-  train(global: Float32Array[], data: ImageDataset, config: LocalTrainingConfig): Promise<{ delta: Float32Array[]; result: LocalTrainingResult }> {
+  /** Positions of the weights federated under `mode` (see federatedParts). */
+  federated(mode: FederateMode): number[] {
+    return federatedIndices(this.specs, mode);
+  }
+
+  /**
+   * Trains from the global weights (all of them); only the federated layers train. The delta is
+   * local − global for the federated weights, in model order.
+   */
+  train(global: Float32Array[], data: ImageDataset, config: LocalTrainingConfig & { federate: FederateMode }): Promise<{ delta: Float32Array[]; result: LocalTrainingResult }> {
     return this.exclusive(async () => {
+      for (const layer of this.model.layers) layer.trainable = isFederatedLayer(layer.name, config.federate);
       writeWeights(this.model, global);
       const result = await trainLocally(this.model, data, config);
-      return { delta: subtractLayers(readWeights(this.model), global), result };
+      const idx = this.federated(config.federate);
+      const local = readWeights(this.model);
+      return { delta: subtractLayers(idx.map((i) => local[i]), idx.map((i) => global[i])), result };
     });
   }
 

@@ -1,4 +1,5 @@
 /** The round state machine's vocabulary: plain data, no transport types. */
+import type { FederateMode } from "../../shared/model/federatedParts.js";
 
 export interface TrainingSettings {
   localEpochs: number;
@@ -6,6 +7,8 @@ export interface TrainingSettings {
   learningRate: number;
   optimizer: "adam" | "sgd";
   proximalMu: number;
+  /** Which weights clients train and send (partial federation). */
+  federate: FederateMode;
 }
 
 export interface RoundSettings {

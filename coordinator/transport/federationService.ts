@@ -25,6 +25,10 @@ export interface FederationServiceOptions {
   machine: RoundStateMachine;
   spec: ModelSpec;
   weightSpecs: WeightSpec[];
+  /** Positions of the federated weights (all of them unless the federation is partial). */
+  federated: number[];
+  /** The whole model: frozen weights merged with the state machine's federated ones. */
+  fullWeights: () => Float32Array[];
   parameterCount: number;
   federationId: string;
   /** Longest a GetTask call is held open. */
@@ -39,8 +43,10 @@ function fail(code: Status, details: string): grpc.ServiceError {
 
 export function createFederationService(o: FederationServiceOptions): FederationServer {
   const { machine } = o;
-  const cache = new GlobalModelCache(o.weightSpecs);
-  const modelBytes = o.weightSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+  const federatedSpecs = o.federated.map((i) => o.weightSpecs[i]);
+  const fullCache = new GlobalModelCache(o.weightSpecs);
+  const federatedCache = new GlobalModelCache(federatedSpecs);
+  const updateBytes = federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
   const knownSession = (id: string) => machine.client(id) !== undefined;
   const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
 
@@ -79,12 +85,14 @@ export function createFederationService(o: FederationServiceOptions): Federation
     },
 
     downloadModel(call) {
-      const { sessionId, modelVersion } = call.request;
+      const { sessionId, modelVersion, federatedOnly } = call.request;
       if (!knownSession(sessionId)) return call.destroy(unknownSession());
       if (modelVersion !== machine.modelVersion) {
         return call.destroy(fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
       }
-      const payload = cache.get(machine.modelVersion, machine.globalWeights);
+      const payload = federatedOnly
+        ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
+        : fullCache.get(machine.modelVersion, o.fullWeights);
       const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: payload.manifest } } };
       machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + ModelChunk.encode(headerMessage).finish().length);
       call.write(headerMessage);
@@ -134,7 +142,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
           if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
           try {
             if (!header.manifest) throw new Error("update header has no manifest");
-            assembler = new PayloadAssembler(header.manifest, o.weightSpecs, modelBytes);
+            assembler = new PayloadAssembler(header.manifest, federatedSpecs, updateBytes);
           } catch (e) {
             return rejectPayload(header.sessionId, e);
           }
@@ -207,6 +215,7 @@ export function taskToWire(task: Task): WireTask {
               updateEncoding: Encoding.ENCODING_FLOAT32,
               seed: task.seed,
               topkFraction: 0,
+              federate: task.training.federate,
               extensions: {},
             },
           },

@@ -10,9 +10,10 @@ export class GlobalModelCache {
 
   constructor(private readonly specs: readonly WeightSpec[]) {}
 
-  get(version: number, weights: readonly Float32Array[]): EncodedPayload {
+  get(version: number, weights: () => readonly Float32Array[]): EncodedPayload {
     if (this.cached?.version !== version) {
-      const tensors = this.specs.map((s, i) => ({ ...s, values: weights[i] }));
+      const w = weights();
+      const tensors = this.specs.map((s, i) => ({ ...s, values: w[i] }));
       this.cached = { version, payload: encodePayload(tensors) };
     }
     return this.cached.payload;

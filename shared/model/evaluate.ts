@@ -21,7 +21,9 @@ export function evaluateModel(model: tfl.LayersModel, data: ImageDataset, batchS
       const { x, y } = makeBatch(data, order, start, end);
       const p = model.predict(x) as tf.Tensor2D;
       const loss = crossEntropySum(y, p);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"));
+      // A row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it.
+      const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
+      const hits = tf.sum(tf.cast(valid, "float32"));
       return [loss.dataSync()[0], hits.dataSync()[0]];
     });
     lossSum += l;

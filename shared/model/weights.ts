@@ -11,8 +11,16 @@ export interface WeightSpec {
   shape: number[];
 }
 
+/**
+ * The model's weights layer by layer, in creation order. (model.weights lists trainable weights first, so
+ * its order changes when layers are frozen; this order does not.)
+ */
+function orderedWeights(model: tfl.LayersModel) {
+  return model.layers.flatMap((l) => l.weights);
+}
+
 export function weightSpecs(model: tfl.LayersModel): WeightSpec[] {
-  return model.weights.map((w) => ({ name: w.originalName, shape: [...w.shape] as number[] }));
+  return orderedWeights(model).map((w) => ({ name: w.originalName, shape: [...w.shape] as number[] }));
 }
 
 export function parameterCount(specs: readonly WeightSpec[]): number {
@@ -24,14 +32,14 @@ export function elementCount(shape: readonly number[]): number {
 }
 
 export function readWeights(model: tfl.LayersModel): Float32Array[] {
-  return model.weights.map((w) => {
+  return orderedWeights(model).map((w) => {
     const t = w.read();
     return new Float32Array(t.dataSync() as Float32Array);
   });
 }
 
 export function writeWeights(model: tfl.LayersModel, layers: readonly Float32Array[]): void {
-  const vars = model.weights;
+  const vars = orderedWeights(model);
   if (layers.length !== vars.length) throw new Error(`expected ${vars.length} weight tensors, got ${layers.length}`);
   tf.tidy(() => {
     vars.forEach((v, i) => v.write(tf.tensor(layers[i], v.shape as number[], "float32")));

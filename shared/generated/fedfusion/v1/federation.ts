@@ -186,6 +186,8 @@ export interface TrainingConfig {
   seed: number;
   /** ENCODING_TOPK */
   topkFraction: number;
+  /** "all" | "encoder" | "head": which weights train and travel */
+  federate: string;
   /** e.g. differential-privacy clip/noise */
   extensions: { [key: string]: string };
 }
@@ -229,6 +231,11 @@ export interface Task {
 export interface DownloadModelRequest {
   sessionId: string;
   modelVersion: number;
+  /**
+   * Only the federated tensors (partial federation): the frozen ones never change, so a client that
+   * already holds them asks for the rest alone.
+   */
+  federatedOnly: boolean;
 }
 
 export interface ModelChunk {
@@ -1458,6 +1465,7 @@ function createBaseTrainingConfig(): TrainingConfig {
     updateEncoding: 0,
     seed: 0,
     topkFraction: 0,
+    federate: "",
     extensions: {},
   };
 }
@@ -1487,6 +1495,9 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     }
     if (message.topkFraction !== 0) {
       writer.uint32(69).float(message.topkFraction);
+    }
+    if (message.federate !== "") {
+      writer.uint32(74).string(message.federate);
     }
     globalThis.Object.entries(message.extensions).forEach(([key, value]: [string, string]) => {
       TrainingConfig_ExtensionsEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
@@ -1571,6 +1582,14 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
             message.topkFraction = reader.float();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.federate = reader.string();
+            continue;
+          }
           case 15: {
             if (tag !== 122) {
               break;
@@ -1628,6 +1647,7 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
         : isSet(object.topk_fraction)
         ? globalThis.Number(object.topk_fraction)
         : 0,
+      federate: isSet(object.federate) ? globalThis.String(object.federate) : "",
       extensions: isObject(object.extensions)
         ? (globalThis.Object.entries(object.extensions) as [string, any][]).reduce(
           (acc: { [key: string]: string }, [key, value]: [string, any]) => {
@@ -1671,6 +1691,9 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     if (message.topkFraction !== 0) {
       obj.topkFraction = floatToJson(message.topkFraction);
     }
+    if (message.federate !== "") {
+      obj.federate = message.federate;
+    }
     if (message.extensions) {
       const entries = globalThis.Object.entries(message.extensions) as [string, string][];
       if (entries.length > 0) {
@@ -1696,6 +1719,7 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     message.updateEncoding = object.updateEncoding ?? 0;
     message.seed = object.seed ?? 0;
     message.topkFraction = object.topkFraction ?? 0;
+    message.federate = object.federate ?? "";
     message.extensions = (globalThis.Object.entries(object.extensions ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
@@ -2332,7 +2356,7 @@ export const Task: MessageFns<Task> = {
 };
 
 function createBaseDownloadModelRequest(): DownloadModelRequest {
-  return { sessionId: "", modelVersion: 0 };
+  return { sessionId: "", modelVersion: 0, federatedOnly: false };
 }
 
 export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
@@ -2342,6 +2366,9 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
     }
     if (message.modelVersion !== 0) {
       writer.uint32(16).uint64(message.modelVersion);
+    }
+    if (message.federatedOnly !== false) {
+      writer.uint32(24).bool(message.federatedOnly);
     }
     return writer;
   },
@@ -2375,6 +2402,14 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
             message.modelVersion = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.federatedOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2399,6 +2434,11 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
         : isSet(object.model_version)
         ? globalThis.Number(object.model_version)
         : 0,
+      federatedOnly: isSet(object.federatedOnly)
+        ? globalThis.Boolean(object.federatedOnly)
+        : isSet(object.federated_only)
+        ? globalThis.Boolean(object.federated_only)
+        : false,
     };
   },
 
@@ -2410,6 +2450,9 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
     if (message.modelVersion !== 0) {
       obj.modelVersion = Math.round(message.modelVersion);
     }
+    if (message.federatedOnly !== false) {
+      obj.federatedOnly = message.federatedOnly;
+    }
     return obj;
   },
 
@@ -2420,6 +2463,7 @@ export const DownloadModelRequest: MessageFns<DownloadModelRequest> = {
     const message = createBaseDownloadModelRequest();
     message.sessionId = object.sessionId ?? "";
     message.modelVersion = object.modelVersion ?? 0;
+    message.federatedOnly = object.federatedOnly ?? false;
     return message;
   },
 };

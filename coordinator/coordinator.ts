@@ -139,7 +139,15 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     machine.once("done", () => {
       void (async () => {
         const last = doc.rounds.at(-1);
-        doc.final = { accuracy: last?.accuracy ?? null, loss: last?.loss ?? null, modelVersion: machine.modelVersion };
+        const federatedEvaluation = machine.finalFederatedEvaluation;
+        doc.final = { accuracy: last?.accuracy ?? null, loss: last?.loss ?? null, modelVersion: machine.modelVersion, federatedEvaluation };
+        if (federatedEvaluation) {
+          const f = federatedEvaluation;
+          log(
+            `final model on ${Object.keys(f.sites).length} clients' held-out data: accuracy ${(100 * f.accuracy).toFixed(2)}% ` +
+              `(min ${(100 * f.minAccuracy).toFixed(2)}%, max ${(100 * f.maxAccuracy).toFixed(2)}%) over ${f.examples} examples`,
+          );
+        }
         await persist();
         if (o.outDir) {
           writeWeights(model, mergeFederated(frozen, federated, machine.globalWeights));

@@ -4,12 +4,18 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { RoundRecord } from "./rounds/types.js";
+import type { FederatedEvaluation, RoundRecord } from "./rounds/types.js";
 
 export interface MetricsDocument {
   config: Record<string, unknown>;
   rounds: RoundRecord[];
-  final: { accuracy: number | null; loss: number | null; modelVersion: number } | null;
+  final: {
+    accuracy: number | null;
+    loss: number | null;
+    modelVersion: number;
+    /** The clients' evaluation of the final model on their held-out data (simulate and coordinator runs). */
+    federatedEvaluation?: FederatedEvaluation | null;
+  } | null;
 }
 
 export async function writeMetrics(outDir: string, doc: MetricsDocument): Promise<void> {

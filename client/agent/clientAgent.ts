@@ -90,6 +90,33 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     };
 
     let sessionId = await join();
+    // The latest train task's federated weights; frozen ones never change, so once this client holds them
+    // it downloads only the federated ones.
+    let federated: number[] | null = null;
+    const fetchModel = async (tr: SiteTrainer, version: number): Promise<Float32Array[] | null> => {
+      if (cached?.version === version) return cached.weights;
+      const fed = federated;
+      const partial = cached !== null && fed !== null && fed.length < tr.specs.length;
+      const expected = partial ? fed.map((i) => tr.specs[i]) : tr.specs;
+      let tensors: NamedTensor[];
+      try {
+        tensors = await call("download", (s) => conn.downloadModel(s, version, expected, partial, 600_000));
+      } catch (e) {
+        if ((e as { code?: number }).code === status.FAILED_PRECONDITION) return null;
+        throw e;
+      }
+      const values = tensors.map((x) => x.values);
+      cached = { version, weights: partial ? mergeFederated(cached!.weights, fed, values) : values };
+      return cached.weights;
+    };
+    // Federated evaluation: the global model on this site's held-out split; only the metrics leave.
+    const evaluateAndReport = async (tr: SiteTrainer, site: LoadedSiteData, round: number, version: number, weights: Float32Array[]) => {
+      // A site without held-out data still answers (0 examples), so the coordinator need not wait for it.
+      const ev = site.validation.count > 0 ? await tr.evaluate(weights, site.validation) : { examples: 0, loss: 0, accuracy: 0 };
+      await call("report evaluation", (s) =>
+        conn.reportEvaluation({ sessionId: s, round, modelVersion: version, numExamples: ev.examples, loss: ev.loss, accuracy: ev.accuracy }),
+      ).catch((e) => log(`evaluation report failed: ${describeGrpcError(e)}`));
+    };
     // Any call: transient failures retried; a forgotten session re-joined once per failure.
     const call = async <T>(what: string, f: (session: string) => Promise<T>): Promise<T> => {
       for (;;) {
@@ -106,39 +133,26 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     for (;;) {
       const task = await call("get task", (s) => conn.getTask(s, POLL_WAIT_MS));
       const kind = task.kind;
-      if (!kind || kind.$case === "wait" || kind.$case === "evaluate") continue;
+      if (!kind || kind.$case === "wait") continue;
       if (kind.$case === "finished") {
         await conn.leave(sessionId, "federation finished");
         log(`federation finished at model version ${kind.value.finalModelVersion}; trained ${roundsTrained} rounds`);
         return { roundsTrained, finalModelVersion: kind.value.finalModelVersion };
       }
-      const t: TrainTask = kind.value;
       const tr = trainer!;
       const site = data!;
+      if (kind.$case === "evaluate") {
+        const weights = await fetchModel(tr, kind.value.modelVersion);
+        if (weights) await evaluateAndReport(tr, site, kind.value.round, kind.value.modelVersion, weights);
+        continue;
+      }
+      const t: TrainTask = kind.value;
       const cfg = t.config!;
       const federate = parseFederateMode(cfg.federate || "all");
-      const federated = tr.federated(federate);
-      if (cached?.version !== t.modelVersion) {
-        // Frozen weights never change: once this client has them, it fetches only the federated ones.
-        const partial = cached !== null && federated.length < tr.specs.length;
-        const expected = partial ? federated.map((i) => tr.specs[i]) : tr.specs;
-        let tensors: NamedTensor[];
-        try {
-          tensors = await call("download", (s) => conn.downloadModel(s, t.modelVersion, expected, partial, 600_000));
-        } catch (e) {
-          if ((e as { code?: number }).code === status.FAILED_PRECONDITION) continue; // the round moved on
-          throw e;
-        }
-        const values = tensors.map((x) => x.values);
-        cached = { version: t.modelVersion, weights: partial ? mergeFederated(cached!.weights, federated, values) : values };
-      }
-      const global = cached.weights;
-      if (site.validation.count > 0) {
-        const ev = await tr.evaluate(global, site.validation);
-        await call("report evaluation", (s) =>
-          conn.reportEvaluation({ sessionId: s, round: t.round, modelVersion: t.modelVersion, numExamples: ev.examples, loss: ev.loss, accuracy: ev.accuracy }),
-        ).catch((e) => log(`evaluation report failed: ${describeGrpcError(e)}`));
-      }
+      federated = tr.federated(federate);
+      const global = await fetchModel(tr, t.modelVersion);
+      if (!global) continue; // the round moved on while we asked
+      await evaluateAndReport(tr, site, t.round, t.modelVersion, global);
       const { delta, result } = await tr.train(global, site.train, {
         federate,
         epochs: cfg.localEpochs,

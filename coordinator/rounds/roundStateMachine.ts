@@ -23,7 +23,18 @@ import type {
   UpdateVerdict,
 } from "./types.js";
 
-type Phase = "waiting" | "training" | "aggregating" | "done";
+type Phase = "waiting" | "training" | "aggregating" | "evaluating" | "done";
+
+/** After the last round, the connected clients evaluate the final model on their held-out data. */
+interface FinalEvaluation {
+  version: number;
+  requested: Set<string>;
+  reports: Map<string, SiteEvaluation>;
+  timer: NodeJS.Timeout;
+}
+
+/** How long the final federated evaluation waits for reports at most. */
+const FINAL_EVALUATION_TIMEOUT_MS = 60_000;
 
 interface OpenRound {
   number: number;
@@ -62,6 +73,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private weights: Float32Array[];
   private version = 0;
   private open: OpenRound | null = null;
+  private finalEval: FinalEvaluation | null = null;
+  private finalFederated: FederatedEvaluation | null = null;
   private lastRound = 0;
   private readonly history: RoundRecord[] = [];
   private readonly rng: Random;
@@ -93,6 +106,11 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     return this.phase === "done";
   }
 
+  /** The clients' evaluation of the final model, once the federation is done. */
+  get finalFederatedEvaluation(): FederatedEvaluation | null {
+    return this.finalFederated;
+  }
+
   get connectedClients(): number {
     return this.clients.size;
   }
@@ -117,6 +135,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     this.log(`client ${c.siteName} left: ${reason || "no reason given"}`);
     const open = this.open;
     if (open && open.selected.delete(sessionId)) this.maybeCloseRound();
+    if (this.finalEval?.requested.delete(sessionId)) this.maybeFinishEvaluation();
     this.notify();
   }
 
@@ -135,6 +154,10 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
         deadline: open.deadline,
         training: t.training,
       };
+    }
+    const fe = this.finalEval;
+    if (this.phase === "evaluating" && fe && fe.requested.has(sessionId) && !fe.reports.has(sessionId)) {
+      return { kind: "evaluate", round: this.lastRound, modelVersion: fe.version };
     }
     if (this.phase === "waiting") return { kind: "wait", reason: `waiting for ${this.options.settings.minClients} clients (${this.clients.size} connected)` };
     return { kind: "wait", reason: `round ${open?.number ?? this.lastRound} in progress` };
@@ -199,11 +222,20 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   /** A client's evaluation of the global model the open round started from; others are ignored. */
   recordEvaluation(sessionId: string, e: SiteEvaluation): void {
-    const open = this.open;
     const client = this.clients.get(sessionId);
-    if (!open || !client || e.modelVersion !== open.startVersion || !(e.examples > 0)) return;
-    if (!Number.isFinite(e.loss) || !Number.isFinite(e.accuracy)) return;
-    open.evaluations.set(client.siteName, e);
+    if (!client) return;
+    const usable = e.examples > 0 && Number.isFinite(e.loss) && Number.isFinite(e.accuracy);
+    const fe = this.finalEval;
+    if (this.phase === "evaluating" && fe && fe.requested.has(sessionId) && e.modelVersion === fe.version) {
+      // Any answer (even "no held-out data") counts as reported; only usable ones enter the summary.
+      if (usable) fe.reports.set(sessionId, e);
+      else fe.requested.delete(sessionId);
+      this.maybeFinishEvaluation();
+      return;
+    }
+    if (!usable) return;
+    const open = this.open;
+    if (open && e.modelVersion === open.startVersion) open.evaluations.set(client.siteName, e);
   }
 
   /** An upload the transport could not decode; counted and logged like any other rejection. */
@@ -221,7 +253,9 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   /** Stops timers; clients are told the federation finished. */
   stop(reason = "coordinator stopped"): void {
     if (this.open) clearTimeout(this.open.timer);
+    if (this.finalEval) clearTimeout(this.finalEval.timer);
     this.open = null;
+    this.finalEval = null;
     if (this.phase !== "done") {
       this.phase = "done";
       this.log(`stopping: ${reason}`);
@@ -310,12 +344,44 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     this.open = null;
     this.emit("round", record);
     if (open.number >= this.options.settings.rounds) {
-      this.phase = "done";
-      this.emit("done", this.history);
+      this.startFinalEvaluation();
     } else {
       this.phase = "waiting";
       this.maybeStartRound();
     }
+    this.notify();
+  }
+
+  private startFinalEvaluation(): void {
+    if (this.clients.size === 0) return this.finish();
+    this.phase = "evaluating";
+    this.finalEval = {
+      version: this.version,
+      requested: new Set(this.clients.keys()),
+      reports: new Map(),
+      timer: setTimeout(() => this.finish(), Math.min(FINAL_EVALUATION_TIMEOUT_MS, this.options.settings.roundTimeoutMs)),
+    };
+    this.log(`final model (version ${this.version}): asking ${this.clients.size} clients to evaluate it`);
+  }
+
+  private maybeFinishEvaluation(): void {
+    const fe = this.finalEval;
+    if (!fe) return;
+    for (const id of fe.requested) if (!fe.reports.has(id)) return;
+    this.finish();
+  }
+
+  private finish(): void {
+    const fe = this.finalEval;
+    if (fe) {
+      clearTimeout(fe.timer);
+      const bySite = new Map([...fe.reports].map(([id, e]) => [this.clients.get(id)?.siteName ?? id, e]));
+      this.finalFederated = summariseEvaluations(fe.version, bySite);
+      this.finalEval = null;
+    }
+    if (this.phase === "done") return;
+    this.phase = "done";
+    this.emit("done", this.history);
     this.notify();
   }
 

@@ -39,6 +39,7 @@ export interface ClientRecord extends ClientInfo {
 
 export type Task =
   | { kind: "train"; round: number; modelVersion: number; seed: number; deadline: number; training: TrainingSettings }
+  | { kind: "evaluate"; round: number; modelVersion: number }
   | { kind: "wait"; reason: string }
   | { kind: "finished"; reason: string; finalModelVersion: number };
 

@@ -221,6 +221,8 @@ export function taskToWire(task: Task): WireTask {
           },
         },
       };
+    case "evaluate":
+      return { kind: { $case: "evaluate", value: { round: task.round, modelVersion: task.modelVersion, batchSize: 256 } } };
     case "wait":
       return { kind: { $case: "wait", value: { reason: task.reason } } };
     case "finished":

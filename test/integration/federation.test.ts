@@ -48,6 +48,9 @@ describe("a coordinator and three client processes", () => {
     // The clients evaluated the starting model of each round on their held-out images.
     expect(metrics.rounds[1].federatedEvaluation.examples).toBeGreaterThan(0);
     expect(metrics.final.accuracy).toBeGreaterThan(0.3); // 10 classes: chance is 0.1
+    // ... and the final model too, per site.
+    expect(Object.keys(metrics.final.federatedEvaluation.sites).sort()).toEqual(["site-1", "site-2", "site-3"]);
+    expect(metrics.final.federatedEvaluation.modelVersion).toBe(2);
     expect(metrics.rounds[1].loss).toBeLessThan(metrics.rounds[0].loss);
 
     const evaluated = await runCli(["evaluate", "--model", path.join(out, "model"), "--data", path.join(dir, "parts/test"), "--json", "--backend", "wasm"]);

@@ -61,7 +61,15 @@ describe("round state machine", () => {
     m.submitUpdate(a.sessionId, update(2, 1, 10, [1, 1], [1, 1, 1]));
     m.submitUpdate(b.sessionId, update(2, 1, 30, [1, 1], [1, 1, 1]));
     await new Promise((r) => setImmediate(r));
+    // After the last round the clients evaluate the final model on their held-out data.
+    expect(m.isDone).toBe(false);
+    expect(m.taskFor(a.sessionId)).toEqual({ kind: "evaluate", round: 2, modelVersion: 2 });
+    m.recordEvaluation(a.sessionId, { modelVersion: 2, examples: 10, loss: 1, accuracy: 0.5 });
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
+    m.recordEvaluation(b.sessionId, { modelVersion: 2, examples: 30, loss: 2, accuracy: 0.9 });
     expect(m.isDone).toBe(true);
+    expect(m.finalFederatedEvaluation).toMatchObject({ modelVersion: 2, examples: 40, loss: 1.75, minAccuracy: 0.5, maxAccuracy: 0.9 });
+    expect(m.finalFederatedEvaluation!.accuracy).toBeCloseTo(0.8, 10);
     expect(m.taskFor(a.sessionId)).toEqual({ kind: "finished", reason: "federation finished", finalModelVersion: 2 });
     expect(Array.from(m.globalWeights[0])).toEqual([5, 6]);
   });
@@ -114,6 +122,7 @@ describe("round state machine", () => {
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
     m.leave(b.sessionId, "shutting down");
     await new Promise((r) => setImmediate(r));
+    m.leave(a.sessionId, "done");
     expect(m.isDone).toBe(true);
     expect(m.rounds[0]).toMatchObject({ clients: 1 });
   });

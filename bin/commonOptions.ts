@@ -1,7 +1,7 @@
 /** Flags shared by `coordinator` and `simulate`, and how they become round settings and a strategy. */
 import os from "node:os";
 import { readFileSync } from "node:fs";
-import type { RoundSettings } from "../coordinator/rounds/types.js";
+import type { RoundSettings, UpdateEncoding } from "../coordinator/rounds/types.js";
 import { createStrategy, STRATEGY_NAMES } from "../coordinator/strategies/createStrategy.js";
 import { parseStrategyOptions } from "../coordinator/strategies/options.js";
 import type { Strategy } from "../coordinator/strategies/strategy.js";
@@ -31,6 +31,7 @@ export const federationOptions = {
   seed: { kind: "int", min: 0, max: 2 ** 32 - 1, default: 42, help: "seed for initial weights, sampling and shuffling" },
   out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
   "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
+  "update-encoding": { kind: "string", default: "float32", meta: "float32|float16|int8|topk:F", help: "how clients encode updates (lossy ones use error feedback)" },
   federate: { kind: "string", choices: FEDERATE_MODES, default: "all", help: "which weights clients train and send (the rest stay frozen)" },
 } as const satisfies OptionDefs;
 
@@ -56,8 +57,21 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
       optimizer: o.optimizer as "adam" | "sgd",
       proximalMu: strategy.proximalMu ?? 0,
       federate: o.federate as FederateMode,
+      updateEncoding: parseUpdateEncoding(o["update-encoding"]),
     },
   };
+}
+
+/** "float16" → float16; "topk:0.01" → top-k keeping 1% of each tensor. */
+export function parseUpdateEncoding(s: string): UpdateEncoding {
+  const [name, arg] = s.split(":");
+  if (name === "topk") {
+    const f = Number(arg);
+    if (!(f > 0 && f <= 1)) throw new UserError(`--update-encoding topk needs a fraction in (0, 1], e.g. topk:0.01, got '${s}'`);
+    return { encoding: "topk", topkFraction: f };
+  }
+  if ((name === "float32" || name === "float16" || name === "int8") && arg === undefined) return { encoding: name, topkFraction: 0 };
+  throw new UserError(`unknown update encoding '${s}': expected float32, float16, int8 or topk:<fraction>`);
 }
 
 export function readPem(flag: string, file: string | undefined): Buffer | undefined {

@@ -4,7 +4,8 @@
  * Transient link failures are retried; a coordinator that forgot the session (restart) is re-joined.
  */
 import { status } from "@grpc/grpc-js";
-import { encodePayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { ErrorFeedback } from "../../shared/codec/errorFeedback.js";
+import { decodeEncodedPayload, encodePayload, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { modelSpecFromWire } from "../../shared/codec/modelSpecWire.js";
 import { UserError } from "../../shared/errors.js";
 import { Encoding, type TrainTask } from "../../shared/generated/fedfusion/v1/federation.js";
@@ -66,7 +67,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
           configJson: o.model?.fusion ? JSON.stringify(o.model.fusion) : "",
         },
         clientVersion: "fedfusion/0.1.0",
-        supportedEncodings: [Encoding.ENCODING_FLOAT32],
+        supportedEncodings: [Encoding.ENCODING_FLOAT32, Encoding.ENCODING_FLOAT16, Encoding.ENCODING_INT8, Encoding.ENCODING_TOPK],
         extensions: {},
       };
       const response = await withRetry("join", { ...o.retry, budgetMs: o.connectTimeoutMs }, () => conn.join(request), log).catch((e) => {
@@ -90,6 +91,15 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     };
 
     let sessionId = await join();
+    // Lossy encodings drop part of each update; error feedback carries it into the next round's.
+    const feedback = new ErrorFeedback([]);
+    const encodeUpdate = (tensors: NamedTensor[], encoding: Encoding, topkFraction: number): EncodedPayload => {
+      if (encoding === Encoding.ENCODING_FLOAT32 || encoding === Encoding.ENCODING_UNSPECIFIED) return encodePayload(tensors);
+      const compensated = feedback.compensate(tensors.map((t) => t.values), tensors.map((t) => t.shape));
+      const payload = encodePayload(tensors.map((t, i) => ({ ...t, values: compensated[i] })), encoding, { topkFraction });
+      feedback.record(decodeEncodedPayload(payload).map((t) => t.values), compensated);
+      return payload;
+    };
     // The latest train task's federated weights; frozen ones never change, so once this client holds them
     // it downloads only the federated ones.
     let federated: number[] | null = null;
@@ -162,8 +172,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         proximalMu: cfg.proximalMu,
         seed: cfg.seed,
       });
-      const sent = o.transformUpdate ? o.transformUpdate(delta) : delta;
-      const payload = encodePayload(federated.map((idx, k) => ({ ...tr.specs[idx], values: sent[k] })));
+      const update = o.transformUpdate ? o.transformUpdate(delta) : delta;
+      const payload = encodeUpdate(federated.map((idx, k) => ({ ...tr.specs[idx], values: update[k] })), cfg.updateEncoding, cfg.topkFraction);
       const header = {
         sessionId: "",
         round: t.round,

@@ -15,6 +15,7 @@ import type {
   ClientInfo,
   FederatedEvaluation,
   SiteEvaluation,
+  UpdateEncoding,
   ClientRecord,
   RoundRecord,
   RoundSettings,
@@ -146,13 +147,16 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const open = this.open;
     if (this.phase === "training" && open && open.selected.has(sessionId) && !open.submitted.has(sessionId)) {
       const t = this.options.settings;
+      const client = this.clients.get(sessionId)!;
+      const wanted = t.training.updateEncoding;
+      const updateEncoding: UpdateEncoding = client.encodings.includes(wanted.encoding) ? wanted : { encoding: "float32", topkFraction: 0 };
       return {
         kind: "train",
         round: open.number,
         modelVersion: this.version,
-        seed: (t.seed * 1_000_003 + open.number * 7919 + hashName(this.clients.get(sessionId)!.siteName)) >>> 0,
+        seed: (t.seed * 1_000_003 + open.number * 7919 + hashName(client.siteName)) >>> 0,
         deadline: open.deadline,
-        training: t.training,
+        training: { ...t.training, updateEncoding },
       };
     }
     const fe = this.finalEval;

@@ -9,6 +9,16 @@ export interface TrainingSettings {
   proximalMu: number;
   /** Which weights clients train and send (partial federation). */
   federate: FederateMode;
+  /** How clients encode their update; a client that cannot falls back to float32. */
+  updateEncoding: UpdateEncoding;
+}
+
+export type EncodingName = "float32" | "float16" | "int8" | "topk";
+
+export interface UpdateEncoding {
+  encoding: EncodingName;
+  /** topk: share of each tensor's entries sent. */
+  topkFraction: number;
 }
 
 export interface RoundSettings {
@@ -30,6 +40,8 @@ export interface ClientInfo {
   siteName: string;
   numExamples: number;
   backend: string;
+  /** Update encodings the client can produce. */
+  encodings: EncodingName[];
 }
 
 export interface ClientRecord extends ClientInfo {

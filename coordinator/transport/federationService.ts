@@ -18,7 +18,7 @@ import { joinMismatch } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
-import type { Task } from "../rounds/types.js";
+import type { EncodingName, Task } from "../rounds/types.js";
 import { GlobalModelCache } from "./globalModelCache.js";
 
 export interface FederationServiceOptions {
@@ -46,7 +46,8 @@ export function createFederationService(o: FederationServiceOptions): Federation
   const federatedSpecs = o.federated.map((i) => o.weightSpecs[i]);
   const fullCache = new GlobalModelCache(o.weightSpecs);
   const federatedCache = new GlobalModelCache(federatedSpecs);
-  const updateBytes = federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+  // The largest honest update: top-k keeping everything sends an index beside each float32 value.
+  const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
   const knownSession = (id: string) => machine.client(id) !== undefined;
   const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
 
@@ -64,7 +65,8 @@ export function createFederationService(o: FederationServiceOptions): Federation
       if (!(r.numExamples > 0)) return callback(fail(grpc.status.INVALID_ARGUMENT, `site ${siteName} has no training examples`));
       const mismatch = joinMismatch(o.spec, clientSpec);
       if (mismatch) return callback(fail(grpc.status.FAILED_PRECONDITION, `model mismatch: ${mismatch}`));
-      const record = machine.join({ siteName, numExamples: r.numExamples, backend: r.backend || "unknown" });
+      const encodings = r.supportedEncodings.map(encodingName).filter((e): e is EncodingName => e !== null);
+      const record = machine.join({ siteName, numExamples: r.numExamples, backend: r.backend || "unknown", encodings: ["float32", ...encodings] });
       callback(null, {
         sessionId: record.sessionId,
         federationId: o.federationId,
@@ -196,6 +198,18 @@ export function createFederationService(o: FederationServiceOptions): Federation
   };
 }
 
+const ENCODINGS: Record<EncodingName, Encoding> = {
+  float32: Encoding.ENCODING_FLOAT32,
+  float16: Encoding.ENCODING_FLOAT16,
+  int8: Encoding.ENCODING_INT8,
+  topk: Encoding.ENCODING_TOPK,
+};
+
+function encodingName(e: Encoding): EncodingName | null {
+  const found = Object.entries(ENCODINGS).find(([, v]) => v === e);
+  return found ? (found[0] as EncodingName) : null;
+}
+
 export function taskToWire(task: Task): WireTask {
   switch (task.kind) {
     case "train":
@@ -212,9 +226,9 @@ export function taskToWire(task: Task): WireTask {
               learningRate: task.training.learningRate,
               optimizer: task.training.optimizer,
               proximalMu: task.training.proximalMu,
-              updateEncoding: Encoding.ENCODING_FLOAT32,
+              updateEncoding: ENCODINGS[task.training.updateEncoding.encoding],
               seed: task.seed,
-              topkFraction: 0,
+              topkFraction: task.training.updateEncoding.topkFraction,
               federate: task.training.federate,
               extensions: {},
             },

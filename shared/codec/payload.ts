@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import os from "node:os";
 import { Encoding, type PayloadManifest, type TensorSpec } from "../generated/fedfusion/v1/federation.js";
 import { elementCount, type WeightSpec } from "../model/weights.js";
+import { decodeTensor, encodeTensor, EncodingError, validateTensorSpec, type DecodeOptions } from "./encodings.js";
 
 /** gRPC's default message limit is 4 MiB; 1 MiB chunks keep memory per in-flight message small. */
 export const MAX_CHUNK_BYTES = 1 << 20;
@@ -31,20 +32,71 @@ export class PayloadError extends Error {
   }
 }
 
-export function encodePayload(tensors: readonly NamedTensor[]): EncodedPayload {
+export interface PayloadEncodeOptions {
+  /** TOPK: fraction of each tensor's entries to keep, in (0, 1]. */
+  topkFraction?: number;
+}
+
+/**
+ * Encodes the tensors (FLOAT32 by default: views onto the values, no copy; FLOAT16, INT8 and TOPK are
+ * lossy, see encodings.ts). One part per tensor; the digest covers the encoded bytes.
+ */
+export function encodePayload(tensors: readonly NamedTensor[], encoding: Encoding = Encoding.ENCODING_FLOAT32, opts: PayloadEncodeOptions = {}): EncodedPayload {
   const hash = createHash("sha256");
   const parts: Uint8Array[] = [];
   const specs: TensorSpec[] = tensors.map((t) => {
-    if (t.values.length !== elementCount(t.shape)) {
-      throw new Error(`tensor ${t.name} has ${t.values.length} values for shape [${t.shape}]`);
-    }
-    const bytes = new Uint8Array(t.values.buffer, t.values.byteOffset, t.values.byteLength);
-    hash.update(bytes);
-    parts.push(bytes);
-    return { name: t.name, shape: t.shape, encoding: Encoding.ENCODING_FLOAT32, byteLength: bytes.byteLength, scale: 0, zeroPoint: 0, nonzero: 0 };
+    if (t.values.length !== elementCount(t.shape)) throw new Error(`tensor ${t.name} has ${t.values.length} values for shape [${t.shape}]`);
+    const e = encodeTensor(t.values, encoding, { topkFraction: opts.topkFraction, name: t.name });
+    hash.update(e.bytes);
+    parts.push(e.bytes);
+    return { name: t.name, shape: [...t.shape], encoding, byteLength: e.bytes.byteLength, scale: e.scale, zeroPoint: e.zeroPoint, nonzero: e.nonzero };
   });
   const totalBytes = parts.reduce((n, p) => n + p.byteLength, 0);
   return { manifest: { tensors: specs, totalBytes, sha256: hash.digest() }, parts };
+}
+
+/**
+ * What the receiver of `payload` will decode, straight from its parts: for a lossy encoding, the `sent`
+ * argument of ErrorFeedback.record.
+ */
+export function decodeEncodedPayload(payload: EncodedPayload, opts: DecodeOptions = {}): NamedTensor[] {
+  const { manifest, parts } = payload;
+  if (parts.length !== manifest.tensors.length) {
+    throw new PayloadError(`payload has ${parts.length} parts for ${manifest.tensors.length} tensors (not one part per tensor)`);
+  }
+  return asPayloadError(() => manifest.tensors.map((spec, i) => ({ name: spec.name, shape: [...spec.shape], values: decodeTensor(spec, parts[i], opts) })));
+}
+
+/**
+ * Decodes a reassembled payload (whose digest the caller has checked) tensor by tensor. Throws PayloadError
+ * when the specs do not add up to the buffer or a tensor does not decode.
+ */
+export function decodePayloadTensors(manifest: PayloadManifest, buffer: Uint8Array, opts: DecodeOptions = {}): NamedTensor[] {
+  return asPayloadError(() => {
+    let sum = 0;
+    for (const spec of manifest.tensors) {
+      validateTensorSpec(spec, opts);
+      sum += spec.byteLength;
+    }
+    if (sum !== buffer.byteLength || manifest.totalBytes !== buffer.byteLength) {
+      throw new PayloadError(`payload of ${buffer.byteLength} bytes does not match its manifest (total ${manifest.totalBytes}, tensors ${sum})`);
+    }
+    let offset = 0;
+    return manifest.tensors.map((spec) => {
+      const values = decodeTensor(spec, buffer.subarray(offset, offset + spec.byteLength), opts);
+      offset += spec.byteLength;
+      return { name: spec.name, shape: [...spec.shape], values };
+    });
+  });
+}
+
+function asPayloadError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof EncodingError) throw new PayloadError(e.message);
+    throw e;
+  }
 }
 
 /** Splits the payload into chunks of at most maxChunk bytes; a chunk may span tensor boundaries. */
@@ -108,12 +160,7 @@ export class PayloadAssembler {
     }
     const digest = this.hash.digest();
     if (!digest.equals(Buffer.from(this.manifest.sha256))) throw new PayloadError("payload SHA-256 does not match its manifest");
-    let offset = 0;
-    return this.manifest.tensors.map((t) => {
-      const values = new Float32Array(this.buffer.buffer, this.buffer.byteOffset + offset, t.byteLength / 4);
-      offset += t.byteLength;
-      return { name: t.name, shape: [...t.shape], values };
-    });
+    return decodePayloadTensors(this.manifest, this.buffer);
   }
 }
 
@@ -125,12 +172,7 @@ function validateManifest(m: PayloadManifest, expected: readonly WeightSpec[] | 
   }
   let sum = 0;
   m.tensors.forEach((t, i) => {
-    if (t.encoding !== Encoding.ENCODING_FLOAT32) {
-      throw new PayloadError(`tensor ${t.name}: encoding ${Encoding[t.encoding] ?? t.encoding} is not supported`);
-    }
-    if (t.byteLength !== 4 * elementCount(t.shape)) {
-      throw new PayloadError(`tensor ${t.name}: ${t.byteLength} bytes do not fit shape [${t.shape}] as float32`);
-    }
+    asPayloadError(() => validateTensorSpec(t));
     const e = expected?.[i];
     if (e && (e.name !== t.name || e.shape.join(",") !== t.shape.join(","))) {
       throw new PayloadError(`tensor ${i} is ${t.name} [${t.shape}], the model expects ${e.name} [${e.shape}]`);

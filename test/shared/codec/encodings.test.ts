@@ -197,9 +197,13 @@ describe("INT8 encoding", () => {
     expect(Number.isFinite(enc.scale) && enc.scale > 0).toBe(true);
     expect(enc.scale).toBe(Math.fround(enc.scale)); // travels as a proto float
     expect(enc.zeroPoint).toBe(Math.fround(enc.zeroPoint));
+    // scale/2 from the rounding of q, plus the float32 rounding of the decoded value
     let worst = 0;
-    for (let i = 0; i < v.length; i++) worst = Math.max(worst, Math.abs(out[i] - v[i]));
-    expect(worst).toBeLessThanOrEqual((enc.scale / 2) * (1 + 1e-5));
+    for (let i = 0; i < v.length; i++) {
+      const err = Math.abs(out[i] - v[i]);
+      if (err > (enc.scale / 2) * (1 + 1e-6) + Math.abs(v[i]) * 2 ** -23) expect.fail(`element ${i}: ${v[i]} decoded as ${out[i]}, scale ${enc.scale}`);
+      worst = Math.max(worst, err);
+    }
     return { out, enc, worst };
   }
 
@@ -231,10 +235,10 @@ describe("INT8 encoding", () => {
   });
 
   it("represents min and max of a one-signed tensor (fractional zero point)", () => {
-    const v = new Float32Array([10, 10.5, 11, 10.25, 10.999]);
+    const v = new Float32Array([10.1, 10.5, 11, 10.25, 10.999]);
     const { out, enc } = checkError(v);
     expect(enc.zeroPoint).not.toBe(Math.round(enc.zeroPoint));
-    expect(out[0]).toBeCloseTo(10, 5);
+    expect(out[0]).toBeCloseTo(10.1, 5);
     expect(out[2]).toBeCloseTo(11, 5);
     const q = new Int8Array(enc.bytes.buffer);
     expect([q[0], q[2]]).toEqual([-128, 127]);
@@ -416,7 +420,7 @@ describe("decoding refuses malformed specs and bytes", () => {
     rejects(base({ shape: [2.5] }), new Uint8Array(24), /invalid dimension 2.5/);
     // a few bytes of top-k announcing a gigantic dense tensor
     const [s, b] = topk([0], [1], { shape: [0xffffffff, 0xffffffff] });
-    rejects(s, b, /has 1\.8\d+e\+19 elements, more than the limit/);
+    rejects(s, b, /has 18446744065119617000 elements, more than the limit of 268435456/);
     expect(() => validateTensorSpec(base({ shape: [100, 100], byteLength: 40000 }), { maxElements: 1000 })).toThrow(/more than the limit of 1000/);
   });
 

@@ -1,0 +1,46 @@
+/**
+ * Lean wire: the coordinator asks for float16 / int8 / top-k updates, clients encode (with error feedback for
+ * the lossy ones), the coordinator decodes. Bytes up shrink by the expected ratio; learning goes on.
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { runCli, tempDir } from "../helpers/cli.js";
+
+let dir: string;
+async function simulate(encoding: string) {
+  const out = path.join(dir, encoding.replace(":", "-"));
+  const r = await runCli([
+    "simulate", "--clients", "3", "--samples", "200", "--rounds", "3", "--test-samples", "500", "--backend", "wasm", "--update-encoding", encoding, "--out", out,
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(await readFile(path.join(out, "metrics.json"), "utf8"));
+}
+
+describe("update encodings over the wire", () => {
+  let float32: { rounds: { bytesUp: number; accuracy: number }[]; final: { accuracy: number } };
+  beforeAll(async () => {
+    dir = await tempDir();
+    float32 = await simulate("float32");
+  });
+
+  for (const [encoding, ratio, maxLoss] of [
+    ["float16", 0.52, 0.02],
+    ["int8", 0.27, 0.05],
+  ] as const) {
+    it(`${encoding} sends ≤ ${ratio}× the float32 bytes at nearly the same accuracy`, async () => {
+      const m = await simulate(encoding);
+      m.rounds.forEach((r: { bytesUp: number }, i: number) => {
+        expect(r.bytesUp / float32.rounds[i].bytesUp).toBeLessThanOrEqual(ratio);
+        expect(r.bytesUp / float32.rounds[i].bytesUp).toBeGreaterThan(ratio - 0.05);
+      });
+      expect(m.final.accuracy).toBeGreaterThan(float32.final.accuracy - maxLoss);
+    });
+  }
+
+  it("top-k 10% sends a fifth of the bytes (index + value per kept entry) and still learns", async () => {
+    const m = await simulate("topk:0.1");
+    for (const [i, r] of m.rounds.entries()) expect(r.bytesUp / float32.rounds[i].bytesUp).toBeLessThan(0.21);
+    expect(m.final.accuracy).toBeGreaterThan(0.2); // chance is 0.1
+  });
+});

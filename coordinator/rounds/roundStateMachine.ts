@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { addLayers } from "../../shared/model/weights.js";
+import { addLayersInPlace } from "../../shared/model/weights.js";
 import { Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
 import { validateUpdate } from "../validation/validateUpdate.js";
@@ -202,6 +202,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     return { accepted: true };
   }
 
+  /** Takes ownership of update.delta (its arrays are reused for the client's full weights). */
   submitUpdate(sessionId: string, update: Update): UpdateVerdict {
     const admitted = this.admitUpload(sessionId, update.round, update.baseModelVersion);
     const open = this.open;
@@ -214,7 +215,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const check = validateUpdate(update.delta, { shapes: this.options.shapes }, { maxNorm: this.options.settings.maxUpdateNorm || undefined });
     if (!check.ok) return this.countRejection(open, name, reject(check.reason, check.detail));
 
-    open.aggregation.add({ weights: addLayers(this.weights, update.delta), numExamples: update.numExamples });
+    // The delta's arrays become the client's full weights in place: an update costs one model-sized buffer.
+    open.aggregation.add({ weights: addLayersInPlace(update.delta, this.weights), numExamples: update.numExamples });
     open.submitted.add(sessionId);
     const s = open.trainStats;
     s.loss += update.metrics.loss * update.numExamples;

@@ -3,16 +3,14 @@
  * and encodes the answer; no round logic lives here.
  */
 import * as grpc from "@grpc/grpc-js";
-import { chunkPayload, PayloadAssembler } from "../../shared/codec/payload.js";
+import { chunkPayload } from "../../shared/codec/payload.js";
 import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
 import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import {
   Encoding,
   ModelChunk,
-  UpdateChunk,
   type FederationServer,
   type Task as WireTask,
-  type UpdateHeader,
 } from "../../shared/generated/fedfusion/v1/federation.js";
 import { joinMismatch } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
@@ -20,6 +18,8 @@ import type { WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
 import type { EncodingName, Task } from "../rounds/types.js";
 import { GlobalModelCache } from "./globalModelCache.js";
+import { UploadGate } from "./uploadGate.js";
+import { handleUpload } from "./uploadHandler.js";
 
 export interface FederationServiceOptions {
   machine: RoundStateMachine;
@@ -33,6 +33,8 @@ export interface FederationServiceOptions {
   federationId: string;
   /** Longest a GetTask call is held open. */
   maxPollMs: number;
+  /** Uploads assembled at once (each holds one model-sized buffer); the rest wait, paused. */
+  maxConcurrentUploads?: number;
 }
 
 type Status = grpc.status;
@@ -48,6 +50,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
   const federatedCache = new GlobalModelCache(federatedSpecs);
   // The largest honest update: top-k keeping everything sends an index beside each float32 value.
   const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
+  const gate = new UploadGate(o.maxConcurrentUploads ?? 2);
   const knownSession = (id: string) => machine.client(id) !== undefined;
   const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
 
@@ -113,75 +116,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
     },
 
     uploadUpdate(call, callback) {
-      let header: UpdateHeader | null = null;
-      let assembler: PayloadAssembler | null = null;
-      let answered = false;
-      let bytes = 0;
-      const answer = (accepted: boolean, reason = "") => {
-        if (answered) return;
-        answered = true;
-        callback(null, { accepted, reason });
-      };
-      const refuse = (e: grpc.ServiceError) => {
-        if (answered) return;
-        answered = true;
-        callback(e);
-      };
-      // Counted as a rejection by the state machine, so the round's metrics and log show it.
-      const rejectPayload = (sessionId: string, e: unknown) => {
-        const detail = (e as Error).message;
-        machine.rejectUpload(sessionId, "payload", detail);
-        answer(false, `payload: ${detail}`);
-      };
-      call.on("data", (chunk: { part?: { $case: "header"; value: UpdateHeader } | { $case: "data"; value: Buffer } }) => {
-        if (answered) return;
-        const part = chunk.part;
-        if (!header) {
-          if (part?.$case !== "header") return refuse(fail(grpc.status.INVALID_ARGUMENT, "the first upload message must be the header"));
-          header = part.value;
-          if (!knownSession(header.sessionId)) return refuse(unknownSession());
-          const admitted = machine.admitUpload(header.sessionId, header.round, header.baseModelVersion);
-          if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
-          try {
-            if (!header.manifest) throw new Error("update header has no manifest");
-            assembler = new PayloadAssembler(header.manifest, federatedSpecs, updateBytes);
-          } catch (e) {
-            return rejectPayload(header.sessionId, e);
-          }
-          bytes += GRPC_MESSAGE_PREFIX + UpdateChunk.encode(chunk as UpdateChunk).finish().length;
-          return;
-        }
-        if (part?.$case !== "data") return refuse(fail(grpc.status.INVALID_ARGUMENT, "only one upload header is allowed"));
-        try {
-          assembler!.push(part.value);
-          bytes += chunkMessageBytes(part.value.byteLength);
-        } catch (e) {
-          rejectPayload(header.sessionId, e);
-        }
-      });
-      call.on("end", () => {
-        if (answered) return;
-        if (!header || !assembler) return refuse(fail(grpc.status.INVALID_ARGUMENT, "upload ended before its header"));
-        let delta: Float32Array[];
-        try {
-          delta = assembler.finish().map((t) => t.values);
-        } catch (e) {
-          return rejectPayload(header.sessionId, e);
-        }
-        machine.recordTransfer("up", bytes);
-        const m = header.metrics;
-        const verdict = machine.submitUpdate(header.sessionId, {
-          round: header.round,
-          baseModelVersion: header.baseModelVersion,
-          numExamples: header.numExamples,
-          metrics: { loss: m?.loss ?? NaN, accuracy: m?.accuracy ?? NaN, steps: m?.steps ?? 0, trainMillis: m?.trainMillis ?? 0, skippedFiles: m?.skippedFiles ?? 0 },
-          delta,
-        });
-        answer(verdict.accepted, verdict.accepted ? "" : `${verdict.reason}: ${verdict.detail}`);
-      });
-      call.on("error", () => {
-        answered = true;
-      });
+      handleUpload(call, callback, { machine, specs: federatedSpecs, maxBytes: updateBytes, gate, fail });
     },
 
     reportEvaluation(call, callback) {

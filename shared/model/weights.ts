@@ -80,12 +80,11 @@ export function subtractLayers(a: readonly Float32Array[], b: readonly Float32Ar
   });
 }
 
-/** a + b, layer by layer (global + delta). */
-export function addLayers(a: readonly Float32Array[], b: readonly Float32Array[]): Float32Array[] {
-  return a.map((x, l) => {
+/** target += b, layer by layer, in place (global + delta without another model-sized allocation). */
+export function addLayersInPlace(target: Float32Array[], b: readonly Float32Array[]): Float32Array[] {
+  target.forEach((x, l) => {
     const y = b[l];
-    const out = new Float32Array(x.length);
-    for (let i = 0; i < x.length; i++) out[i] = x[i] + y[i];
-    return out;
+    for (let i = 0; i < x.length; i++) x[i] += y[i];
   });
+  return target;
 }

@@ -11,7 +11,7 @@ const settings = (over: Partial<RoundSettings> = {}): RoundSettings => ({
   roundTimeoutMs: 60_000,
   seed: 1,
   maxUpdateNorm: 0,
-  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all" },
+  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all", updateEncoding: { encoding: "float32", topkFraction: 0 } },
   ...over,
 });
 
@@ -38,9 +38,9 @@ describe("round state machine", () => {
     const m = make({}, async () => ({ loss: 0.5, accuracy: 0.9, examples: 10 }));
     const rounds: RoundRecord[] = [];
     m.on("round", (r) => rounds.push(r));
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
-    const b = m.join({ siteName: "b", numExamples: 30, backend: "cpu" });
+    const b = m.join({ siteName: "b", numExamples: 30, backend: "cpu", encodings: ["float32"] });
     const ta = m.taskFor(a.sessionId);
     expect(ta).toMatchObject({ kind: "train", round: 1, modelVersion: 0 });
 
@@ -76,7 +76,7 @@ describe("round state machine", () => {
 
   it("rejects malformed updates without touching the global model", async () => {
     const m = make({ rounds: 1, minClients: 1, maxUpdateNorm: 10 });
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [NaN, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "non-finite" });
     expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [100, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "norm" });
     expect(m.submitUpdate(a.sessionId, { ...update(1, 0, 10, [0, 0], [0, 0, 0]), delta: [new Float32Array(2)] })).toMatchObject({
@@ -92,8 +92,8 @@ describe("round state machine", () => {
     const m = make({ rounds: 1, roundTimeoutMs: 100 });
     const rounds: RoundRecord[] = [];
     m.on("round", (r) => rounds.push(r));
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
-    m.join({ siteName: "b", numExamples: 10, backend: "cpu" });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [2, 2], [2, 2, 2]));
     await new Promise((r) => setTimeout(r, 250));
     expect(rounds).toMatchObject([{ round: 1, clients: 1, selected: 2 }]);
@@ -103,7 +103,7 @@ describe("round state machine", () => {
   it("samples a fraction of the clients, reproducibly from the seed", () => {
     const pick = () => {
       const m = new RoundStateMachine({ settings: settings({ minClients: 10, fraction: 0.3 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg") });
-      const ids = Array.from({ length: 10 }, (_, i) => m.join({ siteName: `s${i}`, numExamples: 1, backend: "cpu" }));
+      const ids = Array.from({ length: 10 }, (_, i) => m.join({ siteName: `s${i}`, numExamples: 1, backend: "cpu", encodings: ["float32"] }));
       const chosen = ids.filter((c) => m.taskFor(c.sessionId).kind === "train").map((c) => c.siteName);
       m.stop();
       return chosen;
@@ -115,9 +115,9 @@ describe("round state machine", () => {
 
   it("wakes a long-polling client as soon as its round starts, and lets a leaving client not hold up the round", async () => {
     const m = make({ rounds: 1 });
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu" });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     const polled = m.waitForTask(a.sessionId, 10_000);
-    const b = m.join({ siteName: "b", numExamples: 10, backend: "cpu" });
+    const b = m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     await expect(polled).resolves.toMatchObject({ kind: "train", round: 1 });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
     m.leave(b.sessionId, "shutting down");

@@ -1,0 +1,108 @@
+/**
+ * One UploadUpdate call: header first (admitted by the state machine before any bytes are taken), then
+ * payload chunks into a PayloadAssembler, then decode, verify and hand the update to the state machine.
+ * A problem with the payload is answered as a rejection (counted in the round's metrics), not a crash.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { PayloadAssembler } from "../../shared/codec/payload.js";
+import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
+import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/generated/fedfusion/v1/federation.js";
+import type { WeightSpec } from "../../shared/model/weights.js";
+import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
+import type { UploadGate } from "./uploadGate.js";
+
+export interface UploadDeps {
+  machine: RoundStateMachine;
+  /** The tensors an update must carry, in order. */
+  specs: WeightSpec[];
+  maxBytes: number;
+  gate: UploadGate;
+  fail: (code: grpc.status, details: string) => grpc.ServiceError;
+}
+
+export function handleUpload(
+  call: grpc.ServerReadableStream<UpdateChunk, UploadAck>,
+  callback: grpc.sendUnaryData<UploadAck>,
+  d: UploadDeps,
+): void {
+  const { machine } = d;
+  let header: UpdateHeader | null = null;
+  let assembler: PayloadAssembler | null = null;
+  let release: (() => void) | null = null;
+  let answered = false;
+  let bytes = 0;
+
+  const finish = (error: grpc.ServiceError | null, ack?: UploadAck) => {
+    if (answered) return;
+    answered = true;
+    release?.();
+    assembler = null;
+    callback(error, ack);
+  };
+  const answer = (accepted: boolean, reason = "") => finish(null, { accepted, reason });
+  const rejectPayload = (sessionId: string, e: unknown) => {
+    const detail = (e as Error).message;
+    machine.rejectUpload(sessionId, "payload", detail);
+    answer(false, `payload: ${detail}`);
+  };
+
+  const onHeader = async (h: UpdateHeader, message: UpdateChunk) => {
+    header = h;
+    if (!machine.client(h.sessionId)) return finish(d.fail(grpc.status.NOT_FOUND, "unknown session: join again"));
+    const admitted = machine.admitUpload(h.sessionId, h.round, h.baseModelVersion);
+    if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
+    if (!h.manifest) return rejectPayload(h.sessionId, new Error("update header has no manifest"));
+    call.pause();
+    release = await d.gate.acquire();
+    if (answered) return release();
+    try {
+      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes);
+    } catch (e) {
+      return rejectPayload(h.sessionId, e);
+    }
+    bytes += GRPC_MESSAGE_PREFIX + UpdateChunk.encode(message).finish().length;
+    call.resume();
+  };
+
+  call.on("data", (message: UpdateChunk) => {
+    if (answered) return;
+    const part = message.part;
+    if (!header) {
+      if (part?.$case !== "header") return finish(d.fail(grpc.status.INVALID_ARGUMENT, "the first upload message must be the header"));
+      void onHeader(part.value, message);
+      return;
+    }
+    if (part?.$case !== "data" || !assembler) return finish(d.fail(grpc.status.INVALID_ARGUMENT, "only one upload header is allowed"));
+    try {
+      assembler.push(part.value);
+      bytes += chunkMessageBytes(part.value.byteLength);
+    } catch (e) {
+      rejectPayload(header.sessionId, e);
+    }
+  });
+
+  call.on("end", () => {
+    if (answered) return;
+    if (!header || !assembler) return finish(d.fail(grpc.status.INVALID_ARGUMENT, "upload ended before its payload"));
+    let delta: Float32Array[];
+    try {
+      delta = assembler.finish().map((t) => t.values);
+    } catch (e) {
+      return rejectPayload(header.sessionId, e);
+    }
+    machine.recordTransfer("up", bytes);
+    const m = header.metrics;
+    const verdict = machine.submitUpdate(header.sessionId, {
+      round: header.round,
+      baseModelVersion: header.baseModelVersion,
+      numExamples: header.numExamples,
+      metrics: { loss: m?.loss ?? NaN, accuracy: m?.accuracy ?? NaN, steps: m?.steps ?? 0, trainMillis: m?.trainMillis ?? 0, skippedFiles: m?.skippedFiles ?? 0 },
+      delta,
+    });
+    answer(verdict.accepted, verdict.accepted ? "" : `${verdict.reason}: ${verdict.detail}`);
+  });
+
+  // A client that goes away mid-upload frees its slot and buffer.
+  call.on("error", () => finish(null, { accepted: false, reason: "stream failed" }));
+  call.on("cancelled", () => finish(null, { accepted: false, reason: "cancelled" }));
+}

@@ -32,6 +32,8 @@ export const federationOptions = {
   out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
   "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
   "update-encoding": { kind: "string", default: "float32", meta: "float32|float16|int8|topk:F", help: "how clients encode updates (lossy ones use error feedback)" },
+  checkpoint: { kind: "string", meta: "DIR", help: "write a checkpoint here after every round" },
+  resume: { kind: "boolean", help: "continue from the checkpoint in --checkpoint DIR (if any)" },
   federate: { kind: "string", choices: FEDERATE_MODES, default: "all", help: "which weights clients train and send (the rest stay frozen)" },
 } as const satisfies OptionDefs;
 

@@ -17,6 +17,7 @@ import { modelFingerprint } from "../shared/model/fingerprint.js";
 import type { ModelSpec } from "../shared/model/modelSpec.js";
 import { loadModel, saveModel } from "../shared/model/modelStore.js";
 import { initialWeights, parameterCount, readWeights, weightSpecs, writeWeights } from "../shared/model/weights.js";
+import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { writeMetrics, type MetricsDocument } from "./metricsFile.js";
 import { RoundStateMachine } from "./rounds/roundStateMachine.js";
 import type { RoundRecord, RoundSettings } from "./rounds/types.js";
@@ -36,6 +37,10 @@ export interface CoordinatorOptions {
   spec: ModelSpec;
   /** Start from this saved model instead of fresh seeded weights. */
   initModelDir?: string;
+  /** Write a checkpoint here after every round. */
+  checkpointDir?: string;
+  /** Continue from the checkpoint in checkpointDir, if there is one. */
+  resume?: boolean;
   strategy: Strategy;
   settings: RoundSettings;
   testSet?: ImageDataset;
@@ -68,6 +73,18 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   }
   const federated = federatedIndices(specs, o.settings.training.federate);
   if (federated.length === 0) throw new UserError(`--federate ${o.settings.training.federate} leaves no weights of '${spec.architecture}' to federate`);
+  const checkpoint = o.resume && o.checkpointDir ? await readCheckpoint(o.checkpointDir, spec) : null;
+  if (o.resume && !checkpoint) log(`no checkpoint in ${o.checkpointDir} yet: starting from round 1`);
+  if (checkpoint) {
+    if (checkpoint.rounds.length >= o.settings.rounds) {
+      throw new UserError(`checkpoint ${o.checkpointDir} already holds all ${checkpoint.rounds.length} rounds; raise --rounds to train further`);
+    }
+    weights = checkpoint.weights;
+    log(`resuming from ${o.checkpointDir}: ${checkpoint.rounds.length} rounds done, model version ${checkpoint.modelVersion}`);
+    if (!o.strategy.streaming || o.strategy.name !== checkpoint.strategy || /^fed(avgm|adam|yogi|adagrad)$/.test(o.strategy.name)) {
+      log(`note: strategy ${o.strategy.name} starts without server-side optimizer state (momentum/moments are not checkpointed)`);
+    }
+  }
   const frozen = weights;
   const params = parameterCount(specs);
   const federatedParams = parameterCount(federated.map((i) => specs[i]));
@@ -77,16 +94,25 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   log(`model ${spec.architecture} (${params.toLocaleString("en")} parameters, input ${spec.inputShape.join("x")}, ${spec.classNames.length} classes, fingerprint ${modelFingerprint(spec)})`);
 
   const testSet = o.testSet;
+  // One tfjs model serves evaluation, checkpoints and the final save; they take turns with it.
+  let modelQueue: Promise<unknown> = Promise.resolve();
+  const withModel = <T>(job: () => T | Promise<T>): Promise<T> => {
+    const run = modelQueue.then(job);
+    modelQueue = run.catch(() => undefined);
+    return run;
+  };
   const machine = new RoundStateMachine({
     settings: o.settings,
     shapes: federated.map((i) => specs[i].shape),
     initialWeights: federated.map((i) => weights[i]),
     strategy: o.strategy,
+    resume: checkpoint ? { history: checkpoint.rounds, modelVersion: checkpoint.modelVersion } : undefined,
     evaluate: testSet
-      ? async (w) => {
-          writeWeights(model, mergeFederated(frozen, federated, w));
-          return evaluateModel(model, testSet);
-        }
+      ? (w) =>
+          withModel(() => {
+            writeWeights(model, mergeFederated(frozen, federated, w));
+            return evaluateModel(model, testSet);
+          })
       : undefined,
     log,
   });
@@ -123,7 +149,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   log(`listening on ${o.host}:${port}${o.tls ? " (TLS" + (o.tls.clientCa ? ", client certificates required)" : ")") : " (insecure: use --tls-cert/--tls-key beyond a trusted network)"}`);
   log(`waiting for ${o.settings.minClients} clients; ${o.settings.rounds} rounds, strategy ${o.strategy.name}`);
 
-  const doc: MetricsDocument = { config: o.config, rounds: [], final: null };
+  const doc: MetricsDocument = { config: o.config, rounds: [...(checkpoint?.rounds ?? [])], final: null };
   let writes = Promise.resolve();
   const persist = () => {
     if (o.outDir) writes = writes.then(() => writeMetrics(o.outDir!, doc));
@@ -133,6 +159,18 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     doc.rounds.push(r);
     log(formatRound(r, o.settings.rounds));
     void persist();
+    if (o.checkpointDir) {
+      const dir = o.checkpointDir;
+      const rounds = [...doc.rounds];
+      const version = machine.modelVersion;
+      const full = mergeFederated(frozen, federated, machine.globalWeights);
+      writes = writes.then(() =>
+        withModel(async () => {
+          writeWeights(model, full);
+          await writeCheckpoint(dir, model, spec, { strategy: o.strategy.name, modelVersion: version, rounds });
+        }),
+      );
+    }
   });
 
   const done = new Promise<MetricsDocument>((resolve, reject) => {
@@ -150,8 +188,11 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
         }
         await persist();
         if (o.outDir) {
-          writeWeights(model, mergeFederated(frozen, federated, machine.globalWeights));
-          await saveModel(model, path.join(o.outDir, "model"), { spec, modelVersion: machine.modelVersion });
+          const outDir = o.outDir;
+          await withModel(async () => {
+            writeWeights(model, mergeFederated(frozen, federated, machine.globalWeights));
+            await saveModel(model, path.join(outDir, "model"), { spec, modelVersion: machine.modelVersion });
+          });
           log(`wrote ${path.join(o.outDir, "metrics.json")} and ${path.join(o.outDir, "model")}/`);
         }
         // Clients learn that the federation finished from their next GetTask; give them a moment.

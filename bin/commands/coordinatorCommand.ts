@@ -52,6 +52,8 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     port: o.port,
     spec: modelSpec,
     initModelDir: o["init-model"],
+    checkpointDir: o.checkpoint,
+    resume: o.resume ?? false,
     strategy,
     settings,
     testSet,

@@ -61,6 +61,8 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     strategy,
     settings,
     initModelDir: o["init-model"],
+    checkpointDir: o.checkpoint,
+    resume: o.resume ?? false,
     outDir: o.out,
     config: { command: "simulate", ...o, backend: backend.name, modelSpec },
     verbose: o.verbose ?? false,

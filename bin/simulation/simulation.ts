@@ -35,6 +35,8 @@ export interface SimulationOptions {
   strategy: Strategy;
   settings: RoundSettings;
   initModelDir?: string;
+  checkpointDir?: string;
+  resume?: boolean;
   outDir?: string;
   config: Record<string, unknown>;
   verbose: boolean;
@@ -67,6 +69,8 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
       port: 0,
       spec: o.spec,
       initModelDir: o.initModelDir,
+      checkpointDir: o.checkpointDir,
+      resume: o.resume,
       strategy: o.strategy,
       settings: o.settings,
       testSet: o.test,

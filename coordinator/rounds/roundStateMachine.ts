@@ -61,6 +61,8 @@ export interface RoundStateMachineOptions {
   /** Central evaluation of a new global model; null when there is no test set. */
   evaluate?: (weights: Float32Array[]) => Promise<CentralEvaluation | null>;
   log?: (line: string) => void;
+  /** Continue a checkpointed federation: the rounds it completed and the model version it reached. */
+  resume?: { history: RoundRecord[]; modelVersion: number };
 }
 
 export interface RoundStateMachineEvents {
@@ -86,7 +88,14 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   constructor(private readonly options: RoundStateMachineOptions) {
     super();
     this.weights = options.initialWeights;
-    this.rng = new Random(options.settings.seed);
+    const resume = options.resume;
+    if (resume) {
+      this.history.push(...resume.history);
+      this.lastRound = resume.history.at(-1)?.round ?? 0;
+      this.version = resume.modelVersion;
+    }
+    // A resumed run draws its client samples from a stream of its own, derived from the seed and the round.
+    this.rng = new Random(resume ? (options.settings.seed ^ Math.imul(this.lastRound, 0x9e3779b1)) >>> 0 : options.settings.seed);
     this.log = options.log ?? (() => {});
     this.changed.setMaxListeners(0);
   }

@@ -1,0 +1,66 @@
+/**
+ * The coordinator is killed after a round and restarted with --resume: it continues from its checkpoint,
+ * the running clients re-join on their own, and the federation completes all its rounds.
+ */
+import net from "node:net";
+import path from "node:path";
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+describe("coordinator checkpoints", () => {
+  let dir: string;
+  const procs: CliProcess[] = [];
+  beforeAll(async () => {
+    dir = await tempDir();
+    const parts = await runCli(["partition", "--clients", "2", "--samples", "100", "--test-samples", "200", "--out", path.join(dir, "parts")]);
+    expect(parts.code, parts.stderr).toBe(0);
+  });
+  afterAll(() => procs.forEach((p) => p.child.exitCode === null && p.child.kill("SIGKILL")));
+
+  it("resumes after a crash from the last completed round", async () => {
+    const port = await freePort();
+    const out = path.join(dir, "run");
+    const args = [
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "3", "--test-data", path.join(dir, "parts/test"),
+      "--checkpoint", path.join(dir, "ckpt"), "--resume", "--out", out, "--backend", "wasm",
+    ];
+    const first = startCli(args);
+    procs.push(first);
+    await first.waitFor(/listening on/);
+    const clients = [1, 2].map((i) =>
+      startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]),
+    );
+    procs.push(...clients);
+    await first.waitFor(/round 1\/3 +accuracy/);
+    await new Promise((r) => setTimeout(r, 1_000)); // let the checkpoint land
+    first.child.kill("SIGKILL");
+    await first.exited;
+
+    const second = startCli(args);
+    procs.push(second);
+    await second.waitFor(/resuming from .*: 1 rounds done, model version 1/);
+    const results = await Promise.all([second.exited, ...clients.map((c) => c.exited)]);
+    for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(second.output()).not.toMatch(/round 1\/3 +accuracy/);
+    expect(second.output()).toMatch(/round 3\/3 +accuracy/);
+    for (const c of clients) expect(c.output()).toMatch(/re-joined/);
+
+    const metrics = JSON.parse(await readFile(path.join(out, "metrics.json"), "utf8"));
+    expect(metrics.rounds.map((r: { round: number }) => r.round)).toEqual([1, 2, 3]);
+    expect(metrics.final.modelVersion).toBe(3);
+
+    // A finished checkpoint is not silently re-run.
+    const again = await runCli(args);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already holds all 3 rounds; raise --rounds to train further/);
+  });
+});

@@ -1,0 +1,74 @@
+/**
+ * Backend selection: `native` is the wasm backend with the OpenBLAS kernels, `auto` picks it whenever
+ * the addon is built and falls back to plain wasm otherwise. Fails (does not skip) when the addon is
+ * not built. The `auto` cases run in child processes on the compiled tree (globalSetup builds it),
+ * because a process selects its backend once.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { nativeKernelStats, NATIVE_KERNEL_NAMES } from "../../../shared/backends/native/nativeKernels.js";
+import { initBackend, type BackendSelection } from "../../../shared/backends/selectBackend.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+const SELECT = path.join(ROOT, "dist/shared/backends/selectBackend.js");
+
+/** initBackend(choice) in a fresh Node process running the compiled tree. */
+function selectInChild(choice: string, env: NodeJS.ProcessEnv = {}): BackendSelection & { backend: string } {
+  const script =
+    `const { initBackend } = await import(${JSON.stringify(SELECT)});` +
+    `const tf = await import("@tensorflow/tfjs-core");` +
+    `const s = await initBackend(${JSON.stringify(choice)});` +
+    `console.log(JSON.stringify({ ...s, backend: tf.getBackend() }));`;
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  if (r.status !== 0) throw new Error(`child exited ${r.status}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
+}
+
+/** Packages that `auto` prefers to native when they are installed (optional dependencies). */
+const BETTER = ["gpu", "node"];
+
+describe("native", () => {
+  it("is the wasm backend with the native OpenBLAS kernels; the detail names the kernels and the BLAS core", async () => {
+    const s = await initBackend("native"); // throws with the reason when the addon is not built
+    expect(s.name).toBe("native");
+    expect(s.tfBackend).toBe("wasm");
+    expect(tf.getBackend()).toBe("wasm");
+    expect(s.detail).toMatch(/^wasm \(SIMD\) \+ native OpenBLAS kernels/);
+    expect(s.detail).toMatch(/OpenBLAS [\d.]+.*core \w+/);
+    for (const k of NATIVE_KERNEL_NAMES) expect(s.detail).toContain(k);
+    // And products and convolutions now run natively.
+    const before = nativeKernelStats()[tf.BatchMatMul]?.native ?? 0;
+    const y = tf.tidy(() => tf.matMul(tf.ones([3, 4]), tf.ones([4, 2])));
+    expect(Array.from(y.dataSync())).toEqual([4, 4, 4, 4, 4, 4]);
+    y.dispose();
+    expect(nativeKernelStats()[tf.BatchMatMul]?.native).toBe(before + 1);
+  });
+});
+
+describe("auto", () => {
+  it("picks native when the addon is built", () => {
+    const s = selectInChild("auto");
+    if (BETTER.includes(s.name)) return; // tfjs-node(-gpu) installed: it comes first
+    expect(s.name, `skipped: ${s.skipped.join("; ")}`).toBe("native");
+    expect(s.tfBackend).toBe("wasm");
+    expect(s.backend).toBe("wasm");
+    expect(s.detail).toMatch(/native OpenBLAS kernels/);
+  });
+
+  it("falls back to plain wasm (with the project's gradient kernels) when the addon is unavailable", () => {
+    const s = selectInChild("auto", { FEDFUSION_NATIVE: "off" });
+    if (BETTER.includes(s.name)) return;
+    expect(s.name).toBe("wasm");
+    expect(s.backend).toBe("wasm");
+    expect(s.detail).toMatch(/project gradient kernels/);
+    expect(s.skipped.join("\n")).toMatch(/^native: native addon disabled by FEDFUSION_NATIVE=off$/m);
+  });
+});

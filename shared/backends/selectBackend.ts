@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../errors.js";
+import { registerTileGradient } from "./tileGradient.js";
 
 export const BACKEND_CHOICES = ["auto", "gpu", "node", "native", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -36,6 +37,7 @@ export async function initBackend(choice: BackendChoice = "auto"): Promise<Backe
   // Production mode: skips tfjs debug checks and its "install tfjs-node" banner; this module already chose
   // the best backend available and logs why.
   tf.env().set("PROD", true);
+  registerTileGradient();
   const order = choice === "auto" ? AUTO_ORDER : [choice];
   const skipped: string[] = [];
   for (const candidate of order) {

@@ -3,7 +3,7 @@
  * processes: they name tensors on the wire and in saved models.
  */
 import * as tfl from "@tensorflow/tfjs-layers";
-import { ClassTokenAndPosition, ClassTokenPool, TransformerEncoderBlock } from "./fusionLayers.js";
+import { ClassTokenAndPosition, ClassTokenPool, TokenLayerNorm, TransformerEncoderBlock } from "./fusionLayers.js";
 import type { FusionConfig, ModelSpec } from "./modelSpec.js";
 
 export function buildModel(spec: ModelSpec): tfl.LayersModel {
@@ -72,6 +72,6 @@ function fusionBody(input: tfl.SymbolicTensor, f: FusionConfig, inputShape: read
       x,
     ) as tfl.SymbolicTensor;
   }
-  x = tfl.layers.layerNormalization({ name: "encoder_norm" }).apply(x) as tfl.SymbolicTensor;
+  x = new TokenLayerNorm({ name: "encoder_norm" }).apply(x) as tfl.SymbolicTensor;
   return new ClassTokenPool({ name: "class_token_pool" }).apply(x) as tfl.SymbolicTensor;
 }

@@ -52,9 +52,40 @@ export class ClassTokenAndPosition extends Layer {
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.tidy(() => {
       const x = first(inputs) as tf.Tensor3D;
-      const cls = tf.tile(this.classToken.read(), [x.shape[0], 1, 1]);
+      // Broadcast rather than tf.tile: tile's gradient is one slice + add per repetition in tfjs.
+      const cls = tf.add(tf.zeros([x.shape[0], 1, x.shape[2]]), this.classToken.read());
       return tf.add(tf.concat([cls, x], 1), this.position.read());
     });
+  }
+}
+
+/**
+ * Layer normalisation over the last axis with learnable scale and offset. (tfjs-layers' own tiles its
+ * scale and offset to the input's shape, which costs more than the normalisation itself on CPU backends.)
+ */
+export class TokenLayerNorm extends Layer {
+  static readonly className = "FedfusionTokenLayerNorm";
+  private gamma!: LayerVariable;
+  private beta!: LayerVariable;
+
+  constructor(args: LayerArgs = {}) {
+    super(args);
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const s = asShape(inputShape);
+    const dim = s[s.length - 1] as number;
+    this.gamma = this.addWeight("gamma", [dim], "float32", ones());
+    this.beta = this.addWeight("beta", [dim], "float32", zeros());
+    this.built = true;
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    return asShape(inputShape);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => layerNorm(first(inputs), this.gamma.read(), this.beta.read()));
   }
 }
 
@@ -187,6 +218,6 @@ function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma), beta);
 }
 
-for (const cls of [ClassTokenAndPosition, ClassTokenPool, TransformerEncoderBlock]) {
+for (const cls of [ClassTokenAndPosition, ClassTokenPool, TransformerEncoderBlock, TokenLayerNorm]) {
   tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 }

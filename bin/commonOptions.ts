@@ -34,6 +34,8 @@ export const federationOptions = {
   "update-encoding": { kind: "string", default: "float32", meta: "float32|float16|int8|topk:F", help: "how clients encode updates (lossy ones use error feedback)" },
   checkpoint: { kind: "string", meta: "DIR", help: "write a checkpoint here after every round" },
   resume: { kind: "boolean", help: "continue from the checkpoint in --checkpoint DIR (if any)" },
+  "augment-flip": { kind: "boolean", help: "clients flip training images at random (horizontal)" },
+  "augment-crop-padding": { kind: "int", min: 0, max: 64, default: 0, help: "clients crop training images at random after padding by this many pixels" },
   federate: { kind: "string", choices: FEDERATE_MODES, default: "all", help: "which weights clients train and send (the rest stay frozen)" },
 } as const satisfies OptionDefs;
 
@@ -60,6 +62,7 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
       proximalMu: strategy.proximalMu ?? 0,
       federate: o.federate as FederateMode,
       updateEncoding: parseUpdateEncoding(o["update-encoding"]),
+      augment: { flip: o["augment-flip"] ?? false, cropPadding: o["augment-crop-padding"] },
     },
   };
 }

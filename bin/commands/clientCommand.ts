@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { runClientAgent } from "../../client/agent/clientAgent.js";
 import { DEFAULT_RETRY } from "../../client/agent/retry.js";
-import { datasetFileSite, imageFolderSite } from "../../client/agent/siteData.js";
+import { datasetFileSite, imageFolderSite, type StreamMode } from "../../client/agent/siteData.js";
 import { SiteTrainer } from "../../client/training/siteTrainer.js";
 import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { UserError } from "../../shared/errors.js";
@@ -19,6 +19,10 @@ const spec = {
     name: { kind: "string", help: "this site's name in the coordinator's logs (default: host name)" },
     model: { kind: "string", choices: ARCHITECTURES, help: "insist on this model (default: the federation's)" },
     "input-shape": { kind: "string", meta: "HxWxC", help: "insist on this input shape (default: the federation's)" },
+    stream: { kind: "string", choices: ["auto", "always", "never"], default: "auto", help: "read images per batch instead of holding the shard in memory (auto: when it exceeds --max-shard-mb)" },
+    "max-shard-mb": { kind: "number", min: 0, help: "memory budget for an in-memory shard (default $FEDFUSION_MAX_SHARD_MB, else 1024)" },
+    "decode-threads": { kind: "int", min: 0, max: 64, help: "image-decoding threads when streaming (default: cores − 1, at most 4)" },
+    "verify-stream": { kind: "boolean", help: "when streaming, decode every file once up front to leave out unreadable ones" },
     seed: { kind: "int", min: 0, max: 2 ** 32 - 1, default: 42, help: "seed for the local validation split" },
     "connect-timeout": { kind: "number", min: 0, default: 60, help: "seconds to keep trying to reach the coordinator at start" },
     "retry-budget": { kind: "number", min: 0, default: 300, help: "seconds to ride out a broken link before giving up" },
@@ -37,7 +41,8 @@ export async function clientCommand(argv: string[]): Promise<void> {
   const log = createLogger(`client ${siteName}`.slice(0, 24));
   const dataStat = await stat(o.data).catch(() => null);
   if (!dataStat) throw new UserError(`client: data path ${o.data} does not exist`);
-  const data = dataStat.isDirectory() ? imageFolderSite(o.data, o.seed) : datasetFileSite(o.data, o.seed);
+  const siteOptions = { stream: o.stream as StreamMode, maxShardMb: o["max-shard-mb"], decodeThreads: o["decode-threads"], verify: o["verify-stream"] ?? false };
+  const data = dataStat.isDirectory() ? imageFolderSite(o.data, o.seed, siteOptions) : datasetFileSite(o.data, o.seed, siteOptions);
   const backend = await initBackend(parseBackendChoice(o.backend));
   log(`backend ${backend.name}: ${backend.detail}`);
   const tls = o["tls-ca"] || o["tls-cert"] ? { ca: readPem("tls-ca", o["tls-ca"]), cert: readPem("tls-cert", o["tls-cert"]), key: readPem("tls-key", o["tls-key"]) } : undefined;

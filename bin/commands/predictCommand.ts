@@ -42,7 +42,7 @@ export async function predictCommand(argv: string[]): Promise<void> {
     try {
       img = decodeImage(bytes);
     } catch (e) {
-      throw new UserError(`predict: ${file} is not a readable PNG or JPEG: ${(e as Error).message}`);
+      throw new UserError(`predict: ${file} is not a readable PNG, JPEG or DICOM image: ${(e as Error).message}`);
     }
     const converted = convertChannels(img.rgba, img.width * img.height, 4, channels as 1 | 3);
     images.set(resizeBilinear(converted, img.height, img.width, channels, height, width), i * size);

@@ -16,7 +16,7 @@ import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { SiteTrainer } from "../training/siteTrainer.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
 import { describeGrpcError, withRetry, type RetryPolicy } from "./retry.js";
-import type { LoadedSiteData, SiteData } from "./siteData.js";
+import type { OpenedSiteData, SiteData } from "./siteData.js";
 
 export interface ClientAgentOptions {
   connection: ConnectionOptions;
@@ -43,11 +43,12 @@ const POLL_WAIT_MS = 20_000;
 
 export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSummary> {
   const conn = new CoordinatorConnection(o.connection);
+  let openedData = null as OpenedSiteData | null;
   const log = o.log;
   try {
     const classNames = await o.data.classNames();
     const numExamples = await o.data.exampleCount();
-    let data: LoadedSiteData | null = null;
+    let data: OpenedSiteData | null = null;
     let spec: ModelSpec | null = null;
     let trainer: SiteTrainer | null = null;
     let cached = null as { version: number; weights: Float32Array[] } | null;
@@ -79,9 +80,10 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       }
       if (!spec) {
         spec = federationSpec;
-        data = await o.data.load(spec.inputShape, spec.classNames, log);
+        data = await o.data.open(spec.inputShape, spec.classNames, log);
+        openedData = data;
         trainer = o.trainerFor(spec);
-        log(`joined ${o.connection.address} as ${o.siteName}: model ${spec.architecture}, ${data.train.count} training / ${data.validation.count} validation examples`);
+        log(`joined ${o.connection.address} as ${o.siteName}: model ${spec.architecture}, ${data.train.count} training / ${data.validation.count} validation examples${data.streaming ? " (streamed from disk)" : ""}`);
       } else if (modelFingerprint(spec) !== modelFingerprint(federationSpec)) {
         throw new UserError("the coordinator restarted with a different model; restart this client");
       } else {
@@ -120,7 +122,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       return cached.weights;
     };
     // Federated evaluation: the global model on this site's held-out split; only the metrics leave.
-    const evaluateAndReport = async (tr: SiteTrainer, site: LoadedSiteData, round: number, version: number, weights: Float32Array[]) => {
+    const evaluateAndReport = async (tr: SiteTrainer, site: OpenedSiteData, round: number, version: number, weights: Float32Array[]) => {
       // A site without held-out data still answers (0 examples), so the coordinator need not wait for it.
       const ev = site.validation.count > 0 ? await tr.evaluate(weights, site.validation) : { examples: 0, loss: 0, accuracy: 0 };
       await call("report evaluation", (s) =>
@@ -171,6 +173,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         optimizer: cfg.optimizer === "sgd" ? "sgd" : "adam",
         proximalMu: cfg.proximalMu,
         seed: cfg.seed,
+        augment: cfg.augmentFlip || cfg.augmentCropPadding > 0 ? { flip: cfg.augmentFlip, cropPadding: cfg.augmentCropPadding } : undefined,
       });
       const update = o.transformUpdate ? o.transformUpdate(delta) : delta;
       const payload = encodeUpdate(federated.map((idx, k) => ({ ...tr.specs[idx], values: update[k] })), cfg.updateEncoding, cfg.topkFraction);
@@ -192,6 +195,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     }
   } finally {
     conn.close();
+    await openedData?.close();
   }
 }
 

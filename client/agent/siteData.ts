@@ -30,9 +30,13 @@ export interface OpenedSiteData {
   train: TrainingSource;
   /** Held out from training; the global model is evaluated on it each round. */
   validation: TrainingSource;
-  skippedFiles: number;
   /** true when the images are read and decoded per batch rather than held in memory. */
   streaming: boolean;
+  /**
+   * Files skipped as unreadable. When streaming without verification this grows as training meets them;
+   * the examples counts of train and validation still include those files.
+   */
+  readonly skippedFiles: number;
   /** Stops what streaming keeps running (decoding threads). */
   close(): Promise<void>;
 }
@@ -43,8 +47,6 @@ export interface SiteData {
   classNames(): Promise<string[]>;
   /** Examples the site holds (before any file turns out unreadable). */
   exampleCount(): Promise<number>;
-  /** The whole shard decoded into memory, whatever its size. */
-  load(inputShape: [number, number, number], federationClasses: readonly string[], log: (line: string) => void): Promise<LoadedSiteData>;
   /** The shard in memory when it fits the memory budget, else streamed (see SiteDataOptions). */
   open(inputShape: [number, number, number], federationClasses: readonly string[], log: (line: string) => void): Promise<OpenedSiteData>;
 }
@@ -58,6 +60,13 @@ export interface SiteDataOptions {
   maxShardMb?: number;
   /** Image folders, when streaming: threads decoding images (default cores − 1, 1 to 4; 0 = main thread). */
   decodeThreads?: number;
+  /**
+   * Image folders, when streaming: decode every file once before training, so that unreadable files are
+   * left out up front (as when loading) rather than met during training. Default false: for a shard too
+   * large for memory that pass costs as much as an epoch, and an unreadable file met during training is
+   * dropped from its batch with one warning and counted in skippedFiles from then on.
+   */
+  verify?: boolean;
 }
 
 export const DEFAULT_MAX_SHARD_MB = 1024;
@@ -142,7 +151,6 @@ export function datasetFileSite(file: string, seed: number, opts: SiteDataOption
       return d.classNames.filter((_, i) => present.has(i));
     },
     exampleCount: async () => (await describe()).count,
-    load,
     async open(inputShape, federationClasses, log) {
       const d = await describe();
       checkShape(d, inputShape);
@@ -187,7 +195,6 @@ export function imageFolderSite(dir: string, seed: number, opts: SiteDataOptions
       for (const c of await scan()) n += await countFiles(path.join(dir, c));
       return n;
     },
-    load,
     async open(inputShape, federationClasses, log) {
       const [height, width, channels] = inputShape;
       const { files } = await scanImageFolder(dir, federationClasses);
@@ -200,12 +207,20 @@ export function imageFolderSite(dir: string, seed: number, opts: SiteDataOptions
         classNames: federationClasses,
         warn: (m) => log(`warning: ${m}`),
         decodeThreads: opts.decodeThreads,
+        verify: opts.verify ?? false,
       });
       log(
         `streaming ${dir}: ${source.count} images (${megabytes(bytes)} decoded at ${height}x${width}x${channels}) are decoded per batch ` +
           `(${source.decodeThreads > 0 ? `${source.decodeThreads} decoding thread${source.decodeThreads > 1 ? "s" : ""}` : "on the main thread"}), not held in memory`,
       );
-      return { ...splitValidationSource(source, seed), skippedFiles: skipped.length, streaming: true, close: () => source.close() };
+      return {
+        ...splitValidationSource(source, seed),
+        streaming: true,
+        get skippedFiles() {
+          return skipped.length + source.lateSkippedCount;
+        },
+        close: () => source.close(),
+      };
     },
   };
 }

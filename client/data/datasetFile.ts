@@ -12,9 +12,10 @@
  * The file's size is fully determined by the header, so truncation is always detected.
  */
 import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { UserError } from "../../shared/errors.js";
 import { imageSize, type ImageDataset } from "../../shared/data/imageDataset.js";
+import { checkBatchSize, prefetched, type BatchOptions, type BatchView, type TrainingSource } from "../../shared/data/trainingSource.js";
 
 const MAGIC = "FFDS";
 const VERSION = 1;
@@ -149,4 +150,174 @@ function validateHeader(h: unknown, fail: (problem: string) => never): Header {
     channels: header.channels,
     classNames: [...header.classNames],
   };
+}
+
+/**
+ * A dataset file as a streaming TrainingSource: the header and labels are read now (count bytes), the
+ * images batch by batch from their offsets in the file, so a file larger than memory can be trained on.
+ * The same checks as readDatasetFile apply, and the examples are exactly those readDatasetFile gives.
+ */
+export async function openDatasetFile(path: string): Promise<DatasetFileSource> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, "r");
+  } catch (err) {
+    throw new UserError(`cannot read dataset file ${path}: ${(err as Error).message}`);
+  }
+  const fail = (problem: string): never => {
+    throw new UserError(`dataset file ${path} is unusable: ${problem}`);
+  };
+  try {
+    const fileSize = (await fh.stat()).size;
+    const readAt = async (position: number, length: number): Promise<Buffer> => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, position);
+      return buf.subarray(0, bytesRead);
+    };
+    const prefix = await readAt(0, PREFIX_BYTES);
+    if (prefix.length < PREFIX_BYTES) fail(`only ${prefix.length} bytes, too short for the file header`);
+    if (prefix.toString("latin1", 0, 4) !== MAGIC) fail(`not a dataset file (no "${MAGIC}" signature)`);
+    const version = prefix.readUInt32LE(4);
+    if (version !== VERSION) fail(`format version ${version} is not supported (expected ${VERSION})`);
+    const headerLength = prefix.readUInt32LE(8);
+    if (headerLength > MAX_HEADER_BYTES) fail(`header length ${headerLength} is implausible`);
+    const headerBytes = await readAt(PREFIX_BYTES, headerLength);
+    if (headerBytes.length < headerLength) fail("truncated inside the header");
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(headerBytes.toString("utf8"));
+    } catch {
+      return fail("header is not valid JSON");
+    }
+    const header = validateHeader(parsed, fail);
+    const labelsStart = PREFIX_BYTES + headerLength;
+    const imagesStart = labelsStart + header.count;
+    const expectedSize = imagesStart + header.count * header.height * header.width * header.channels;
+    if (fileSize < expectedSize) fail(`truncated: ${fileSize} bytes, expected ${expectedSize}`);
+    if (fileSize > expectedSize) fail(`${fileSize - expectedSize} unexpected bytes after the images`);
+    const labels = new Uint8Array(await readAt(labelsStart, header.count));
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] >= header.classNames.length) fail(`label ${labels[i]} of example ${i} is outside the ${header.classNames.length} classes`);
+    }
+    return new DatasetFileSource(path, header, imagesStart, labels, null);
+  } finally {
+    await fh.close();
+  }
+}
+
+export class DatasetFileSource implements TrainingSource {
+  readonly streaming = true;
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+
+  /** @internal use openDatasetFile */
+  constructor(
+    readonly path: string,
+    header: Header,
+    private readonly imagesStart: number,
+    readonly labels: Uint8Array,
+    /** For each example, its index in the file (null: the identity). */
+    private readonly fileIndex: Uint32Array | null,
+    readonly classNames: readonly string[] = header.classNames,
+  ) {
+    this.count = labels.length;
+    this.height = header.height;
+    this.width = header.width;
+    this.channels = header.channels;
+  }
+
+  private get header(): Header {
+    return { count: this.count, height: this.height, width: this.width, channels: this.channels, classNames: [...this.classNames] };
+  }
+
+  /** Decoded (well, read) shard size in bytes, had it been loaded into memory. */
+  get imageBytes(): number {
+    return this.count * imageSize(this);
+  }
+
+  batches(order: ArrayLike<number>, batchSize: number, opts: BatchOptions = {}): AsyncIterable<BatchView> {
+    checkBatchSize(batchSize);
+    const self = this;
+    return {
+      async *[Symbol.asyncIterator]() {
+        let fh: FileHandle;
+        try {
+          fh = await open(self.path, "r");
+        } catch (err) {
+          throw new UserError(`cannot read dataset file ${self.path}: ${(err as Error).message}`);
+        }
+        try {
+          const n = Math.ceil(order.length / batchSize);
+          yield* prefetched(n, opts.prefetch ?? 2, (b) => self.readBatch(fh, order, b * batchSize, Math.min((b + 1) * batchSize, order.length)));
+        } finally {
+          await fh.close();
+        }
+      },
+    };
+  }
+
+  /** The same examples labelled by the federation's class list (see relabel in imageDataset.ts). */
+  relabel(classNames: readonly string[]): DatasetFileSource {
+    if (this.classNames.join("\u0000") === classNames.join("\u0000")) return this;
+    const map = this.classNames.map((c) => {
+      const i = classNames.indexOf(c);
+      if (i < 0) throw new Error(`class '${c}' is not in [${classNames.join(", ")}]`);
+      return i;
+    });
+    const labels = this.labels.map((l) => map[l]);
+    return new DatasetFileSource(this.path, this.header, this.imagesStart, labels, this.fileIndex, [...classNames]);
+  }
+
+  subset(indices: ArrayLike<number>): DatasetFileSource {
+    const fileIndex = new Uint32Array(indices.length);
+    const labels = new Uint8Array(indices.length);
+    for (let i = 0; i < indices.length; i++) {
+      const j = indices[i];
+      if (!(j >= 0 && j < this.count)) throw new RangeError(`example ${j} is outside the source's ${this.count}`);
+      fileIndex[i] = this.fileIndex ? this.fileIndex[j] : j;
+      labels[i] = this.labels[j];
+    }
+    return new DatasetFileSource(this.path, this.header, this.imagesStart, labels, fileIndex, this.classNames);
+  }
+
+  async close(): Promise<void> {}
+
+  private async readBatch(fh: FileHandle, order: ArrayLike<number>, start: number, end: number): Promise<BatchView> {
+    const size = imageSize(this);
+    const n = end - start;
+    const images = new Uint8Array(n * size);
+    const labels = new Uint8Array(n);
+    const reads: Promise<unknown>[] = [];
+    // Runs of consecutive examples (evaluation reads in file order) are read with one call each.
+    for (let i = 0; i < n; ) {
+      const first = this.at(order[start + i]);
+      let run = 1;
+      while (i + run < n && this.at(order[start + i + run]) === first + run) run++;
+      for (let k = 0; k < run; k++) labels[i + k] = this.labels[order[start + i + k]];
+      reads.push(readFully(fh, images, i * size, run * size, this.imagesStart + first * size, this.path));
+      i += run;
+    }
+    await Promise.all(reads);
+    const data: ImageDataset = { images, labels, count: n, height: this.height, width: this.width, channels: this.channels, classNames: this.classNames };
+    const order2 = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order2[i] = i;
+    return { data, order: order2, start: 0, end: n };
+  }
+
+  /** The file index of example e. */
+  private at(e: number): number {
+    if (!(e >= 0 && e < this.count)) throw new RangeError(`example ${e} is outside the source's ${this.count}`);
+    return this.fileIndex ? this.fileIndex[e] : e;
+  }
+}
+
+async function readFully(fh: FileHandle, into: Uint8Array, offset: number, length: number, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(into, offset + done, length - done, position + done);
+    if (bytesRead === 0) throw new UserError(`dataset file ${path} was truncated while training on it`);
+    done += bytesRead;
+  }
 }

@@ -1,10 +1,12 @@
 /**
- * Decodes a PNG or JPEG file's bytes to RGBA. The format is chosen by the content's signature, not the
- * file name, since image collections often carry misnamed files (a PNG saved as .jpg). Every failure is
- * an ImageDecodeError whose message is a short reason fit for a "skipping <file>: <reason>" warning.
+ * Decodes a PNG, JPEG or DICOM file's bytes to RGBA. The format is chosen by the content's signature, not
+ * the file name, since image collections often carry misnamed files (a PNG saved as .jpg, DICOM files with
+ * no extension at all). Every failure is an ImageDecodeError whose message is a short reason fit for a
+ * "skipping <file>: <reason>" warning.
  */
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
+import { decodeDicom, isDicom } from "./dicom.js";
 
 export interface DecodedImage {
   width: number;
@@ -38,12 +40,13 @@ const OTHER_FORMATS: { name: string; matches: (b: Uint8Array) => boolean }[] = [
   { name: "HEIF/AVIF", matches: (b) => ascii(b, 4, 8) === "ftyp" },
 ];
 
-export type ImageFormat = "png" | "jpeg";
+export type ImageFormat = "png" | "jpeg" | "dicom";
 
-/** The image format by signature, or undefined when the bytes are neither PNG nor JPEG. */
+/** The image format by signature, or undefined when the bytes are none of PNG, JPEG and DICOM. */
 export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (startsWith(bytes, PNG_SIGNATURE)) return "png";
   if (startsWith(bytes, JPEG_SIGNATURE)) return "jpeg";
+  if (isDicom(bytes)) return "dicom";
   return undefined;
 }
 
@@ -52,9 +55,10 @@ export function decodeImage(bytes: Buffer): DecodedImage {
   const format = sniffImageFormat(bytes);
   if (format === "png") return decodePng(bytes);
   if (format === "jpeg") return decodeJpeg(bytes);
+  if (format === "dicom") return decodeDicom(bytes);
   const other = OTHER_FORMATS.find((f) => f.matches(bytes));
   throw new ImageDecodeError(
-    other ? `${other.name} images are not supported (only PNG and JPEG)` : "not a PNG or JPEG image",
+    other ? `${other.name} images are not supported (only PNG, JPEG and DICOM)` : "not a PNG, JPEG or DICOM image",
   );
 }
 

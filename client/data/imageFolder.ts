@@ -1,6 +1,6 @@
 /**
  * Loads a folder of labelled images in the Keras `flow_from_directory` layout: one sub-folder per class,
- * each holding that class's PNG/JPEG files (nested folders inside a class folder are walked too, as Keras
+ * each holding that class's PNG/JPEG/DICOM files (nested folders inside a class folder are walked too, as Keras
  * does). Images are converted to the requested channels and resized to the requested size, so a client can
  * bring photos of any size to a federation whose model has a fixed input shape.
  *
@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { UserError } from "../../shared/errors.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { decodeImage, ImageDecodeError } from "./decodeImage.js";
-import { convertChannels, resizeBilinear } from "./imageTransform.js";
+import { convertChannels, resizeBilinear, type ImageShape } from "./imageTransform.js";
 
 export interface ImageFolderOptions {
   height: number;
@@ -44,43 +44,15 @@ export async function loadImageFolder(
   dir: string,
   opts: ImageFolderOptions,
 ): Promise<{ dataset: ImageDataset; skipped: SkippedFile[] }> {
-  const { height, width, channels } = opts;
-  if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 1 && width >= 1) || (channels !== 1 && channels !== 3)) {
-    throw new Error(`invalid image shape ${height}x${width}x${channels}`);
-  }
+  const shape = checkShape(opts);
   const warn = opts.warn ?? ((m: string) => console.warn(m));
+  const { files, classNames } = await scanImageFolder(dir, opts.classNames);
 
-  await requireFolder(dir);
-  const classDirs = await subfolders(dir);
-  if (classDirs.length === 0) {
-    throw new UserError(`image folder ${dir} has no class sub-folders: put each class's images in ${join(dir, "<class name>")}/`);
-  }
-  const { classNames, labelOf } = classMapping(dir, classDirs, opts.classNames);
-
-  const files: { path: string; label: number }[] = [];
-  for (const name of classDirs) {
-    for (const path of await listFiles(join(dir, name))) files.push({ path, label: labelOf(name) });
-  }
-  if (files.length === 0) {
-    throw new UserError(`image folder ${dir} has no image files in its class sub-folders (${classDirs.join(", ")})`);
-  }
-
-  const size = height * width * channels;
+  const size = shape.height * shape.width * shape.channels;
   const images = new Uint8Array(files.length * size);
   const reasons: (string | undefined)[] = new Array(files.length);
   await forEachBounded(files.length, opts.concurrency ?? 8, async (i) => {
-    let decoded;
-    try {
-      decoded = decodeImage(await readFile(files[i].path));
-    } catch (err) {
-      // Only read and decode failures are the file's fault; anything else is a bug and propagates.
-      if (err instanceof ImageDecodeError) reasons[i] = err.message;
-      else if (isFsError(err)) reasons[i] = `cannot read (${(err as Error).message})`;
-      else throw err;
-      return;
-    }
-    const pixels = convertChannels(decoded.rgba, decoded.width * decoded.height, 4, channels);
-    images.set(resizeBilinear(pixels, decoded.height, decoded.width, channels, height, width), i * size);
+    reasons[i] = await decodeFileInto(files[i].path, shape, images, i * size);
   });
 
   // Warnings and the kept examples follow the sorted file order, whatever order the decodes finished in.
@@ -98,24 +70,93 @@ export async function loadImageFolder(
     labels.push(files[i].label);
     kept++;
   }
-  if (kept === 0) {
-    throw new UserError(
-      `image folder ${dir} has no readable images: all ${files.length} files were skipped (e.g. ${skipped[0].file}: ${skipped[0].reason})`,
-    );
-  }
+  if (kept === 0) throw noReadableImages(dir, files.length, skipped);
   return {
     dataset: {
       // slice, not subarray: a copy sized to what was kept, so the space of skipped files is released.
       images: kept === files.length ? images : images.slice(0, kept * size),
       labels: Uint8Array.from(labels),
       count: kept,
-      height,
-      width,
-      channels,
+      ...shape,
       classNames: [...classNames],
     },
     skipped,
   };
+}
+
+export interface ImageFile {
+  path: string;
+  /** Index into the folder's class list. */
+  label: number;
+}
+
+/**
+ * The folder's image files (every non-hidden file under each class folder, in name order) and their
+ * labels, without reading any of them: what a streaming source keeps in memory. UserErrors as
+ * loadImageFolder for a folder that cannot be a dataset.
+ */
+export async function scanImageFolder(
+  dir: string,
+  federationClasses?: readonly string[],
+): Promise<{ files: ImageFile[]; classNames: readonly string[] }> {
+  await requireFolder(dir);
+  const classDirs = await subfolders(dir);
+  if (classDirs.length === 0) {
+    throw new UserError(`image folder ${dir} has no class sub-folders: put each class's images in ${join(dir, "<class name>")}/`);
+  }
+  const { classNames, labelOf } = classMapping(dir, classDirs, federationClasses);
+  const files: ImageFile[] = [];
+  for (const name of classDirs) {
+    for (const path of await listFiles(join(dir, name))) files.push({ path, label: labelOf(name) });
+  }
+  if (files.length === 0) {
+    throw new UserError(`image folder ${dir} has no image files in its class sub-folders (${classDirs.join(", ")})`);
+  }
+  return { files, classNames };
+}
+
+export function checkShape(s: { height: number; width: number; channels: number }): ImageShape {
+  const { height, width, channels } = s;
+  if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 1 && width >= 1) || (channels !== 1 && channels !== 3)) {
+    throw new Error(`invalid image shape ${height}x${width}x${channels}`);
+  }
+  return { height, width, channels };
+}
+
+export function noReadableImages(dir: string, total: number, skipped: readonly SkippedFile[]): UserError {
+  const first = skipped[0];
+  return new UserError(
+    `image folder ${dir} has no readable images: all ${total} files were skipped` + (first ? ` (e.g. ${first.file}: ${first.reason})` : ""),
+  );
+}
+
+/**
+ * Reads and decodes one image file at `shape` into out[offset…]. Returns undefined on success, or why the
+ * file must be skipped: only read and decode failures are the file's fault; anything else is a bug and
+ * propagates.
+ */
+export async function decodeFileInto(path: string, shape: ImageShape, out: Uint8Array, offset: number): Promise<string | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    if (isFsError(err)) return `cannot read (${(err as Error).message})`;
+    throw err;
+  }
+  try {
+    out.set(decodeToShape(bytes, shape), offset);
+  } catch (err) {
+    if (err instanceof ImageDecodeError) return err.message;
+    throw err;
+  }
+  return undefined;
+}
+
+/** An encoded image (PNG, JPEG, DICOM) converted to `shape`'s channels and size. */
+export function decodeToShape(bytes: Buffer, shape: ImageShape): Uint8Array {
+  const decoded = decodeImage(bytes);
+  const pixels = convertChannels(decoded.rgba, decoded.width * decoded.height, 4, shape.channels);
+  return resizeBilinear(pixels, decoded.height, decoded.width, shape.channels, shape.height, shape.width);
 }
 
 function classMapping(
@@ -207,7 +248,7 @@ function isFsError(err: unknown): boolean {
 }
 
 /** Runs task(0 … n-1) with at most `limit` running at once. */
-async function forEachBounded(n: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+export async function forEachBounded(n: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < n) await task(next++);

@@ -1,13 +1,21 @@
 /**
  * Local training on a site's shard: E epochs of minibatch steps in an order drawn from the round's seed,
- * optionally with FedProx's proximal term (μ/2)·‖w − w_global‖² that keeps non-IID sites near the global model.
+ * optionally with FedProx's proximal term (μ/2)·‖w − w_global‖² that keeps non-IID sites near the global model,
+ * and optionally with random flips and padded crops of the training images (never of validation ones).
+ *
+ * The shard is an in-memory ImageDataset or any TrainingSource (e.g. a folder streamed batch by batch); the
+ * order, the augmentation draws and so the result depend only on the seed and the examples, not on which.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { makeBatch } from "../../shared/data/batches.js";
+import { augmentActive, Augmenter, type AugmentConfig } from "../../shared/data/augment.js";
+import { identityOrder, makeBatch } from "../../shared/data/batches.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
-import { crossEntropySum } from "../../shared/model/evaluate.js";
+import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
+import { crossEntropySum, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
+
+export type { AugmentConfig } from "../../shared/data/augment.js";
 
 export interface LocalTrainingConfig {
   epochs: number;
@@ -16,6 +24,8 @@ export interface LocalTrainingConfig {
   optimizer: "adam" | "sgd";
   proximalMu: number;
   seed: number;
+  /** Random horizontal flip and/or padded random crop of training images, drawn from `seed`. Default off. */
+  augment?: AugmentConfig;
 }
 
 export interface LocalTrainingResult {
@@ -23,16 +33,26 @@ export interface LocalTrainingResult {
   loss: number;
   accuracy: number;
   steps: number;
+  /** Examples trained on in the last epoch (fewer than the shard's count if files turned out unreadable). */
   examples: number;
   millis: number;
 }
 
 /** Keeps the event loop (gRPC keepalives, signals) served during long CPU-bound training. */
 const YIELD_EVERY_MS = 100;
+/** Salt of the augmentation's random stream, so it is independent of the shuffling's. */
+const AUGMENT_STREAM = 0xa09;
 
-export async function trainLocally(model: tfl.LayersModel, data: ImageDataset, config: LocalTrainingConfig): Promise<LocalTrainingResult> {
+export async function trainLocally(
+  model: tfl.LayersModel,
+  data: ImageDataset | TrainingSource,
+  config: LocalTrainingConfig,
+): Promise<LocalTrainingResult> {
   const started = Date.now();
-  if (data.count === 0) throw new Error("cannot train on an empty shard");
+  const source = toTrainingSource(data);
+  if (source.count === 0) throw new Error("cannot train on an empty shard");
+  // Validated before anything is allocated that would need disposing.
+  const augmenter = augmentActive(config.augment) ? new Augmenter(config.augment, new Random(config.seed).fork(AUGMENT_STREAM)) : undefined;
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const optimizer = config.optimizer === "sgd" ? tf.train.sgd(config.learningRate) : tf.train.adam(config.learningRate);
   // The starting point is the global model: FedProx pulls towards it.
@@ -42,43 +62,86 @@ export async function trainLocally(model: tfl.LayersModel, data: ImageDataset, c
   let lastYield = Date.now();
   let epochLoss = 0;
   let epochHits = 0;
+  let epochExamples = 0;
   try {
     for (let epoch = 0; epoch < config.epochs; epoch++) {
-      const order = permutation(data.count, rng);
+      const order = permutation(source.count, rng);
       const losses: tf.Scalar[] = [];
       const hits: tf.Scalar[] = [];
-      for (let start = 0; start < data.count; start += config.batchSize) {
-        const end = Math.min(start + config.batchSize, data.count);
-        tf.tidy(() => {
-          const { x, y } = makeBatch(data, order, start, end);
-          const cost = optimizer.minimize(
-            () => {
-              const p = model.apply(x, { training: true }) as tf.Tensor2D;
-              hits.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"))));
-              const ce = crossEntropySum(y, p);
-              losses.push(tf.keep(ce));
-              const mean = tf.div(ce, end - start) as tf.Scalar;
-              return config.proximalMu > 0 ? tf.add(mean, proximalTerm(vars, anchor, config.proximalMu)) : mean;
-            },
-            false,
-            vars,
-          );
-          cost?.dispose();
-        });
-        steps++;
-        if (Date.now() - lastYield > YIELD_EVERY_MS) {
-          await new Promise((r) => setImmediate(r));
-          lastYield = Date.now();
+      let seen = 0;
+      try {
+        for await (const batch of source.batches(order, config.batchSize)) {
+          const n = batch.end - batch.start;
+          if (n === 0) continue; // every file of the batch was unreadable
+          tf.tidy(() => {
+            const { x, y } = makeBatch(batch.data, batch.order, batch.start, batch.end, augmenter);
+            const cost = optimizer.minimize(
+              () => {
+                const p = model.apply(x, { training: true }) as tf.Tensor2D;
+                hits.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"))));
+                const ce = crossEntropySum(y, p);
+                losses.push(tf.keep(ce));
+                const mean = tf.div(ce, n) as tf.Scalar;
+                return config.proximalMu > 0 ? tf.add(mean, proximalTerm(vars, anchor, config.proximalMu)) : mean;
+              },
+              false,
+              vars,
+            );
+            cost?.dispose();
+          });
+          seen += n;
+          steps++;
+          if (Date.now() - lastYield > YIELD_EVERY_MS) {
+            await new Promise((r) => setImmediate(r));
+            lastYield = Date.now();
+          }
         }
+      } finally {
+        // Summed even when a batch failed, so the kept scalars are disposed either way.
+        epochLoss = sumAndDispose(losses);
+        epochHits = sumAndDispose(hits);
       }
-      epochLoss = sumAndDispose(losses) / data.count;
-      epochHits = sumAndDispose(hits);
+      if (seen === 0) throw new Error("cannot train: no example of the shard could be read");
+      epochExamples = seen;
+      epochLoss /= seen;
     }
   } finally {
     optimizer.dispose();
     anchor.forEach((t) => t.dispose());
   }
-  return { loss: epochLoss, accuracy: epochHits / data.count, steps, examples: data.count, millis: Date.now() - started };
+  return { loss: epochLoss, accuracy: epochHits / epochExamples, steps, examples: epochExamples, millis: Date.now() - started };
+}
+
+/**
+ * Mean categorical cross-entropy and accuracy over a whole dataset or source (e.g. the validation split),
+ * never augmented. An in-memory dataset gives exactly evaluateModel's result; a streaming source is read
+ * batch by batch in order, with the same arithmetic.
+ */
+export async function evaluateLocally(
+  model: tfl.LayersModel,
+  data: ImageDataset | TrainingSource,
+  batchSize = 256,
+): Promise<Evaluation> {
+  if (!isTrainingSource(data)) return evaluateModel(model, data, batchSize);
+  if ("dataset" in data && !data.streaming) return evaluateModel(model, (data as { dataset: ImageDataset }).dataset, batchSize);
+  let lossSum = 0;
+  let correct = 0;
+  let examples = 0;
+  for await (const batch of data.batches(identityOrder(data.count), batchSize)) {
+    if (batch.end === batch.start) continue;
+    const [l, c] = tf.tidy(() => {
+      const { x, y } = makeBatch(batch.data, batch.order, batch.start, batch.end);
+      const p = model.predict(x) as tf.Tensor2D;
+      const loss = crossEntropySum(y, p);
+      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"));
+      return [loss.dataSync()[0], hits.dataSync()[0]];
+    });
+    lossSum += l;
+    correct += c;
+    examples += batch.end - batch.start;
+  }
+  if (examples === 0) return { loss: NaN, accuracy: NaN, examples: 0 };
+  return { loss: lossSum / examples, accuracy: correct / examples, examples };
 }
 
 function proximalTerm(vars: tf.Variable[], anchor: tf.Tensor[], mu: number): tf.Scalar {

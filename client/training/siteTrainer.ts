@@ -5,12 +5,13 @@
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
+import type { TrainingSource } from "../../shared/data/trainingSource.js";
 import { buildModel } from "../../shared/model/architectures.js";
-import { evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import type { Evaluation } from "../../shared/model/evaluate.js";
 import { federatedIndices, isFederatedLayer, type FederateMode } from "../../shared/model/federatedParts.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import { readWeights, subtractLayers, weightSpecs, writeWeights, type WeightSpec } from "../../shared/model/weights.js";
-import { trainLocally, type LocalTrainingConfig, type LocalTrainingResult } from "./localTrainer.js";
+import { evaluateLocally, trainLocally, type LocalTrainingConfig, type LocalTrainingResult } from "./localTrainer.js";
 
 export class SiteTrainer {
   readonly model: tfl.LayersModel;
@@ -31,7 +32,7 @@ export class SiteTrainer {
    * Trains from the global weights (all of them); only the federated layers train. The delta is
    * local − global for the federated weights, in model order.
    */
-  train(global: Float32Array[], data: ImageDataset, config: LocalTrainingConfig & { federate: FederateMode }): Promise<{ delta: Float32Array[]; result: LocalTrainingResult }> {
+  train(global: Float32Array[], data: ImageDataset | TrainingSource, config: LocalTrainingConfig & { federate: FederateMode }): Promise<{ delta: Float32Array[]; result: LocalTrainingResult }> {
     return this.exclusive(async () => {
       for (const layer of this.model.layers) layer.trainable = isFederatedLayer(layer.name, config.federate);
       writeWeights(this.model, global);
@@ -42,10 +43,10 @@ export class SiteTrainer {
     });
   }
 
-  evaluate(weights: Float32Array[], data: ImageDataset): Promise<Evaluation> {
+  evaluate(weights: Float32Array[], data: ImageDataset | TrainingSource): Promise<Evaluation> {
     return this.exclusive(async () => {
       writeWeights(this.model, weights);
-      return evaluateModel(this.model, data);
+      return evaluateLocally(this.model, data);
     });
   }
 

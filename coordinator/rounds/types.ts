@@ -9,6 +9,8 @@ export interface TrainingSettings {
   proximalMu: number;
   /** Which weights clients train and send (partial federation). */
   federate: FederateMode;
+  /** Random flips and padded crops of the clients' training images. */
+  augment: { flip: boolean; cropPadding: number };
   /** How clients encode their update; a client that cannot falls back to float32. */
   updateEncoding: UpdateEncoding;
 }

@@ -165,6 +165,8 @@ export function taskToWire(task: Task): WireTask {
               seed: task.seed,
               topkFraction: task.training.updateEncoding.topkFraction,
               federate: task.training.federate,
+              augmentFlip: task.training.augment.flip,
+              augmentCropPadding: task.training.augment.cropPadding,
               extensions: {},
             },
           },

@@ -16,6 +16,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Waits until the checkpoint on disk holds `n` rounds. */
+async function checkpointWithRounds(ckpt: string, n: number): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const state = await readFile(path.join(ckpt, "state.json"), "utf8").then((t) => JSON.parse(t), () => null);
+    if (state?.rounds?.length >= n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no checkpoint with ${n} rounds in ${ckpt}`);
+}
+
 describe("coordinator checkpoints", () => {
   let dir: string;
   const procs: CliProcess[] = [];
@@ -41,13 +51,13 @@ describe("coordinator checkpoints", () => {
     );
     procs.push(...clients);
     await first.waitFor(/round 1\/3 +accuracy/);
-    await new Promise((r) => setTimeout(r, 1_000)); // let the checkpoint land
+    await checkpointWithRounds(path.join(dir, "ckpt"), 1);
     first.child.kill("SIGKILL");
     await first.exited;
 
     const second = startCli(args);
     procs.push(second);
-    await second.waitFor(/resuming from .*: 1 rounds done, model version 1/);
+    await second.waitFor(/resuming from .*: ([12]) rounds done, model version \1/);
     const results = await Promise.all([second.exited, ...clients.map((c) => c.exited)]);
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(second.output()).not.toMatch(/round 1\/3 +accuracy/);

@@ -1,8 +1,9 @@
 import { readdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { readDatasetFile, writeDatasetFile } from "../../../client/data/datasetFile.js";
-import type { ImageDataset } from "../../../shared/data/imageDataset.js";
+import { openDatasetFile, readDatasetFile, writeDatasetFile } from "../../../client/data/datasetFile.js";
+import { relabel, subset, type ImageDataset } from "../../../shared/data/imageDataset.js";
+import { inMemorySource, type TrainingSource } from "../../../shared/data/trainingSource.js";
 import { UserError } from "../../../shared/errors.js";
 import { pattern, tempDir } from "./helpers.js";
 
@@ -88,5 +89,55 @@ describe("dataset file", () => {
     const path = join(await tempDir(), "nope.ffds");
     await expect(readDatasetFile(path)).rejects.toThrow(UserError);
     await expect(readDatasetFile(path)).rejects.toThrow(path);
+  });
+});
+
+describe("dataset file, streamed (openDatasetFile)", () => {
+  async function written(d: ImageDataset): Promise<string> {
+    const path = join(await tempDir(), "d.ffds");
+    await writeDatasetFile(path, d);
+    return path;
+  }
+
+  /** Every example the batches hand out, as [label, ...pixels]. */
+  async function examples(s: TrainingSource, order: ArrayLike<number>, batchSize: number): Promise<number[][]> {
+    const out: number[][] = [];
+    const size = s.height * s.width * s.channels;
+    for await (const v of s.batches(order, batchSize)) {
+      for (let i = v.start; i < v.end; i++) {
+        const e = v.order[i];
+        out.push([v.data.labels[e], ...v.data.images.subarray(e * size, (e + 1) * size)]);
+      }
+    }
+    return out;
+  }
+
+  it("reads only the header and labels up front, and the images of each batch from their offsets", async () => {
+    const d = sample(9);
+    const s = await openDatasetFile(await written(d));
+    expect(s.streaming).toBe(true);
+    expect([s.count, s.height, s.width, s.channels]).toEqual([9, 3, 4, 3]);
+    expect(s.classNames).toEqual(d.classNames);
+    expect(Array.from(s.labels)).toEqual(Array.from(d.labels));
+    expect(s.imageBytes).toBe(9 * 36);
+    const order = Uint32Array.from([8, 2, 3, 4, 0, 7, 1, 6, 5]);
+    const want = await examples(inMemorySource(d), order, 4);
+    expect(await examples(s, order, 4)).toEqual(want);
+    expect(await examples(s, order, 1)).toEqual(want);
+    // Subsets and relabelling, as subset() and relabel() of the loaded dataset.
+    const sub = s.subset([5, 1, 2]).relabel(["émeu", "dog", "cat", "yak"]);
+    const wantSub = relabel(subset(d, [5, 1, 2]), ["émeu", "dog", "cat", "yak"]);
+    expect(sub.classNames).toEqual(wantSub.classNames);
+    expect(await examples(sub, [0, 1, 2], 2)).toEqual(await examples(inMemorySource(wantSub), [0, 1, 2], 2));
+  });
+
+  it("reports the same problems as readDatasetFile", async () => {
+    const path = await written(sample(4));
+    await truncate(path, (await readFile(path)).length - 1);
+    await expect(openDatasetFile(path)).rejects.toThrow(/unusable: truncated/);
+    await expect(openDatasetFile(join(await tempDir(), "missing.ffds"))).rejects.toThrow(UserError);
+    const notOne = join(await tempDir(), "x.ffds");
+    await writeFile(notOne, "hello world, not a dataset");
+    await expect(openDatasetFile(notOne)).rejects.toThrow(/not a dataset file/);
   });
 });

@@ -135,7 +135,7 @@ describe("loadImageFolder", () => {
     );
     expect(skipped[0].reason).toMatch(/PNG.*truncated/);
     expect(skipped[1].reason).toMatch(/JPEG/);
-    expect(skipped[2].reason).toBe("not a PNG or JPEG image");
+    expect(skipped[2].reason).toBe("not a PNG, JPEG or DICOM image");
     expect(skipped[3].reason).toBe("empty file");
     expect(skipped[4].reason).toMatch(/GIF/);
     expect(o.warnings).toHaveLength(6);

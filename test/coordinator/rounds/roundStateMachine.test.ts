@@ -11,7 +11,7 @@ const settings = (over: Partial<RoundSettings> = {}): RoundSettings => ({
   roundTimeoutMs: 60_000,
   seed: 1,
   maxUpdateNorm: 0,
-  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all", updateEncoding: { encoding: "float32", topkFraction: 0 } },
+  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
   ...over,
 });
 

@@ -188,6 +188,10 @@ export interface TrainingConfig {
   topkFraction: number;
   /** "all" | "encoder" | "head": which weights train and travel */
   federate: string;
+  /** random horizontal flips of training images */
+  augmentFlip: boolean;
+  /** random crops after padding by this many pixels (0 = off) */
+  augmentCropPadding: number;
   /** e.g. differential-privacy clip/noise */
   extensions: { [key: string]: string };
 }
@@ -1466,6 +1470,8 @@ function createBaseTrainingConfig(): TrainingConfig {
     seed: 0,
     topkFraction: 0,
     federate: "",
+    augmentFlip: false,
+    augmentCropPadding: 0,
     extensions: {},
   };
 }
@@ -1498,6 +1504,12 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     }
     if (message.federate !== "") {
       writer.uint32(74).string(message.federate);
+    }
+    if (message.augmentFlip !== false) {
+      writer.uint32(80).bool(message.augmentFlip);
+    }
+    if (message.augmentCropPadding !== 0) {
+      writer.uint32(88).uint32(message.augmentCropPadding);
     }
     globalThis.Object.entries(message.extensions).forEach(([key, value]: [string, string]) => {
       TrainingConfig_ExtensionsEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
@@ -1590,6 +1602,22 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
             message.federate = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.augmentFlip = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.augmentCropPadding = reader.uint32();
+            continue;
+          }
           case 15: {
             if (tag !== 122) {
               break;
@@ -1648,6 +1676,16 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
         ? globalThis.Number(object.topk_fraction)
         : 0,
       federate: isSet(object.federate) ? globalThis.String(object.federate) : "",
+      augmentFlip: isSet(object.augmentFlip)
+        ? globalThis.Boolean(object.augmentFlip)
+        : isSet(object.augment_flip)
+        ? globalThis.Boolean(object.augment_flip)
+        : false,
+      augmentCropPadding: isSet(object.augmentCropPadding)
+        ? globalThis.Number(object.augmentCropPadding)
+        : isSet(object.augment_crop_padding)
+        ? globalThis.Number(object.augment_crop_padding)
+        : 0,
       extensions: isObject(object.extensions)
         ? (globalThis.Object.entries(object.extensions) as [string, any][]).reduce(
           (acc: { [key: string]: string }, [key, value]: [string, any]) => {
@@ -1694,6 +1732,12 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     if (message.federate !== "") {
       obj.federate = message.federate;
     }
+    if (message.augmentFlip !== false) {
+      obj.augmentFlip = message.augmentFlip;
+    }
+    if (message.augmentCropPadding !== 0) {
+      obj.augmentCropPadding = Math.round(message.augmentCropPadding);
+    }
     if (message.extensions) {
       const entries = globalThis.Object.entries(message.extensions) as [string, string][];
       if (entries.length > 0) {
@@ -1720,6 +1764,8 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     message.seed = object.seed ?? 0;
     message.topkFraction = object.topkFraction ?? 0;
     message.federate = object.federate ?? "";
+    message.augmentFlip = object.augmentFlip ?? false;
+    message.augmentCropPadding = object.augmentCropPadding ?? 0;
     message.extensions = (globalThis.Object.entries(object.extensions ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {

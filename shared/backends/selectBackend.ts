@@ -60,7 +60,8 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       try {
         await import(pkg);
       } catch (e) {
-        throw new Error(`${pkg} is not installed (optional; needs libtensorflow): ${oneLine(e)}`);
+        const missing = (e as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND";
+        throw new Error(missing ? `${pkg} is not installed (an optional dependency; it needs libtensorflow)` : `${pkg} failed to load: ${oneLine(e)}`);
       }
       await setBackend("tensorflow");
       return { tfBackend: "tensorflow", detail: `${pkg} (libtensorflow)` };
@@ -75,7 +76,7 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       await setBackend("wasm");
       return {
         tfBackend: "wasm",
-        detail: `wasm (SIMD) + native OpenBLAS kernels (${result.kernels.join(", ")}; ${result.blas}) + project gradient kernels`,
+        detail: `wasm (SIMD) + ${result.kernels.length} native kernels on ${result.blas} + project gradient kernels`,
       };
     }
     case "wasm": {
@@ -83,7 +84,7 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       const { registerWasmTrainingKernels } = await import("./wasmTrainingKernels.js");
       const added = registerWasmTrainingKernels();
       await setBackend("wasm");
-      return { tfBackend: "wasm", detail: `wasm (SIMD) + project gradient kernels (${added.join(", ")})` };
+      return { tfBackend: "wasm", detail: `wasm (SIMD) + ${added.length} project gradient kernels` };
     }
     case "cpu":
       await import("@tensorflow/tfjs-backend-cpu");

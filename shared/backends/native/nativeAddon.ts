@@ -247,9 +247,8 @@ function loadAddon(options: NativeAddonOptions): Loaded | string {
       `set OPENBLAS_CORETYPE to another core type`;
     return loadFailure;
   }
-  const blas =
-    `${info.config.trim()}; core ${info.corename} (${coreNote}); ` +
-    `${info.numThreads} thread${info.numThreads === 1 ? "" : "s"}`;
+  const version = /OpenBLAS\s+[\d.]+/.exec(info.config)?.[0] ?? "OpenBLAS";
+  const blas = `${version}, core ${info.corename} (${coreNote}), ${info.numThreads} thread${info.numThreads === 1 ? "" : "s"}`;
   loaded = { addon, blas };
   return loaded;
 }

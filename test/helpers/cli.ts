@@ -72,3 +72,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
 export function tempDir(prefix = "fedfusion-test-"): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
+
+/** A temp dir with `fedfusion partition` output in DIR/parts: client-1..N folders and a test folder. */
+export async function partitionedDir(clients: number, samples: number, testSamples: number): Promise<string> {
+  const dir = await tempDir();
+  const r = await runCli(["partition", "--clients", String(clients), "--samples", String(samples), "--test-samples", String(testSamples), "--out", path.join(dir, "parts")]);
+  if (r.code !== 0) throw new Error(`fedfusion partition failed: ${r.stderr}`);
+  return dir;
+}
+
+/** Kills whatever a test started and left running. */
+export function killAll(procs: CliProcess[], signal: NodeJS.Signals = "SIGTERM"): void {
+  for (const p of procs) if (p.child.exitCode === null) p.child.kill(signal);
+}

@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
+import { killAll, partitionedDir, runCli, startCli, type CliProcess } from "../helpers/cli.js";
 
 async function freePort(): Promise<number> {
   const server = net.createServer();
@@ -30,11 +30,9 @@ describe("coordinator checkpoints", () => {
   let dir: string;
   const procs: CliProcess[] = [];
   beforeAll(async () => {
-    dir = await tempDir();
-    const parts = await runCli(["partition", "--clients", "2", "--samples", "100", "--test-samples", "200", "--out", path.join(dir, "parts")]);
-    expect(parts.code, parts.stderr).toBe(0);
+    dir = await partitionedDir(2, 100, 200);
   });
-  afterAll(() => procs.forEach((p) => p.child.exitCode === null && p.child.kill("SIGKILL")));
+  afterAll(() => killAll(procs, "SIGKILL"));
 
   it("resumes after a crash from the last completed round", async () => {
     const port = await freePort();

@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
+import { killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 
 /** Forwards loopback TCP; after every `cutEvery` bytes towards the client it destroys all open connections. */
 function flakyProxy(targetPort: () => number | null, cutEvery: number) {
@@ -45,11 +45,9 @@ describe("a client on a flaky link", () => {
   let dir: string;
   const procs: CliProcess[] = [];
   beforeAll(async () => {
-    dir = await tempDir();
-    const parts = await runCli(["partition", "--clients", "2", "--samples", "100", "--test-samples", "200", "--out", path.join(dir, "parts")]);
-    expect(parts.code, parts.stderr).toBe(0);
+    dir = await partitionedDir(2, 100, 200);
   });
-  afterAll(() => procs.forEach((p) => p.child.exitCode === null && p.child.kill()));
+  afterAll(() => killAll(procs));
 
   it("connects once the coordinator comes up and survives connections cut mid-transfer", async () => {
     let coordinatorPort: number | null = null;

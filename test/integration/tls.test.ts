@@ -5,20 +5,18 @@
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
+import { killAll, partitionedDir, ROOT, runCli, startCli, type CliProcess } from "../helpers/cli.js";
 
 describe("mutual TLS", () => {
   let dir: string;
   const procs: CliProcess[] = [];
   beforeAll(async () => {
-    dir = await tempDir();
+    dir = await partitionedDir(1, 80, 100);
     const script = path.join(ROOT, "deploy/tls/make-certs.sh");
     execFileSync("bash", [script, path.join(dir, "tls"), "localhost", "site-a"]);
     execFileSync("bash", [script, path.join(dir, "rogue"), "localhost", "site-x"]);
-    const parts = await runCli(["partition", "--clients", "1", "--samples", "80", "--test-samples", "100", "--out", path.join(dir, "parts")]);
-    expect(parts.code, parts.stderr).toBe(0);
   });
-  afterAll(() => procs.forEach((p) => p.child.exitCode === null && p.child.kill()));
+  afterAll(() => killAll(procs));
 
   it("trains with a certified site and refuses the others", async () => {
     const tls = (f: string) => path.join(dir, "tls", f);

@@ -1,18 +1,14 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { Random } from "../../../shared/random.js";
 import { decodeTensor, encodeTensor } from "../../../shared/codec/encodings.js";
 import { chunkPayload, decodeEncodedPayload, decodePayloadTensors, encodePayload, MAX_CHUNK_BYTES, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
 import { chunkMessageBytes } from "../../../shared/codec/wireSize.js";
 import { Encoding, PayloadManifest, UpdateChunk } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 /** Odd element counts, so that after FLOAT16/INT8 tensors the next tensor starts unaligned in the payload. */

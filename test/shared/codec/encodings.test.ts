@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { Random } from "../../../shared/random.js";
 import {
   decodeTensor,
   encodeTensor,
@@ -11,15 +12,9 @@ import {
 } from "../../../shared/codec/encodings.js";
 import { Encoding, type TensorSpec } from "../../../shared/generated/fedfusion/v1/federation.js";
 
-/** Small seeded PRNG (mulberry32) so the tests do not depend on other modules. */
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 function spec(name: string, shape: number[], encoding: Encoding, e: { bytes: Uint8Array; scale: number; zeroPoint: number; nonzero: number }): TensorSpec {

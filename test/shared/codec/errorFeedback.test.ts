@@ -1,16 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { Random } from "../../../shared/random.js";
 import { decodeEncodedPayload, encodePayload } from "../../../shared/codec/payload.js";
 import { ErrorFeedback } from "../../../shared/codec/errorFeedback.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    let t = (s = (s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Random(seed);
+  return () => r.next();
 }
 
 const SHAPES = [

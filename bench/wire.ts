@@ -1,0 +1,419 @@
+/**
+ * Benchmark 5, the wire.
+ *
+ * Bytes per update: an update's bytes on the wire (the header message with its manifest, and every 1 MiB
+ * data chunk, each with gRPC's 5-byte prefix and its protobuf framing: see shared/codec/wireSize.ts)
+ * against the raw float32 payload (4 bytes per parameter), for float32 and the lossy encodings
+ * (float16, int8, top-k). Computed for several models, and measured at the TCP socket for a real upload to
+ * a real coordinator through a counting proxy (which adds HTTP/2 frame headers and call headers).
+ * Targets: float32 ≤ 1.02×, float16 ≤ 0.52×, int8 ≤ 0.27×.
+ *
+ * Transfer throughput: the model download over real gRPC on loopback (a real coordinator from
+ * startCoordinator in one process, CoordinatorConnection.downloadModel in another, so each side has a core)
+ * against a raw TCP socket moving the same number of bytes between the same two processes.
+ * Target: ≥ 50% of the raw socket's throughput.
+ */
+import net from "node:net";
+import { createHash } from "node:crypto";
+import type { WeightSpec } from "../shared/model/weights.js";
+import { MB, MiB, fillPattern } from "./harness/fixtures.js";
+import { formatNumber } from "./harness/markdown.js";
+import { cliRoundSettings } from "./harness/settings.js";
+import { runChild, startChild, type ChildIO } from "./harness/proc.js";
+import type { BenchContext } from "./harness/registry.js";
+import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
+import { cpuNow, describeSample, measure, measureInterleaved, timeBoth, type Sample } from "./harness/timing.js";
+
+type EncodingKey = "float32" | "float16" | "int8" | "topk";
+const ENCODINGS: EncodingKey[] = ["float32", "float16", "int8", "topk"];
+const TOPK_FRACTION = 0.01;
+const TARGETS: Partial<Record<EncodingKey, number>> = { float32: 1.02, float16: 0.52, int8: 0.27 };
+
+/** Parameters of `cnn` on 28×28×1 input with `classes` classes: conv 3×3×1×32 + bias, dense 5408×classes + bias. */
+export function cnnParams(classes: number): number {
+  return 3 * 3 * 1 * 32 + 32 + 26 * 26 * 32 / 4 * classes + classes;
+}
+
+/** The number of classes that makes `cnn` at least `params` parameters. */
+export function cnnClassesFor(params: number): number {
+  return Math.max(2, Math.ceil((params - 320) / 5409));
+}
+
+async function encodingEnum(key: EncodingKey) {
+  const { Encoding } = await import("../shared/generated/fedfusion/v1/federation.js");
+  return { float32: Encoding.ENCODING_FLOAT32, float16: Encoding.ENCODING_FLOAT16, int8: Encoding.ENCODING_INT8, topk: Encoding.ENCODING_TOPK }[key];
+}
+
+// ---------------------------------------------------------------------------------------------
+// computed bytes per update (child: needs tfjs to build the models' layouts)
+
+interface ComputedRow {
+  model: string;
+  params: number;
+  encoding: EncodingKey;
+  wireBytes: number;
+  headerBytes: number;
+  chunks: number;
+  error?: string;
+}
+
+/** Bytes an UploadUpdate stream of this payload takes, as the coordinator counts them (wireSize.ts). */
+async function updateWireBytes(specs: readonly WeightSpec[], values: Float32Array[], key: EncodingKey): Promise<{ wireBytes: number; headerBytes: number; chunks: number }> {
+  const { encodePayload, chunkPayload } = await import("../shared/codec/payload.js");
+  const { chunkMessageBytes, GRPC_MESSAGE_PREFIX } = await import("../shared/codec/wireSize.js");
+  const { UpdateChunk, UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
+  const payload = encodePayload(specs.map((s, i) => ({ ...s, values: values[i] })), await encodingEnum(key), { topkFraction: TOPK_FRACTION });
+  const header = UpdateHeader.fromPartial({
+    sessionId: "00000000-0000-4000-8000-000000000000",
+    round: 12,
+    baseModelVersion: 11,
+    numExamples: 6000,
+    metrics: { loss: 0.3, accuracy: 0.9, steps: 188, trainMillis: 12345, skippedFiles: 0 },
+    manifest: payload.manifest,
+  });
+  const headerBytes = GRPC_MESSAGE_PREFIX + UpdateChunk.encode({ part: { $case: "header", value: header } }).finish().length;
+  let wireBytes = headerBytes;
+  let chunks = 0;
+  for (const c of chunkPayload(payload.parts)) {
+    wireBytes += chunkMessageBytes(c.byteLength);
+    chunks++;
+  }
+  return { wireBytes, headerBytes, chunks };
+}
+
+export async function computedWorker(args: { synthetic: number[] }): Promise<ComputedRow[]> {
+  const { initBackend } = await import("../shared/backends/selectBackend.js");
+  await initBackend("cpu");
+  const { buildModel } = await import("../shared/model/architectures.js");
+  const { resolveModelSpec } = await import("../shared/model/modelSpec.js");
+  const { weightSpecs } = await import("../shared/model/weights.js");
+  const { syntheticSpecs } = await import("./harness/fixtures.js");
+  const classes = Array.from({ length: 10 }, (_, i) => `class-${i}`);
+  const layouts: { model: string; specs: WeightSpec[] }[] = [];
+  for (const name of ["cnn", "fusion-s"]) {
+    const model = buildModel(resolveModelSpec(name, [28, 28, 1], classes));
+    layouts.push({ model: name, specs: weightSpecs(model) });
+    model.dispose();
+  }
+  for (const p of args.synthetic) layouts.push({ model: `synthetic ${p / 1e6}M`, specs: syntheticSpecs(p) });
+  const rows: ComputedRow[] = [];
+  for (const { model, specs } of layouts) {
+    const values = specs.map((s, i) => fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), i + 1));
+    const params = values.reduce((n, v) => n + v.length, 0);
+    for (const encoding of ENCODINGS) {
+      try {
+        rows.push({ model, params, encoding, ...(await updateWireBytes(specs, values, encoding)) });
+      } catch (e) {
+        rows.push({ model, params, encoding, wireBytes: NaN, headerBytes: NaN, chunks: 0, error: String((e as Error).message).split("\n")[0] });
+      }
+    }
+  }
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// a real coordinator (child), plus a raw TCP sender of the same byte count
+
+interface ServerInfo {
+  port: number;
+  tcpPort: number;
+  specs: WeightSpec[];
+  params: number;
+  modelBytes: number;
+}
+
+export async function coordinatorServer(args: { classes: number; rounds: number; minClients: number }, io: ChildIO): Promise<{ stopped: boolean }> {
+  const { initBackend } = await import("../shared/backends/selectBackend.js");
+  await initBackend("cpu"); // the coordinator only builds the model for its layout; no training here
+  const { buildModel } = await import("../shared/model/architectures.js");
+  const { resolveModelSpec } = await import("../shared/model/modelSpec.js");
+  const { weightSpecs } = await import("../shared/model/weights.js");
+  const { startCoordinator } = await import("../coordinator/coordinator.js");
+  const spec = resolveModelSpec("cnn", [28, 28, 1], Array.from({ length: args.classes }, (_, i) => `c${i}`));
+  const probe = buildModel(spec);
+  const specs = weightSpecs(probe);
+  probe.dispose();
+  const params = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  const { settings, strategy } = await cliRoundSettings(["--rounds", String(args.rounds), "--fraction", "1", "--round-timeout", "300", "--seed", "1"], args.minClients);
+  const coordinator = await startCoordinator({ host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log: () => undefined });
+  // Raw TCP: the same number of bytes, in 1 MiB writes, honouring backpressure.
+  const modelBytes = params * 4;
+  const block = Buffer.from(fillPattern(new Float32Array(MiB / 4), 3).buffer);
+  const tcp = net.createServer((sock) => {
+    let sent = 0;
+    const pump = () => {
+      while (sent < modelBytes) {
+        const n = Math.min(block.byteLength, modelBytes - sent);
+        sent += n;
+        if (!sock.write(n === block.byteLength ? block : block.subarray(0, n))) return void sock.once("drain", pump);
+      }
+      sock.end();
+    };
+    sock.on("error", () => undefined);
+    pump();
+  });
+  const tcpPort = await new Promise<number>((resolve) => tcp.listen(0, "127.0.0.1", () => resolve((tcp.address() as net.AddressInfo).port)));
+  io.send({ port: coordinator.port, tcpPort, specs, params, modelBytes } satisfies ServerInfo);
+  // "cpu": this process's CPU time so far (ms); "stop": shut down.
+  for (let m = await io.next(); m !== "stop"; m = await io.next()) if (m === "cpu") io.send(cpuNow());
+  tcp.close();
+  await coordinator.stop("benchmark finished");
+  return { stopped: true };
+}
+
+async function joinCoordinator(address: string) {
+  const { CoordinatorConnection } = await import("../client/agent/coordinatorConnection.js");
+  const { Encoding, JoinRequest } = await import("../shared/generated/fedfusion/v1/federation.js");
+  const conn = new CoordinatorConnection({ address });
+  const joined = await conn.join(
+    JoinRequest.fromPartial({
+      siteName: `bench-${process.pid}`,
+      numExamples: 100,
+      backend: "none",
+      // Empty architecture and shape: "whatever the federation runs".
+      model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
+      clientVersion: "fedfusion-bench",
+      supportedEncodings: [Encoding.ENCODING_FLOAT32, Encoding.ENCODING_FLOAT16, Encoding.ENCODING_INT8, Encoding.ENCODING_TOPK],
+    }),
+  );
+  return { conn, sessionId: joined.sessionId };
+}
+
+/** Receives `expected` bytes from a raw TCP sender, counting them. */
+function rawTcpReceive(port: number, expected: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const sock = net.connect(port, "127.0.0.1");
+    sock.on("data", (d: Buffer) => {
+      got += d.byteLength;
+    });
+    sock.on("error", reject);
+    sock.on("end", () => (got === expected ? resolve() : reject(new Error(`raw TCP: got ${got} of ${expected} bytes`))));
+  });
+}
+
+interface CpuPerMB {
+  /** ms of CPU per MB moved, in the sending (coordinator) and receiving (client) process. */
+  sender: number;
+  receiver: number;
+}
+
+interface TransferResult {
+  mb: number;
+  bytes: number;
+  grpc: Sample;
+  tcp: Sample;
+  sha256MBps: number;
+  cpu: { grpc: CpuPerMB; tcp: CpuPerMB };
+}
+
+export async function transfer(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<TransferResult> {
+  const classes = cnnClassesFor((mb * MB) / 4);
+  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log });
+  try {
+    const info = await server.nextMessage<ServerInfo>(120_000);
+    const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${info.port}`);
+    try {
+      const grpc = async () => {
+        await conn.downloadModel(sessionId, 0, info.specs, false, 600_000);
+      };
+      const tcp = () => rawTcpReceive(info.tcpPort, info.modelBytes);
+      const s = await measureInterleaved({ grpc, tcp }, { warmup: 1, repeats });
+      // One more of each with both processes' CPU time: where the time goes.
+      const serverCpu = async () => {
+        server.send("cpu");
+        return server.nextMessage<number>(30_000);
+      };
+      const cpuPerMB = async (f: () => Promise<void>): Promise<CpuPerMB> => {
+        const s0 = await serverCpu();
+        const t = await timeBoth(f);
+        const s1 = await serverCpu();
+        return { sender: (s1 - s0) / (info.modelBytes / MB), receiver: t.cpu / (info.modelBytes / MB) };
+      };
+      const cpu = { grpc: await cpuPerMB(grpc), tcp: await cpuPerMB(tcp) };
+      const buf = new Uint8Array(info.modelBytes);
+      const sha = await measure(() => createHash("sha256").update(buf).digest(), { warmup: 1, repeats: 3 });
+      log(`${mb} MB: gRPC ${formatNumber(info.modelBytes / s.grpc.median / 1e3)} MB/s, raw TCP ${formatNumber(info.modelBytes / s.tcp.median / 1e3)} MB/s`);
+      await conn.leave(sessionId, "benchmark finished");
+      return { mb, bytes: info.modelBytes, grpc: s.grpc, tcp: s.tcp, sha256MBps: info.modelBytes / sha.cpu.median / 1e3, cpu };
+    } finally {
+      conn.close();
+    }
+  } finally {
+    server.send("stop");
+    await server.result.catch(() => undefined);
+    server.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// measured at the socket: a counting proxy between a client and a real coordinator
+
+interface MeasuredRow {
+  encoding: EncodingKey;
+  clientToServer: number;
+  accepted: boolean;
+  reason: string;
+  computed: number;
+}
+
+async function measuredUploads(params: number, log: (l: string) => void, timeoutMs: number): Promise<{ params: number; rows: MeasuredRow[] }> {
+  const classes = cnnClassesFor(params);
+  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log });
+  const counted = { up: 0, down: 0 };
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(info.port, "127.0.0.1");
+    client.on("data", (d: Buffer) => {
+      counted.up += d.byteLength;
+      if (!upstream.write(d)) client.pause();
+    });
+    upstream.on("drain", () => client.resume());
+    upstream.on("data", (d: Buffer) => {
+      counted.down += d.byteLength;
+      if (!client.write(d)) upstream.pause();
+    });
+    client.on("drain", () => upstream.resume());
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", close);
+    upstream.on("error", close);
+    client.on("close", close);
+    upstream.on("close", close);
+  });
+  let info!: ServerInfo;
+  try {
+    info = await server.nextMessage<ServerInfo>(120_000);
+    const proxyPort = await new Promise<number>((resolve) => proxy.listen(0, "127.0.0.1", () => resolve((proxy.address() as net.AddressInfo).port)));
+    const { encodePayload } = await import("../shared/codec/payload.js");
+    const { UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
+    const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${proxyPort}`);
+    const rows: MeasuredRow[] = [];
+    try {
+      const values = info.specs.map((s, i) => fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 50 + i));
+      for (const encoding of ENCODINGS) {
+        let task = await conn.getTask(sessionId, 10_000);
+        for (let i = 0; i < 5 && task.kind?.$case !== "train"; i++) task = await conn.getTask(sessionId, 10_000);
+        if (task.kind?.$case !== "train") throw new Error(`no training task for the ${encoding} upload (got ${task.kind?.$case ?? "nothing"})`);
+        const t = task.kind.value;
+        const payload = encodePayload(info.specs.map((s, i) => ({ ...s, values: values[i] })), await encodingEnum(encoding), { topkFraction: TOPK_FRACTION });
+        const header = UpdateHeader.fromPartial({ sessionId, round: t.round, baseModelVersion: t.modelVersion, numExamples: 100, metrics: { loss: 0.3, accuracy: 0.9, steps: 4, trainMillis: 100, skippedFiles: 0 } });
+        const before = counted.up;
+        const ack = await conn.uploadUpdate(header, payload, 120_000);
+        const computed = (await updateWireBytes(info.specs, values, encoding)).wireBytes;
+        rows.push({ encoding, clientToServer: counted.up - before, accepted: ack.accepted, reason: ack.reason, computed });
+        log(`upload ${encoding}: ${counted.up - before} bytes at the socket (${ack.accepted ? "accepted" : `rejected: ${ack.reason}`})`);
+      }
+      await conn.leave(sessionId, "benchmark finished");
+    } finally {
+      conn.close();
+    }
+    return { params: info.params, rows };
+  } finally {
+    proxy.close();
+    server.send("stop");
+    await server.result.catch(() => undefined);
+    server.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutput> {
+  const q = ctx.quick;
+  const log = (l: string) => io.log(l);
+  const figures: Figure[] = [];
+  const targets: TargetInput[] = [];
+  const tables: Table[] = [];
+  const notes: string[] = [];
+
+  const computed = await runChild<ComputedRow[]>("wire.js", "computedWorker", { synthetic: [1_000_000, 10_000_000] }, { timeoutMs: 120_000, log }).catch((e: Error) => {
+    notes.push(`Computed sizes failed: ${e.message.split("\n")[0]}`);
+    return [] as ComputedRow[];
+  });
+  if (computed.length > 0) {
+    tables.push({
+      title: `Bytes per update on the wire (computed as the coordinator counts them: header message + 1 MiB chunks, each with gRPC's 5-byte prefix and protobuf framing), top-k keeps ${TOPK_FRACTION * 100}%`,
+      columns: ["model", "parameters", "encoding", "raw float32 bytes", "wire bytes", "wire / raw float32", "of which header"],
+      rows: computed.map((r) => [r.model, r.params, r.encoding, r.params * 4, r.error ? `failed: ${r.error}` : r.wireBytes, r.error ? null : r.wireBytes / (r.params * 4), r.error ? null : r.headerBytes]),
+    });
+  }
+
+  let measured: { params: number; rows: MeasuredRow[] } | null = null;
+  try {
+    measured = await measuredUploads(1_000_000, log, 300_000);
+  } catch (e) {
+    notes.push(`Socket measurement failed: ${(e as Error).message.split("\n")[0]}`);
+  }
+  for (const encoding of ENCODINGS) {
+    const row = measured?.rows.find((r) => r.encoding === encoding);
+    const raw = measured ? measured.params * 4 : null;
+    const value = row && raw ? row.clientToServer / raw : null;
+    const comp = computed.find((r) => r.model === "synthetic 1M" && r.encoding === encoding);
+    if (row && raw) {
+      figures.push({
+        id: `wire.${encoding}`,
+        label: `${encoding}${encoding === "topk" ? ` (${TOPK_FRACTION * 100}%)` : ""} update, ${formatNumber(measured!.params / 1e6)}M-param model, bytes at the TCP socket`,
+        value: row.clientToServer / MB,
+        unit: "MB",
+        baseline: { label: "raw float32 payload", value: raw / MB, unit: "MB" },
+        ratio: value,
+        detail: `computed (wireSize.ts) ${formatNumber(row.computed / raw)}×; upload ${row.accepted ? "accepted" : `rejected: ${row.reason}`}`,
+      });
+    }
+    const limit = TARGETS[encoding];
+    if (limit === undefined) continue;
+    const encodeFailed = comp?.error;
+    targets.push({
+      id: `wire.${encoding}`,
+      description: `${encoding} update bytes on the wire vs the raw float32 payload (1M-param model, measured at the socket)`,
+      measured: row && row.accepted ? value : null,
+      unit: "×",
+      op: "<=",
+      threshold: limit,
+      ...(encodeFailed && encoding !== "float32" ? { pending: `the ${encoding} encoding is not available yet (${encodeFailed})` } : {}),
+      unavailable: row ? `the upload was rejected: ${row.reason}` : "the socket measurement failed (see notes)",
+      limitedBy: row
+        ? `payload ${formatNumber(((encoding === "float16" ? 2 : encoding === "int8" ? 1 : 4) * measured!.params) / raw!)}× plus framing; the manifest header is ${formatNumber(comp?.headerBytes ?? NaN)} bytes`
+        : undefined,
+    });
+  }
+
+  const sizes = q ? [10, 100] : [10, 100, 400];
+  for (const mb of sizes) {
+    try {
+      const t = await transfer(mb, q ? (mb >= 100 ? 2 : 3) : mb >= 400 ? 3 : 5, log, q ? 150_000 : 900_000);
+      const g = t.bytes / t.grpc.median / 1e3;
+      const r = t.bytes / t.tcp.median / 1e3;
+      figures.push({
+        id: `transfer.${mb}`,
+        label: `model download over gRPC, ${mb} MB`,
+        value: g,
+        unit: "MB/s",
+        baseline: { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" },
+        ratio: ratio(g, r),
+        detail: `gRPC ${describeSample(t.grpc)}; TCP ${describeSample(t.tcp)}; CPU ms/MB sender+receiver: gRPC ${formatNumber(t.cpu.grpc.sender)}+${formatNumber(t.cpu.grpc.receiver)}, TCP ${formatNumber(t.cpu.tcp.sender)}+${formatNumber(t.cpu.tcp.receiver)}`,
+      });
+      targets.push({
+        id: `transfer.${mb}`,
+        description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`,
+        measured: ratio(g, r),
+        unit: "%",
+        op: ">=",
+        threshold: 0.5,
+        limitedBy:
+          `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, ` +
+          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread is busy with protobuf/grpc-js message handling over HTTP/2, and the client also copies every chunk into its assembly buffer and hashes it (SHA-256 alone: ${formatNumber(t.sha256MBps)} MB/s here)`,
+      });
+    } catch (e) {
+      targets.push({ id: `transfer.${mb}`, description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`, measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });
+    }
+  }
+
+  notes.unshift(
+    `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
+    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, SHA-256 check). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
+  );
+  return { figures, targets, tables, notes };
+}

@@ -19,13 +19,15 @@ const spec = {
     dataset: { kind: "string", default: "fashion-mnist", meta: "fashion-mnist|mnist|DIR", help: "data to partition over the clients" },
     clients: { kind: "int", min: 1, max: 10000, default: 10, help: "number of clients" },
     partition: { kind: "string", default: "iid", meta: "iid|dirichlet:A|shards:K|quantity:A", help: "how the data is split over clients" },
-    samples: { kind: "int", min: 1, default: 1000, help: "per-client cap on training examples" },
+    samples: { kind: "int", min: 1, default: 2000, help: "per-client cap on training examples" },
     "test-samples": { kind: "int", min: 0, help: "cap on central test examples (default: all)" },
     workers: { kind: "int", min: 1, max: 256, help: "client worker processes (default: one per core)" },
     verbose: { kind: "boolean", help: "show every client's log" },
     byzantine: { kind: "int", min: 0, default: 0, help: "clients that tamper with their updates (robustness experiments)" },
     attack: { kind: "string", default: "scale:100", meta: "scale:K|signflip[:K]", help: "what Byzantine clients do to their delta" },
     ...federationOptions,
+    // The main job's default: 10 rounds reach ~85% on Fashion-MNIST in a minute or two on 2 cores.
+    rounds: { ...federationOptions.rounds, default: 10 },
     ...backendOption,
   },
 } as const;

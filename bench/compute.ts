@@ -13,7 +13,7 @@ import type * as tfc from "@tensorflow/tfjs-core";
 import { fashionMnistSubset } from "./harness/fixtures.js";
 import { countFlops, describeLayers, type FlopCount } from "./harness/flops.js";
 import { formatNumber } from "./harness/markdown.js";
-import { loadSgemm } from "./harness/native.js";
+import { loadNativeAddon } from "../shared/backends/native/nativeAddon.js";
 import { runChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
@@ -36,7 +36,7 @@ interface SgemmPoint {
 type SgemmResult = { ok: true; blas: string; points: SgemmPoint[] } | { ok: false; reason: string };
 
 export async function sgemmWorker(args: { sizes: number[]; threads: number[]; budgetMs: number }, io: ChildIO): Promise<SgemmResult> {
-  const load = await loadSgemm();
+  const load = loadNativeAddon();
   if (!load.ok) return { ok: false, reason: load.reason };
   const { addon } = load;
   const points: SgemmPoint[] = [];

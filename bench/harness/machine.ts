@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import { runChild, type ChildIO } from "./proc.js";
-import { loadSgemm } from "./native.js";
+import { loadNativeAddon } from "../../shared/backends/native/nativeAddon.js";
 
 export interface BackendProbe {
   /** What was asked for: auto, gpu, node, native, wasm, cpu. */
@@ -75,7 +75,7 @@ export async function probeBackend(args: { choice: string }): Promise<BackendPro
 
 /** Child function: whether the OpenBLAS addon loads, and its configuration. */
 export async function probeOpenBlas(_args: unknown, _io: ChildIO): Promise<MachineInfo["openblas"]> {
-  const r = await loadSgemm();
+  const r = loadNativeAddon();
   return r.ok ? { available: true, detail: r.blas } : { available: false, reason: r.reason };
 }
 

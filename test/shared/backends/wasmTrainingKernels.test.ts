@@ -7,6 +7,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gradients
 import { beforeAll, describe, expect, it } from "vitest";
+import { runOnBackend } from "../../helpers/kernels.js";
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "../../../shared/backends/wasmTrainingKernels.js";
 
 type Shape4 = [number, number, number, number];
@@ -22,28 +23,7 @@ function values(shape: readonly number[], gen: () => number = rand): Float32Arra
   return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, gen);
 }
 
-/**
- * Runs `fn` on `backend` and returns its outputs' values and shapes; leaves no tensor behind. With
- * `checkKernels`, the engine checks every kernel for leaked data ids ("internal memory leak"); tfjs's
- * own custom-gradient ops (fused matMul/conv2d, softmaxCrossEntropy) trip that check, so it is only
- * used where `fn` runs kernels directly.
- */
-async function on(backend: string, fn: () => tf.Tensor | tf.Tensor[], checkKernels: boolean): Promise<{ v: Float32Array; shape: number[] }[]> {
-  await tf.setBackend(backend);
-  const before = tf.memory().numTensors;
-  tf.env().set("IS_TEST", checkKernels);
-  let out: tf.Tensor | tf.Tensor[];
-  try {
-    out = tf.tidy(fn);
-  } finally {
-    tf.env().set("IS_TEST", false);
-  }
-  const list = Array.isArray(out) ? out : [out];
-  const res = list.map((t) => ({ v: t.dataSync() as Float32Array, shape: t.shape }));
-  tf.dispose(list);
-  expect(tf.memory().numTensors).toBe(before);
-  return res;
-}
+const on = runOnBackend;
 
 /** Compares `fn` on wasm with the cpu reference: same shapes, |wasm - cpu| <= 1e-4 * max|cpu| (+1e-6). */
 async function expectWasmMatchesCpu(label: string, fn: () => tf.Tensor | tf.Tensor[], rtol = 1e-4, checkKernels = true): Promise<void> {

@@ -10,6 +10,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gradients
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runOnBackend } from "../../../helpers/kernels.js";
 import {
   nativeKernelStats,
   NATIVE_KERNEL_NAMES,
@@ -61,23 +62,9 @@ let poison = true;
  * With `checkKernels`, the engine checks every kernel for leaked data ids ("internal memory leak").
  */
 async function on(backend: string, fn: () => tf.Tensor | tf.Tensor[], checkKernels = true): Promise<Result[]> {
-  await tf.setBackend(backend);
-  if (backend === "wasm" && poison) {
-    // Freed blocks of several sizes full of NaN: the kernel's output is likely to reuse one.
-    tf.dispose([1 << 10, 1 << 14, 1 << 18, 1 << 20].map((n) => tf.fill([n], NaN)));
-  }
-  const before = tf.memory().numTensors;
-  tf.env().set("IS_TEST", checkKernels);
-  let out: tf.Tensor | tf.Tensor[];
-  try {
-    out = tf.tidy(fn);
-  } finally {
-    tf.env().set("IS_TEST", false);
-  }
-  const list = Array.isArray(out) ? out : [out];
-  const res = list.map((t) => ({ v: t.dataSync() as Float32Array, shape: t.shape }));
-  tf.dispose(list);
-  expect(tf.memory().numTensors).toBe(before);
+  // Freed blocks of several sizes full of NaN: the kernel's output is likely to reuse one.
+  const poisonHeap = () => tf.dispose([1 << 10, 1 << 14, 1 << 18, 1 << 20].map((n) => tf.fill([n], NaN)));
+  const res = await runOnBackend(backend, fn, checkKernels, backend === "wasm" && poison ? poisonHeap : undefined);
   await tf.setBackend("wasm");
   return res;
 }

@@ -6,6 +6,7 @@ import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger, type Logger } from "../../shared/logging.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
+import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand, parseShape } from "../cliOptions.js";
 import { backendOption, federationOptions, readPem, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
 
@@ -20,6 +21,7 @@ const spec = {
     classes: { kind: "string", meta: "A,B,...", help: "the federation's class list (default: the test set's)" },
     "input-shape": { kind: "string", meta: "HxWxC", help: "model input (default: the test set's, else 28x28x1)" },
     ...federationOptions,
+    ...fusionKnobOptions,
     ...backendOption,
     "tls-cert": { kind: "string", meta: "PEM", help: "server certificate (enables TLS)" },
     "tls-key": { kind: "string", meta: "PEM", help: "server private key" },
@@ -40,7 +42,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
   const testSet = o["test-data"] ? await loadTestSet(o["test-data"], shape, classes, log) : undefined;
   const classNames = classes ?? (testSet ? [...testSet.classNames] : undefined);
   if (!classNames) throw new UserError("coordinator: give --test-data or --classes so the federation has a class list");
-  const modelSpec = resolveModelSpec(o.model, shape ?? (testSet ? [testSet.height, testSet.width, testSet.channels] : [28, 28, 1]), classNames);
+  const modelSpec = resolveModelSpec(o.model, shape ?? (testSet ? [testSet.height, testSet.width, testSet.channels] : [28, 28, 1]), classNames, fusionKnobs(o));
   const tlsCert = readPem("tls-cert", o["tls-cert"]);
   const tlsKey = readPem("tls-key", o["tls-key"]);
   if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new UserError("coordinator: --tls-cert and --tls-key go together");

@@ -6,6 +6,7 @@ import { subset } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
 import { Random, sampleIndices } from "../../shared/random.js";
+import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand } from "../cliOptions.js";
 import { backendOption, federationOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
 import { parseAttack } from "../simulation/attacks.js";
@@ -28,6 +29,7 @@ const spec = {
     ...federationOptions,
     // The main job's default: 10 rounds reach ~85% on Fashion-MNIST in a minute or two on 2 cores.
     rounds: { ...federationOptions.rounds, default: 10 },
+    ...fusionKnobOptions,
     ...backendOption,
   },
 } as const;
@@ -49,7 +51,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   if (test && o["test-samples"] !== undefined && o["test-samples"] < test.count) {
     test = subset(test, sampleIndices(test.count, o["test-samples"], new Random(o.seed)));
   }
-  const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames]);
+  const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames], fusionKnobs(o));
   const settings = roundSettingsFrom(o, o.clients, strategy);
   const result = await runSimulation({
     train: data.train,

@@ -11,6 +11,7 @@ import { ARCHITECTURES, resolveModelSpec } from "../../shared/model/modelSpec.js
 import { saveModel } from "../../shared/model/modelStore.js";
 import { initialWeights, weightSpecs, writeWeights } from "../../shared/model/weights.js";
 import { Random, sampleIndices } from "../../shared/random.js";
+import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand } from "../cliOptions.js";
 import { backendOption } from "../commonOptions.js";
 
@@ -28,6 +29,7 @@ const spec = {
     "test-samples": { kind: "int", min: 0, help: "cap on test examples (default: all)" },
     seed: { kind: "int", min: 0, max: 2 ** 32 - 1, default: 42, help: "seed for initial weights and shuffling" },
     out: { kind: "string", meta: "DIR", help: "write metrics.json and the model here" },
+    ...fusionKnobOptions,
     ...backendOption,
   },
 } as const;
@@ -45,7 +47,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const cap = (d: typeof data.train, n: number | undefined) => (n !== undefined && n < d.count ? subset(d, sampleIndices(d.count, n, rng)) : d);
   const train = cap(data.train, o.samples);
   const test = data.test ? cap(data.test, o["test-samples"]) : undefined;
-  const modelSpec = resolveModelSpec(o.model, [train.height, train.width, train.channels], [...train.classNames]);
+  const modelSpec = resolveModelSpec(o.model, [train.height, train.width, train.channels], [...train.classNames], fusionKnobs(o));
   const model = buildModel(modelSpec);
   writeWeights(model, initialWeights(weightSpecs(model), o.seed));
   log(`training ${o.model} on ${train.count} examples${test ? `, testing on ${test.count}` : ""}`);

@@ -32,6 +32,7 @@ export const federationOptions = {
   out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
   "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
   "update-encoding": { kind: "string", default: "float32", meta: "float32|float16|int8|topk:F", help: "how clients encode updates (lossy ones use error feedback)" },
+  events: { kind: "string", meta: "nats://HOST:PORT", help: "publish each round's metrics as JSON on NATS (fedfusion.<id>.round)" },
   checkpoint: { kind: "string", meta: "DIR", help: "write a checkpoint here after every round" },
   resume: { kind: "boolean", help: "continue from the checkpoint in --checkpoint DIR (if any)" },
   "augment-flip": { kind: "boolean", help: "clients flip training images at random (horizontal)" },

@@ -18,6 +18,7 @@ import type { ModelSpec } from "../shared/model/modelSpec.js";
 import { loadModel, saveModel } from "../shared/model/modelStore.js";
 import { initialWeights, parameterCount, readWeights, weightSpecs, writeWeights } from "../shared/model/weights.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import { connectNatsEvents } from "./events/natsEvents.js";
 import { writeMetrics, type MetricsDocument } from "./metricsFile.js";
 import { RoundStateMachine } from "./rounds/roundStateMachine.js";
 import type { RoundRecord, RoundSettings } from "./rounds/types.js";
@@ -46,6 +47,8 @@ export interface CoordinatorOptions {
   testSet?: ImageDataset;
   outDir?: string;
   tls?: TlsFiles;
+  /** Publish round metrics on NATS (nats://host:port). */
+  eventsUrl?: string;
   /** Recorded in metrics.json as the run's configuration. */
   config: Record<string, unknown>;
   log: Logger;
@@ -117,6 +120,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     log,
   });
 
+  const federationId = randomUUID();
+  const events = o.eventsUrl ? await connectNatsEvents(o.eventsUrl, federationId, log) : null;
   const server = new grpc.Server({
     // Chunks are ≤ 1 MiB; leave room for headers with large manifests.
     "grpc.max_receive_message_length": 16 << 20,
@@ -134,7 +139,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       federated,
       fullWeights: () => mergeFederated(frozen, federated, machine.globalWeights),
       parameterCount: params,
-      federationId: randomUUID(),
+      federationId,
       maxPollMs: 20_000,
     }),
   );
@@ -155,9 +160,11 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     if (o.outDir) writes = writes.then(() => writeMetrics(o.outDir!, doc));
     return writes;
   };
+  events?.publish("started", { config: o.config, model: { architecture: spec.architecture, fingerprint: modelFingerprint(spec), parameters: params } });
   machine.on("round", (r) => {
     doc.rounds.push(r);
     log(formatRound(r, o.settings.rounds));
+    events?.publish("round", { ...r, rounds: o.settings.rounds });
     void persist();
     if (o.checkpointDir) {
       const dir = o.checkpointDir;
@@ -198,6 +205,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
         // Clients learn that the federation finished from their next GetTask; give them a moment.
         await drain(machine, 3_000);
         await shutdown(server);
+        events?.publish("finished", { final: doc.final, rounds: doc.rounds.length });
+        await events?.close();
         resolve(doc);
       })().catch(reject);
     });

@@ -55,6 +55,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     spec: modelSpec,
     initModelDir: o["init-model"],
     checkpointDir: o.checkpoint,
+    eventsUrl: o.events,
     resume: o.resume ?? false,
     strategy,
     settings,

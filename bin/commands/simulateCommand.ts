@@ -66,6 +66,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     settings,
     initModelDir: o["init-model"],
     checkpointDir: o.checkpoint,
+    eventsUrl: o.events,
     resume: o.resume ?? false,
     outDir: o.out,
     config: { command: "simulate", ...o, backend: backend.name, modelSpec },

@@ -36,6 +36,7 @@ export interface SimulationOptions {
   settings: RoundSettings;
   initModelDir?: string;
   checkpointDir?: string;
+  eventsUrl?: string;
   resume?: boolean;
   outDir?: string;
   config: Record<string, unknown>;
@@ -70,6 +71,7 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
       spec: o.spec,
       initModelDir: o.initModelDir,
       checkpointDir: o.checkpointDir,
+      eventsUrl: o.eventsUrl,
       resume: o.resume,
       strategy: o.strategy,
       settings: o.settings,

@@ -2,19 +2,12 @@
  * The coordinator is killed after a round and restarted with --resume: it continues from its checkpoint,
  * the running clients re-join on their own, and the federation completes all its rounds.
  */
-import net from "node:net";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, partitionedDir, runCli, startCli, type CliProcess } from "../helpers/cli.js";
+import { freePort } from "../helpers/natsServer.js";
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Waits until the checkpoint on disk holds `n` rounds. */
 async function checkpointWithRounds(ckpt: string, n: number): Promise<void> {

@@ -1,0 +1,48 @@
+/**
+ * The event plane: with --events, the coordinator publishes the start, every round's metrics and the end of
+ * the federation on a real NATS server, where a subscriber sees them as the run goes on.
+ */
+import { connect, JSONCodec } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
+import { startNatsServer } from "../helpers/natsServer.js";
+
+describe("events on NATS", () => {
+  let nats: Awaited<ReturnType<typeof startNatsServer>>;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  });
+  afterAll(() => nats?.stop());
+
+  it("publishes started, one message per round and finished", async () => {
+    const nc = await connect({ servers: nats.url });
+    const codec = JSONCodec<Record<string, unknown>>();
+    const received: Record<string, unknown>[] = [];
+    const sub = nc.subscribe("fedfusion.*.*");
+    const collecting = (async () => {
+      for await (const m of sub) {
+        const msg = codec.decode(m.data);
+        received.push({ subject: m.subject, ...msg });
+        if (msg.kind === "finished") break;
+      }
+    })();
+    const r = await runCli(["simulate", "--clients", "2", "--samples", "100", "--rounds", "2", "--test-samples", "200", "--backend", "wasm", "--events", nats.url]);
+    expect(r.code, r.stderr).toBe(0);
+    await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no finished event")), 10_000))]);
+    await nc.close();
+
+    expect(received.map((m) => m.kind)).toEqual(["started", "round", "round", "finished"]);
+    const id = received[0].federationId as string;
+    expect(received.every((m) => m.subject === `fedfusion.${id}.${m.kind}`)).toBe(true);
+    expect(received[1]).toMatchObject({ round: 1, rounds: 2, clients: 2 });
+    expect(received[2]).toMatchObject({ round: 2, modelVersion: 2 });
+    expect(typeof received[2].accuracy).toBe("number");
+    expect((received[3].final as { accuracy: number }).accuracy).toBe(received[2].accuracy);
+  });
+
+  it("refuses to start when NATS cannot be reached, in one line", async () => {
+    const r = await runCli(["simulate", "--clients", "1", "--rounds", "1", "--samples", "20", "--backend", "wasm", "--events", "nats://127.0.0.1:1"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^fedfusion: cannot reach NATS at nats:\/\/127\.0\.0\.1:1 for --events: .+\n$/);
+  });
+});

@@ -19,9 +19,10 @@ import { loadModel, saveModel } from "../shared/model/modelStore.js";
 import { initialWeights, parameterCount, readWeights, weightSpecs, writeWeights } from "../shared/model/weights.js";
 import { readCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import { connectNatsEvents } from "./events/natsEvents.js";
+import { formatRound } from "./roundLog.js";
 import { writeMetrics, type MetricsDocument } from "./metricsFile.js";
 import { RoundStateMachine } from "./rounds/roundStateMachine.js";
-import type { RoundRecord, RoundSettings } from "./rounds/types.js";
+import type { RoundSettings } from "./rounds/types.js";
 import type { Strategy } from "./strategies/strategy.js";
 import { createFederationService } from "./transport/federationService.js";
 
@@ -220,21 +221,6 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       await done.catch(() => undefined);
     },
   };
-}
-
-function formatRound(r: RoundRecord, total: number): string {
-  const pct = (x: number | null) => (x === null ? "-" : (100 * x).toFixed(2) + "%");
-  const num = (x: number | null) => (x === null ? "-" : x.toFixed(4));
-  const rejected = Object.entries(r.rejected).map(([k, v]) => `${k}=${v}`).join(",");
-  return (
-    `round ${r.round}/${total}  accuracy ${pct(r.accuracy)}  loss ${num(r.loss)}  ` +
-    `clients ${r.clients}/${r.selected}${rejected ? ` rejected[${rejected}]` : ""}  train-loss ${num(r.trainLoss)}  ` +
-    `up ${mib(r.bytesUp)}  down ${mib(r.bytesDown)}  ${(r.durationMs / 1000).toFixed(1)}s`
-  );
-}
-
-function mib(bytes: number): string {
-  return (bytes / (1 << 20)).toFixed(2) + " MiB";
 }
 
 async function drain(machine: RoundStateMachine, maxMs: number): Promise<void> {

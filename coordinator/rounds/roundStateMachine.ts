@@ -10,6 +10,7 @@ import { addLayersInPlace } from "../../shared/model/weights.js";
 import { Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
 import { validateUpdate } from "../validation/validateUpdate.js";
+import { summariseEvaluations } from "./evaluationSummary.js";
 import type {
   CentralEvaluation,
   ClientInfo,
@@ -411,25 +412,6 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private notify(): void {
     this.changed.emit("change");
   }
-}
-
-function summariseEvaluations(version: number, evals: Map<string, SiteEvaluation>): FederatedEvaluation | null {
-  if (evals.size === 0) return null;
-  let examples = 0;
-  let loss = 0;
-  let accuracy = 0;
-  let minAccuracy = Infinity;
-  let maxAccuracy = -Infinity;
-  const sites: FederatedEvaluation["sites"] = {};
-  for (const [site, e] of [...evals].sort(([a], [b]) => a.localeCompare(b))) {
-    examples += e.examples;
-    loss += e.loss * e.examples;
-    accuracy += e.accuracy * e.examples;
-    minAccuracy = Math.min(minAccuracy, e.accuracy);
-    maxAccuracy = Math.max(maxAccuracy, e.accuracy);
-    sites[site] = { examples: e.examples, loss: e.loss, accuracy: e.accuracy };
-  }
-  return { modelVersion: version, loss: loss / examples, accuracy: accuracy / examples, examples, minAccuracy, maxAccuracy, sites };
 }
 
 function reject(reason: string, detail: string): UpdateVerdict {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <string>
 
 // OpenBLAS's own prototypes (LP64 build: blasint is int). Declared here rather than taken from
 // cblas.h so that the build does not depend on which cblas.h the system's alternatives point at.
@@ -368,50 +369,37 @@ bool ParseConvArgs(napi_env env, napi_callback_info info, float** p0, int64_t* l
 }
 
 // im2col(x, col, geometry): col (N*OH*OW x KH*KW*C) from x (N x H x W x C).
-napi_value Im2Col(napi_env env, napi_callback_info info) {
+// col2im(col, dx, geometry): dx (N x H x W x C) += the columns scattered back. dx is not cleared.
+// Both check the image-side array against N*H*W*C and the column-side one against rows*KH*KW*C.
+napi_value ColumnsCall(napi_env env, napi_callback_info info, bool toColumns) {
+  const char* name = toColumns ? "im2col" : "col2im";
   size_t argc = 3;
   napi_value a[3];
   napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  float *x, *col;
-  int64_t lx, lc;
+  float *first, *second;
+  int64_t l0, l1;
   Geo g;
   if (argc < 3) {
-    Throw(env, "im2col(x, col, geometry)", false);
+    Throw(env, toColumns ? "im2col(x, col, geometry)" : "col2im(col, dx, geometry)", false);
     return nullptr;
   }
-  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &col, &lc, "col") || !GetGeo(env, a[2], &g)) {
+  const char* names[2] = {toColumns ? "x" : "col", toColumns ? "col" : "dx"};
+  if (!GetF32(env, a[0], &first, &l0, names[0]) || !GetF32(env, a[1], &second, &l1, names[1]) || !GetGeo(env, a[2], &g)) {
     return nullptr;
   }
-  if (g.N * g.H * g.W * g.C > lx || g.rows() * g.kc() > lc) {
-    Throw(env, "im2col: an array is smaller than the geometry needs");
+  const int64_t imageLen = toColumns ? l0 : l1;
+  const int64_t colLen = toColumns ? l1 : l0;
+  if (g.N * g.H * g.W * g.C > imageLen || g.rows() * g.kc() > colLen) {
+    Throw(env, (std::string(name) + ": an array is smaller than the geometry needs").c_str());
     return nullptr;
   }
-  Im2ColRows(x, g, 0, g.rows(), col);
+  if (toColumns) Im2ColRows(first, g, 0, g.rows(), second);
+  else Col2ImRows(first, g, 0, g.rows(), second);
   return nullptr;
 }
 
-// col2im(col, dx, geometry): dx (N x H x W x C) += the columns scattered back. dx is not cleared.
-napi_value Col2Im(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value a[3];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  float *col, *dx;
-  int64_t lc, lx;
-  Geo g;
-  if (argc < 3) {
-    Throw(env, "col2im(col, dx, geometry)", false);
-    return nullptr;
-  }
-  if (!GetF32(env, a[0], &col, &lc, "col") || !GetF32(env, a[1], &dx, &lx, "dx") || !GetGeo(env, a[2], &g)) {
-    return nullptr;
-  }
-  if (g.N * g.H * g.W * g.C > lx || g.rows() * g.kc() > lc) {
-    Throw(env, "col2im: an array is smaller than the geometry needs");
-    return nullptr;
-  }
-  Col2ImRows(col, g, 0, g.rows(), dx);
-  return nullptr;
-}
+napi_value Im2Col(napi_env env, napi_callback_info info) { return ColumnsCall(env, info, true); }
+napi_value Col2Im(napi_env env, napi_callback_info info) { return ColumnsCall(env, info, false); }
 
 // conv2d(x, filter, y, geometry): y (N x OH x OW x OC) = conv(x, filter).
 napi_value Conv2d(napi_env env, napi_callback_info info) {

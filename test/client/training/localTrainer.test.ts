@@ -90,6 +90,14 @@ describe("trainLocally", () => {
     expect((await train(inMemorySource(dataset), aug)).weights).toEqual(loaded.weights);
   });
 
+  it("FedProx: the proximal term keeps the local model nearer the global one", async () => {
+    const distance = (w: number[][]) => Math.sqrt(w.reduce((s, layer, l) => s + layer.reduce((t, v, i) => t + (v - start[l][i]) ** 2, 0), 0));
+    const free = distance((await train(dataset, config({ epochs: 3 }))).weights);
+    const prox = distance((await train(dataset, config({ epochs: 3, proximalMu: 10 }))).weights);
+    expect(free).toBeGreaterThan(0);
+    expect(prox).toBeLessThan(free * 0.8);
+  });
+
   it("augments deterministically from the seed, and only when asked", async () => {
     const plain = await train(dataset, config());
     const offExplicitly = await train(dataset, config({ augment: { flip: false, cropPadding: 0 } }));

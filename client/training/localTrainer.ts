@@ -12,7 +12,7 @@ import { augmentActive, Augmenter, type AugmentConfig } from "../../shared/data/
 import { identityOrder, makeBatch } from "../../shared/data/batches.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
-import { crossEntropySum, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import { crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
@@ -129,13 +129,7 @@ export async function evaluateLocally(
   let examples = 0;
   for await (const batch of data.batches(identityOrder(data.count), batchSize)) {
     if (batch.end === batch.start) continue;
-    const [l, c] = tf.tidy(() => {
-      const { x, y } = makeBatch(batch.data, batch.order, batch.start, batch.end);
-      const p = model.predict(x) as tf.Tensor2D;
-      const loss = crossEntropySum(y, p);
-      const hits = tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"));
-      return [loss.dataSync()[0], hits.dataSync()[0]];
-    });
+    const [l, c] = evaluateBatch(model, () => makeBatch(batch.data, batch.order, batch.start, batch.end));
     lossSum += l;
     correct += c;
     examples += batch.end - batch.start;

@@ -17,19 +17,24 @@ export function evaluateModel(model: tfl.LayersModel, data: ImageDataset, batchS
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
     const end = Math.min(start + batchSize, data.count);
-    const [l, c] = tf.tidy(() => {
-      const { x, y } = makeBatch(data, order, start, end);
-      const p = model.predict(x) as tf.Tensor2D;
-      const loss = crossEntropySum(y, p);
-      // A row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it.
-      const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
-      const hits = tf.sum(tf.cast(valid, "float32"));
-      return [loss.dataSync()[0], hits.dataSync()[0]];
-    });
+    const [l, c] = evaluateBatch(model, () => makeBatch(data, order, start, end));
     lossSum += l;
     correct += c;
   }
   return { loss: lossSum / data.count, accuracy: correct / data.count, examples: data.count };
+}
+
+/** [Σ cross-entropy, correct predictions] over one batch; every evaluation path goes through here. */
+export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tensor4D; y: tf.Tensor2D }): [number, number] {
+  return tf.tidy(() => {
+    const { x, y } = batch();
+    const p = model.predict(x) as tf.Tensor2D;
+    const loss = crossEntropySum(y, p);
+    // A row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it.
+    const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
+    const hits = tf.sum(tf.cast(valid, "float32"));
+    return [loss.dataSync()[0], hits.dataSync()[0]];
+  });
 }
 
 /** Σ over the batch of −Σ y·log p, with p clipped as Keras does so a confident mistake costs a finite loss. */

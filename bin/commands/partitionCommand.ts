@@ -1,5 +1,5 @@
 import path from "node:path";
-import { formatHistograms, parsePartitionSpec, partitionIndices } from "../../client/data/partition.js";
+import { capPartition, formatHistograms, parsePartitionSpec, partitionIndices } from "../../client/data/partition.js";
 import { resolveDataset } from "../../client/data/resolveDataset.js";
 import { writeImageFolder } from "../../client/data/writeImageFolder.js";
 import { subset } from "../../shared/data/imageDataset.js";
@@ -28,10 +28,7 @@ export async function partitionCommand(argv: string[]): Promise<void> {
   const partition = parsePartitionSpec(o.partition);
   const data = await resolveDataset(o.dataset, { warn: (m) => process.stderr.write(`warning: ${m}\n`) });
   const rng = new Random(o.seed);
-  const parts = partitionIndices(data.train.labels.subarray(0, data.train.count), data.train.classNames.length, o.clients, partition, o.seed).map((idx) => {
-    if (!o.samples || idx.length <= o.samples) return idx;
-    return Uint32Array.from(sampleIndices(idx.length, o.samples, rng), (k) => idx[k]);
-  });
+  const parts = capPartition(partitionIndices(data.train.labels.subarray(0, data.train.count), data.train.classNames.length, o.clients, partition, o.seed), o.samples, o.seed);
   process.stdout.write(formatHistograms(parts, data.train.labels, data.train.classNames) + "\n");
   for (const [i, idx] of parts.entries()) {
     const dir = path.join(o.out, `client-${i + 1}`);

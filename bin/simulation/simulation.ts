@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeDatasetFile } from "../../client/data/datasetFile.js";
-import { formatHistograms, partitionIndices, type PartitionSpec } from "../../client/data/partition.js";
+import { capPartition, formatHistograms, partitionIndices, type PartitionSpec } from "../../client/data/partition.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import type { MetricsDocument } from "../../coordinator/metricsFile.js";
 import type { RoundSettings } from "../../coordinator/rounds/types.js";
@@ -18,7 +18,6 @@ import type { BackendChoice } from "../../shared/backends/selectBackend.js";
 import { subset, type ImageDataset } from "../../shared/data/imageDataset.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
-import { Random, sampleIndices } from "../../shared/random.js";
 import type { Attack } from "./attacks.js";
 import type { WorkerConfig } from "./simulationWorker.js";
 
@@ -48,8 +47,10 @@ export interface SimulationOptions {
 
 export async function runSimulation(o: SimulationOptions): Promise<MetricsDocument> {
   const log = o.log;
-  const parts = partitionIndices(o.train.labels.subarray(0, o.train.count), o.train.classNames.length, o.clients, o.partition, o.settings.seed).map((idx, i) =>
-    capSamples(idx, o.samplesPerClient, o.settings.seed + i),
+  const parts = capPartition(
+    partitionIndices(o.train.labels.subarray(0, o.train.count), o.train.classNames.length, o.clients, o.partition, o.settings.seed),
+    o.samplesPerClient,
+    o.settings.seed,
   );
   log(`partition ${JSON.stringify(o.partition)} over ${o.clients} clients:\n${formatHistograms(parts, o.train.labels, o.train.classNames)}`);
 
@@ -115,10 +116,4 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
     for (const c of children) if (c.exitCode === null) c.kill();
     await rm(shardDir, { recursive: true, force: true });
   }
-}
-
-function capSamples(indices: Uint32Array, cap: number | undefined, seed: number): Uint32Array {
-  if (!cap || indices.length <= cap) return indices;
-  // indices are ascending, so picking positions in ascending order keeps the result ascending.
-  return Uint32Array.from(sampleIndices(indices.length, cap, new Random(seed)), (k) => indices[k]);
 }

@@ -12,7 +12,7 @@
  * Every example goes to at most one client, and no client is left empty.
  */
 import { UserError } from "../../shared/errors.js";
-import { permutation, Random } from "../../shared/random.js";
+import { permutation, Random, sampleIndices } from "../../shared/random.js";
 
 export type PartitionSpec =
   | { kind: "iid" }
@@ -292,4 +292,14 @@ export function formatHistograms(parts: readonly ArrayLike<number>[], labels: Ui
   const widths = header.map((h, col) => Math.max(h.length, ...rows.map((r) => r[col].length)));
   const line = (cells: string[]) => cells.map((c, col) => c.padStart(widths[col])).join("  ");
   return [line(header), ...rows.map(line)].join("\n");
+}
+
+/**
+ * Each client's indices capped at `cap` examples by a seeded random subset (kept ascending), the same way in
+ * `simulate` and `partition`, so the two give the same shards for the same seed.
+ */
+export function capPartition(parts: readonly Uint32Array[], cap: number | undefined, seed: number): Uint32Array[] {
+  return parts.map((indices, i) =>
+    !cap || indices.length <= cap ? indices : Uint32Array.from(sampleIndices(indices.length, cap, new Random(seed + i)), (k) => indices[k]),
+  );
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  capPartition,
   formatHistograms,
   formatPartitionSpec,
   parsePartitionSpec,
@@ -175,5 +176,18 @@ describe("formatHistograms", () => {
     expect(rows[3]).toEqual(["total", "6", "3", "2", "1", "3"]);
     // Right-aligned columns: every line has the same length.
     expect(new Set(text.split("\n").map((r) => r.length)).size).toBe(1);
+  });
+});
+
+describe("capPartition", () => {
+  it("keeps a seeded, ascending subset of each client's indices, at most cap of them", () => {
+    const parts = [Uint32Array.from({ length: 50 }, (_, i) => 2 * i), Uint32Array.from([1, 3, 5])];
+    const capped = capPartition(parts, 10, 7);
+    expect(capped[0]).toHaveLength(10);
+    expect(Array.from(capped[0]).every((v, i, a) => parts[0].includes(v) && (i === 0 || a[i - 1] < v))).toBe(true);
+    expect(capped[1]).toBe(parts[1]); // under the cap: untouched
+    expect(Array.from(capPartition(parts, 10, 7)[0])).toEqual(Array.from(capped[0]));
+    expect(Array.from(capPartition(parts, 10, 8)[0])).not.toEqual(Array.from(capped[0]));
+    expect(capPartition(parts, undefined, 7)).toEqual(parts);
   });
 });

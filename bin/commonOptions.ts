@@ -8,11 +8,21 @@ import type { Strategy } from "../coordinator/strategies/strategy.js";
 import { BACKEND_CHOICES } from "../shared/backends/selectBackend.js";
 import { UserError } from "../shared/errors.js";
 import { FEDERATE_MODES, type FederateMode } from "../shared/model/federatedParts.js";
+import { parseSchedule } from "../shared/model/learningRateSchedule.js";
 import { ARCHITECTURES } from "../shared/model/modelSpec.js";
 import type { OptionDefs, ParsedOptions } from "./cliOptions.js";
 
 export const backendOption = {
   backend: { kind: "string", choices: BACKEND_CHOICES, default: "auto", help: "TensorFlow.js backend" },
+} as const satisfies OptionDefs;
+
+export const lrScheduleOption = {
+  "lr-schedule": {
+    kind: "string",
+    default: "constant",
+    meta: "constant|cosine[:MIN]",
+    help: "learning rate per round (federated) or epoch (train): constant, or cosine decay from --lr towards MIN",
+  },
 } as const satisfies OptionDefs;
 
 export const federationOptions = {
@@ -24,6 +34,7 @@ export const federationOptions = {
   "local-epochs": { kind: "int", min: 1, max: 1000, default: 1, help: "local epochs per round" },
   "batch-size": { kind: "int", min: 1, max: 65536, default: 32, help: "local minibatch size" },
   lr: { kind: "number", min: 0, max: 10, default: 0.001, help: "local learning rate" },
+  ...lrScheduleOption,
   optimizer: { kind: "string", choices: ["adam", "sgd"], default: "adam", help: "local optimizer" },
   strategy: { kind: "string", choices: STRATEGY_NAMES, default: "fedavg", help: "aggregation strategy" },
   "strategy-opt": { kind: "list", meta: "KEY=VALUE", help: "strategy option, repeatable (e.g. eta=0.01)" },
@@ -59,6 +70,7 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
       localEpochs: o["local-epochs"],
       batchSize: o["batch-size"],
       learningRate: o.lr,
+      learningRateSchedule: parseSchedule(o["lr-schedule"], o.lr),
       optimizer: o.optimizer as "adam" | "sgd",
       proximalMu: strategy.proximalMu ?? 0,
       federate: o.federate as FederateMode,

@@ -7,13 +7,14 @@ import { subset } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { buildModel } from "../../shared/model/architectures.js";
 import { evaluateModel } from "../../shared/model/evaluate.js";
+import { parseSchedule, scheduledRate } from "../../shared/model/learningRateSchedule.js";
 import { ARCHITECTURES, resolveModelSpec } from "../../shared/model/modelSpec.js";
 import { saveModel } from "../../shared/model/modelStore.js";
 import { initialWeights, weightSpecs, writeWeights } from "../../shared/model/weights.js";
 import { Random, sampleIndices } from "../../shared/random.js";
 import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand } from "../cliOptions.js";
-import { backendOption } from "../commonOptions.js";
+import { backendOption, lrScheduleOption } from "../commonOptions.js";
 
 const spec = {
   name: "train",
@@ -24,6 +25,7 @@ const spec = {
     epochs: { kind: "int", min: 1, max: 10000, default: 5, help: "epochs over the training data" },
     "batch-size": { kind: "int", min: 1, max: 65536, default: 32, help: "minibatch size" },
     lr: { kind: "number", min: 0, max: 10, default: 0.001, help: "learning rate" },
+    ...lrScheduleOption,
     optimizer: { kind: "string", choices: ["adam", "sgd"], default: "adam", help: "optimizer" },
     samples: { kind: "int", min: 1, help: "cap on training examples (default: all)" },
     "test-samples": { kind: "int", min: 0, help: "cap on test examples (default: all)" },
@@ -38,6 +40,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const parsed = parseCommand(spec, argv);
   if (!parsed) return;
   const o = parsed.options;
+  const schedule = parseSchedule(o["lr-schedule"], o.lr);
   const log = createLogger("train");
   const started = Date.now();
   const backend = await initBackend(parseBackendChoice(o.backend));
@@ -58,7 +61,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
     const r = await trainLocally(model, train, {
       epochs: 1,
       batchSize: o["batch-size"],
-      learningRate: o.lr,
+      learningRate: scheduledRate(o.lr, schedule, epoch, o.epochs),
       optimizer: o.optimizer as "adam" | "sgd",
       proximalMu: 0,
       seed: (o.seed * 1_000_003 + epoch) >>> 0,

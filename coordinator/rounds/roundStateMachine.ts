@@ -6,6 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { scheduledRate } from "../../shared/model/learningRateSchedule.js";
 import { addLayersInPlace } from "../../shared/model/weights.js";
 import { Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
@@ -166,7 +167,11 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
         modelVersion: this.version,
         seed: (t.seed * 1_000_003 + open.number * 7919 + hashName(client.siteName)) >>> 0,
         deadline: open.deadline,
-        training: { ...t.training, updateEncoding },
+        training: {
+          ...t.training,
+          learningRate: scheduledRate(t.training.learningRate, t.training.learningRateSchedule, open.number, t.rounds),
+          updateEncoding,
+        },
       };
     }
     const fe = this.finalEval;

@@ -1,10 +1,13 @@
 /** The round state machine's vocabulary: plain data, no transport types. */
+import type { LearningRateSchedule } from "../../shared/model/learningRateSchedule.js";
 import type { FederateMode } from "../../shared/model/federatedParts.js";
 
 export interface TrainingSettings {
   localEpochs: number;
   batchSize: number;
+  /** The base rate; each round's task carries the rate the schedule gives for that round. */
   learningRate: number;
+  learningRateSchedule: LearningRateSchedule;
   optimizer: "adam" | "sgd";
   proximalMu: number;
   /** Which weights clients train and send (partial federation). */

@@ -11,7 +11,7 @@ const settings = (over: Partial<RoundSettings> = {}): RoundSettings => ({
   roundTimeoutMs: 60_000,
   seed: 1,
   maxUpdateNorm: 0,
-  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
+  training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant", min: 0 }, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
   ...over,
 });
 
@@ -72,6 +72,19 @@ describe("round state machine", () => {
     expect(m.finalFederatedEvaluation!.accuracy).toBeCloseTo(0.8, 10);
     expect(m.taskFor(a.sessionId)).toEqual({ kind: "finished", reason: "federation finished", finalModelVersion: 2 });
     expect(Array.from(m.globalWeights[0])).toEqual([5, 6]);
+  });
+
+  it("gives each round's task the learning rate of the schedule", async () => {
+    const training = { ...settings().training, learningRate: 0.1, learningRateSchedule: { kind: "cosine" as const, min: 0 } };
+    const m = make({ rounds: 2, minClients: 1, training });
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "train", round: 1, training: { learningRate: 0.1 } });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [0, 0], [0, 0, 0]));
+    await new Promise((r) => setImmediate(r));
+    // Round 2 of 2: halfway along the cosine, 0.1 · ½(1 + cos(π/2)) = 0.05.
+    const t2 = m.taskFor(a.sessionId);
+    expect(t2).toMatchObject({ kind: "train", round: 2 });
+    expect(t2.kind === "train" && t2.training.learningRate).toBeCloseTo(0.05, 12);
   });
 
   it("rejects malformed updates without touching the global model", async () => {

@@ -29,7 +29,7 @@ describe("a model larger than any gRPC message", () => {
     const machine = new RoundStateMachine({
       settings: {
         rounds: 1, minClients: 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 120_000, seed: 1, maxUpdateNorm: 0,
-        training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
+        training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant", min: 0 }, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
       },
       shapes: specs.map((s) => s.shape),
       initialWeights: [big.slice(), bias.slice()],

@@ -56,7 +56,7 @@ const STOCK = Symbol.for("fedfusion.wasmTrainingKernel.stock");
 /** The stock wasm kernels the replacements are composed of. */
 const STOCK_KERNELS = [
   "Conv2D", "DepthwiseConv2dNative", "MaxPool", "Max", "BatchMatMul", "Transpose", "Reshape", "Reverse", "PadV2",
-  "Slice", "StridedSlice", "Concat", "Fill", "Identity", "Add", "Sub", "Multiply", "Step", "AddN", "ClipByValue",
+  "Slice", "StridedSlice", "Concat", "Fill", "Identity", "Cast", "Add", "Sub", "Multiply", "Step", "AddN", "ClipByValue",
 ] as const;
 type StockName = (typeof STOCK_KERNELS)[number];
 type Stock = Record<StockName, KernelFunc>;
@@ -69,6 +69,8 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   MaxPoolGrad: "stock wasm drops the gradient of windows whose max is <= 0 and breaks ties differently from cpu; also slow",
   Conv2DBackpropInput: "stock wasm version is a scalar loop, 15-30x slower than the forward conv",
   BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) in a scalar loop",
+  Identity: "stock wasm copies the data; gradients call it hundreds of times per step (now shares it, as cpu does)",
+  Cast: "stock wasm copies even to the same dtype (now shares the data then, as cpu does)",
 };
 
 /** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
@@ -458,12 +460,41 @@ function makeBatchMatMul(stock: Stock): KernelFunc {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Identity and same-dtype Cast share the input's data (one more reference), as the cpu backend and
+// wasm's own Reshape do: no wasm kernel writes into its inputs, so a shared buffer is never changed.
+
+interface RefCountingBackend {
+  incRef(dataId: TensorInfo["dataId"]): void;
+}
+
+function share(x: TensorInfo, backend: unknown): TensorInfo {
+  (backend as RefCountingBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+function makeIdentity(stock: Stock): KernelFunc {
+  return (params) => {
+    const { x } = params.inputs as { x: TensorInfo };
+    return x.dtype === "string" ? stock.Identity(params) : share(x, params.backend);
+  };
+}
+
+function makeCast(stock: Stock): KernelFunc {
+  return (params) => {
+    const { x } = params.inputs as { x: TensorInfo };
+    return x.dtype !== "string" && x.dtype === params.attrs?.dtype ? share(x, params.backend) : stock.Cast(params);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   Conv2DBackpropFilter: makeConv2DBackpropFilter,
   MaxPoolGrad: makeMaxPoolGrad,
   Conv2DBackpropInput: makeConv2DBackpropInput,
   BatchMatMul: makeBatchMatMul,
+  Identity: makeIdentity,
+  Cast: makeCast,
 };
 
 /**

@@ -72,6 +72,10 @@ export interface NativeAddon {
     prelu: Float32Array | null,
     preluMode: number,
   ): void;
+  /** y = tanh(x) elementwise (a rational approximation within a few float32 ulp). */
+  tanh(x: Float32Array, y: Float32Array): void;
+  /** x viewed as a row-major rows x cols matrix: axis 0 sums its columns into out, axis 1 its rows (in float64). */
+  sumRowsOrColumns(x: Float32Array, out: Float32Array, rows: number, cols: number, axis: 0 | 1): void;
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
   setNumThreads(threads: number): void;
 }

@@ -50,6 +50,10 @@ export const NATIVE_KERNELS: Readonly<Record<string, string>> = {
   // of XNNPACK's MaxPool and 0.5-0.6x that of the project's MaxPoolGrad (~20 wasm kernel calls).
   [tf.MaxPool]: "C loop (NaN never wins a window, as on cpu)",
   [tf.MaxPoolGrad]: "C loop (the first maximum of a window gets the gradient, as on cpu)",
+  // wasm calls libm's tanh per value: 5-8 ms for the [1600,128] GELU input of a fusion-s encoder block.
+  [tf.Tanh]: "rational approximation in a vectorised C loop",
+  // wasm transposes before reducing any axis but the last: bias gradients (sums over the batch) paid that.
+  [tf.Sum]: "C loop over rows or columns (sums over leading or trailing axes; others fall back)",
 };
 
 /** The kernels {@link registerNativeKernels} replaces on backend 'wasm'. */
@@ -369,6 +373,30 @@ const maxPoolGradPlan: Planner = ({ dy, input }, attrs) => {
   return { outShape: input.shape, run: (addon, out, view) => addon.maxPoolGrad(view(input), view(dy), out, p.g) };
 };
 
+// ---------------------------------------------------------------------------------------------
+// Elementwise and reductions
+
+const tanhPlan: Planner = ({ x }) => {
+  if (!x || !allFloat32(x)) return null;
+  return { outShape: [...x.shape], run: (addon, out, view) => addon.tanh(view(x), out) };
+};
+
+/** Sums over leading axes (column sums) or trailing axes (row sums) of the row-major data. */
+const sumPlan: Planner = ({ x }, attrs) => {
+  if (!x || !allFloat32(x)) return null;
+  const size = util.sizeFromShape(x.shape);
+  const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+  if (size === 0 || axes.length === 0) return null;
+  const r = x.shape.length;
+  const leading = axes.every((a, i) => a === i);
+  if (!leading && !axes.every((a, i) => a === r - axes.length + i)) return null;
+  const reduced = axes.reduce((p, a) => p * x.shape[a], 1);
+  const kept = size / reduced;
+  const outShape = attrs.keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !axes.includes(i));
+  const [rows, cols, axis] = leading ? [reduced, kept, 0 as const] : [kept, reduced, 1 as const];
+  return { outShape, run: (addon, out, view) => addon.sumRowsOrColumns(view(x), out, rows, cols, axis) };
+};
+
 const PLANNERS: Record<string, Planner> = {
   [tf.BatchMatMul]: batchMatMulPlan,
   [tf._FusedMatMul]: fusedMatMulPlan,
@@ -378,6 +406,8 @@ const PLANNERS: Record<string, Planner> = {
   [tf.Conv2DBackpropInput]: conv2DBackpropInputPlan,
   [tf.MaxPool]: maxPoolPlan,
   [tf.MaxPoolGrad]: maxPoolGradPlan,
+  [tf.Tanh]: tanhPlan,
+  [tf.Sum]: sumPlan,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -73,11 +73,28 @@ beforeAll(async () => {
 
 describe("registerWasmTrainingKernels", () => {
   it("registers the missing, broken and slow kernels once, on wasm only", () => {
-    expect(registered.sort()).toEqual(["BatchMatMul", "Conv2DBackpropFilter", "Conv2DBackpropInput", "MaxPoolGrad"]);
+    expect(registered.sort()).toEqual(["BatchMatMul", "Cast", "Conv2DBackpropFilter", "Conv2DBackpropInput", "Identity", "MaxPoolGrad"]);
     expect(Object.keys(WASM_TRAINING_KERNELS).sort()).toEqual(registered);
     expect(registerWasmTrainingKernels()).toEqual([]); // idempotent
     for (const name of registered) expect(tf.getKernel(name, "wasm"), name).toBeDefined();
     expect(tf.getBackend()).toBe("wasm");
+  });
+
+  it("Identity and same-dtype Cast share the data: no copy, values survive disposing the source, nothing leaks", async () => {
+    await tf.setBackend("wasm");
+    const bytesBefore = tf.memory().numBytes;
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const backend = tf.backend() as unknown as { refCount(id: object): number };
+    const c = tf.clone(x);
+    const same = tf.cast(x, "float32");
+    expect(backend.refCount(x.dataId)).toBe(3);
+    const asInt = tf.cast(x, "int32"); // a real conversion still copies
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1.5, -2, 3]);
+    expect(Array.from(same.dataSync())).toEqual([1.5, -2, 3]);
+    expect(Array.from(asInt.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([c, same, asInt]);
+    expect(tf.memory().numBytes).toBe(bytesBefore);
   });
 
   it("rejects non-float32 inputs and mismatched shapes with a clear error", async () => {

@@ -7,6 +7,9 @@
 // which makes an im2col row [KH][KW][C] line up with the filter viewed as a (KH*KW*C) x OC matrix.
 #include <node_api.h>
 
+#include "elementwise.h"
+#include "napi_args.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -29,6 +32,13 @@ char* openblas_get_corename(void);
 }
 
 namespace {
+
+using ff::GetBool;
+using ff::GetF32;
+using ff::GetInt;
+using ff::GetNum;
+using ff::GetOptF32;
+using ff::Throw;
 
 constexpr int kRowMajor = 101;
 constexpr int kNoTrans = 111;
@@ -60,81 +70,6 @@ float* Workspace(napi_env env, size_t n) {
     inst->cap = inst->ws ? n : 0;
   }
   return inst->ws;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Argument helpers. Each returns false after throwing a JS exception.
-
-bool Throw(napi_env env, const char* msg, bool range = true) {
-  if (range) {
-    napi_throw_range_error(env, nullptr, msg);
-  } else {
-    napi_throw_type_error(env, nullptr, msg);
-  }
-  return false;
-}
-
-bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
-    return Throw(env, msg, false);
-  }
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* ptr = nullptr;
-  napi_value ab;
-  size_t offset = 0;
-  napi_get_typedarray_info(env, v, &type, &length, &ptr, &ab, &offset);
-  if (type != napi_float32_array) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
-    return Throw(env, msg, false);
-  }
-  *data = static_cast<float*>(ptr);
-  *len = static_cast<int64_t>(length);
-  return true;
-}
-
-// Float32Array, or null/undefined -> nullptr with length 0.
-bool GetOptF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
-  napi_valuetype t;
-  napi_typeof(env, v, &t);
-  if (t == napi_null || t == napi_undefined) {
-    *data = nullptr;
-    *len = 0;
-    return true;
-  }
-  return GetF32(env, v, data, len, what);
-}
-
-bool GetInt(napi_env env, napi_value v, int64_t* out, const char* what) {
-  double d;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !(d == floor(d)) || d < 0 || d > 2147483647.0) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be an integer in [0, 2^31)", what);
-    return Throw(env, msg, false);
-  }
-  *out = static_cast<int64_t>(d);
-  return true;
-}
-
-bool GetNum(napi_env env, napi_value v, double* out, const char* what) {
-  if (napi_get_value_double(env, v, out) != napi_ok) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a number", what);
-    return Throw(env, msg, false);
-  }
-  return true;
-}
-
-bool GetBool(napi_env env, napi_value v, bool* out) {
-  napi_value b;
-  napi_coerce_to_bool(env, v, &b);
-  napi_get_value_bool(env, b, out);
-  return true;
 }
 
 // Number of floats a row-major rows x cols matrix with leading dimension ld occupies.
@@ -786,6 +721,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  ff::DefineElementwise(env, exports);
   return exports;
 }
 

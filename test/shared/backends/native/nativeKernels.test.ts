@@ -226,7 +226,10 @@ describe("registration", () => {
   it("applies the project's wasm kernels, then replaces the heavy kernels on wasm only", () => {
     expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES].sort());
     expect([...NATIVE_KERNEL_NAMES].sort()).toEqual(
-      ["BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul"].sort(),
+      [
+        "BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul",
+        "Tanh", "Sum",
+      ].sort(),
     );
     expect(blas).toMatch(/OpenBLAS.*core \w+/);
     // Already registered: nothing changes.
@@ -267,6 +270,53 @@ describe("registration", () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
+
+describe("Tanh", () => {
+  it("matches tanh to float32 precision across the range, including ±0, ±Inf, NaN and the clamp", async () => {
+    const special = [0, -0, 1e-8, -3e-4, 4e-4, 0.5, -1, 3, 7.9, 7.99881172180175781, 8, -9, 20, 1e30, Infinity, -Infinity, NaN];
+    const sweep = Array.from({ length: 4001 }, (_, i) => -10 + i * 0.005);
+    const v = Float32Array.from([...special, ...sweep]);
+    await checkKernel(tf.Tanh, { x: { shape: [v.length], v } }, {}, "sweep");
+    // Tight: a few float32 ulp of 1, not just the suite's default tolerance.
+    const got = await on("wasm", () => tf.tanh(tf.tensor1d(v)));
+    for (let i = 0; i < v.length; i++) {
+      if (Number.isNaN(v[i])) expect(got[0]!.v[i]).toBeNaN();
+      else expect(Math.abs(got[0]!.v[i]! - Math.tanh(v[i]!)), `tanh(${v[i]})`).toBeLessThan(4e-7);
+    }
+  });
+
+  it("the gradient of tanh (through the tape) matches cpu", async () => {
+    const x = values([20, 15], 3);
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(tf.tanh(t), tf.reshape(tf.range(0, 300), [20, 15])));
+    await expectNativeMatchesCpu("tanh gradient", tf.Tanh, () => tf.grad(f)(tf.tensor(x, [20, 15])), { checkKernels: false });
+  });
+});
+
+describe("Sum", () => {
+  const cases: Array<[number[], number | number[], boolean, string]> = [
+    [[1600, 64], 0, false, "bias gradient of a dense layer on tokens"],
+    [[32, 28, 28, 8], [0, 1, 2], false, "conv bias gradient"],
+    [[32, 50, 64], [0, 1], true, "layer norm gain gradient, keepDims"],
+    [[37, 53], 1, false, "rows"],
+    [[4, 5, 6], [1, 2], true, "trailing axes, keepDims"],
+    [[4, 5, 6], [-1], false, "negative axis"],
+    [[7, 9], [0, 1], false, "everything"],
+    [[5], 0, false, "a vector"],
+  ];
+  for (const [shape, axis, keepDims, note] of cases) {
+    it(`[${shape}] axis ${JSON.stringify(axis)}${keepDims ? " keepDims" : ""} (${note})`, async () => {
+      await checkKernel(tf.Sum, { x: input(shape, 10) }, { axis, keepDims }, `[${shape}] axis ${axis}`);
+    });
+  }
+
+  it("leaves middle axes, empty tensors and int32 to the previous kernel", async () => {
+    await checkFallback(tf.Sum, { x: input([3, 4, 5]) }, { axis: [1], keepDims: false }, "middle axis");
+    await checkFallback(tf.Sum, { x: input([3, 4, 5]) }, { axis: [0, 2], keepDims: false }, "first and last axes");
+    await checkFallback(tf.Sum, { x: { shape: [0, 4], v: new Float32Array(0) } }, { axis: [0], keepDims: false }, "empty");
+    const i32: Input = { shape: [2, 3], v: Int32Array.from([1, 2, 3, 4, 5, 6]), dtype: "int32" };
+    await checkFallback(tf.Sum, { x: i32 }, { axis: [0], keepDims: false }, "int32", false);
+  });
+});
 
 describe("BatchMatMul", () => {
   const cases: Array<[number[], number[], boolean, boolean, string?]> = [

@@ -1,0 +1,116 @@
+// See elementwise.h. Both kernels are plain loops the compiler vectorises at the baseline ISA, so the
+// addon stays portable across x86-64 CPUs (no -march flags).
+#include "elementwise.h"
+
+#include <stdint.h>
+
+#include <vector>
+
+#include "napi_args.h"
+
+namespace ff {
+namespace {
+
+// tanh as a [13/6] rational function on [-c, c] (Eigen's generic_fast_tanh_float): within a few ulp
+// of the exact value in float32, ±1 beyond c where float32 tanh rounds to ±1 anyway. NaN stays NaN
+// (every comparison with it is false, so it passes the clamp and poisons p/q).
+inline float FastTanh(float v) {
+  const float c = 7.99881172180175781f;
+  const float x = v > c ? c : (v < -c ? -c : v);
+  const float x2 = x * x;
+  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = x2 * p + -8.60467152213735e-11f;
+  p = x2 * p + 5.12229709037114e-08f;
+  p = x2 * p + 1.48572235717979e-05f;
+  p = x2 * p + 6.37261928875436e-04f;
+  p = x2 * p + 4.89352455891786e-03f;
+  p = x * p;
+  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = x2 * q + 2.26843463243900e-03f;
+  q = x2 * q + 4.89352518554385e-03f;
+  const float r = p / q;
+  // Near 0 the ratio loses the last bits; tanh(x) = x there to float precision.
+  return (v < 0.0004f && v > -0.0004f) ? v : r;
+}
+
+// tanh(x, y): y[i] = tanh(x[i]) for every i < x.length.
+napi_value Tanh(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value a[2];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *x, *y;
+  int64_t lx, ly;
+  if (argc < 2) {
+    Throw(env, "tanh(x, y)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) return nullptr;
+  if (ly < lx) {
+    Throw(env, "tanh: y is shorter than x");
+    return nullptr;
+  }
+  for (int64_t i = 0; i < lx; ++i) y[i] = FastTanh(x[i]);
+  return nullptr;
+}
+
+// sumRowsOrColumns(x, out, rows, cols, axis): x is a row-major rows x cols matrix; axis 0 sums each
+// column (out has cols values), axis 1 each row (out has rows values). Sums accumulate in float64.
+napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value a[5];
+  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  float *x, *out;
+  int64_t lx, lo, rows, cols, axis;
+  if (argc < 5) {
+    Throw(env, "sumRowsOrColumns(x, out, rows, cols, axis)", false);
+    return nullptr;
+  }
+  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &out, &lo, "out") || !GetInt(env, a[2], &rows, "rows") ||
+      !GetInt(env, a[3], &cols, "cols") || !GetInt(env, a[4], &axis, "axis")) {
+    return nullptr;
+  }
+  if (axis > 1) {
+    Throw(env, "sumRowsOrColumns: axis must be 0 or 1");
+    return nullptr;
+  }
+  if (rows * cols > lx || (axis == 0 ? cols : rows) > lo) {
+    Throw(env, "sumRowsOrColumns: an array is smaller than rows x cols needs");
+    return nullptr;
+  }
+  if (axis == 0) {
+    std::vector<double> acc(size_t(cols), 0.0);
+    double* s = acc.data();
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* r = x + i * cols;
+      for (int64_t j = 0; j < cols; ++j) s[j] += r[j];
+    }
+    for (int64_t j = 0; j < cols; ++j) out[j] = float(s[j]);
+  } else {
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* r = x + i * cols;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      int64_t j = 0;
+      for (; j + 4 <= cols; j += 4) {
+        s0 += r[j];
+        s1 += r[j + 1];
+        s2 += r[j + 2];
+        s3 += r[j + 3];
+      }
+      for (; j < cols; ++j) s0 += r[j];
+      out[i] = float((s0 + s1) + (s2 + s3));
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void DefineElementwise(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"tanh", nullptr, Tanh, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sumRowsOrColumns", nullptr, SumRowsOrColumns, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+}
+
+}  // namespace ff

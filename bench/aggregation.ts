@@ -1,15 +1,16 @@
 /**
  * Benchmark 4, aggregation at memory speed, and the coordinator's peak memory.
  *
- * Throughput: K = 10 updates of P float32 parameters are decoded from their wire chunks
- * (encodePayload → chunkPayload → PayloadAssembler: copy into one buffer + SHA-256 check) and folded into
- * a streaming FedAvg round (`createStrategy("fedavg").beginRound(current)`, add × K, finish). Baseline:
+ * Throughput: K = 10 updates (deltas) of P float32 parameters are decoded from their wire chunks
+ * (encodePayload → chunkPayload → PayloadAssembler into the upload slot's reused buffer: copy + SHA-256
+ * check) and folded into a streaming FedAvg round as the coordinator does it (one strategy across rounds,
+ * `beginRound(current)`, addDelta × K, finish). Baseline:
  * `Float32Array.prototype.set` copying the same K·P·4 bytes. Both are quoted as update bytes consumed per
  * second (K·P·4 / time); the copy reads and writes each byte once. Target: ≥ 50% of the copy bandwidth.
  *
  * Memory: in a fresh process, K = 10 and K = 100 updates of a 10M-parameter model are streamed through
- * the coordinator's own path (chunks → PayloadAssembler → RoundStateMachine.submitUpdate: validation,
- * global + delta, strategy.add), the sender side being a 1 MiB chunk repeated (so it costs no memory).
+ * the coordinator's own path (chunks → PayloadAssembler in an UploadGate slot's buffer →
+ * RoundStateMachine.submitUpdate: validation, strategy.addDelta), the sender side being a 1 MiB chunk repeated (so it costs no memory).
  * Peak RSS (the kernel's high-water mark) minus the RSS before any model-sized allocation.
  * Target: ≤ 3 × model size + 64 MiB, and independent of K.
  */
@@ -35,13 +36,18 @@ interface ThroughputResult {
   sha256: Sample;
   /** Median ms per phase over the timed aggregate runs. */
   phases: { assemble: number; add: number; finish: number };
+  /** "native" or "javascript": which fold loops ran. */
+  foldKernels: string;
 }
 
 export async function throughputWorker(args: { params: number; k: number; repeats: number }, io: ChildIO): Promise<ThroughputResult> {
   const { encodePayload, chunkPayload, PayloadAssembler } = await import("../shared/codec/payload.js");
   const { createStrategy } = await import("../coordinator/strategies/createStrategy.js");
+  const { UploadGate } = await import("../coordinator/transport/uploadGate.js");
   const specs = syntheticSpecs(args.params);
   const current = syntheticWeights(specs, 1);
+  const gate = new UploadGate(2);
+  const strategy = createStrategy("fedavg");
   const distinct = 2; // two different updates, alternated: memory stays bounded for 50M parameters
   const updates = Array.from({ length: distinct }, (_, d) => {
     const weights = syntheticWeights(specs, 100 + d);
@@ -51,19 +57,21 @@ export async function throughputWorker(args: { params: number; k: number; repeat
   const bytes = args.k * args.params * 4;
   const phaseRuns: { assemble: number; add: number; finish: number }[] = [];
 
-  const aggregate = () => {
-    const round = createStrategy("fedavg").beginRound(current);
+  const aggregate = async () => {
+    const round = strategy.beginRound(current);
     const p = { assemble: 0, add: 0, finish: 0 };
     for (let k = 0; k < args.k; k++) {
       const u = updates[k % distinct];
+      const slot = await gate.acquire();
       const t0 = cpuNow();
-      const asm = new PayloadAssembler(u.manifest, specs, args.params * 4);
+      const asm = new PayloadAssembler(u.manifest, specs, args.params * 4, slot.buffer);
       for (const c of u.chunks) asm.push(c);
       const tensors = asm.finish();
       const t1 = cpuNow();
-      round.add({ weights: tensors.map((t) => t.values), numExamples: 100 + k });
+      round.addDelta({ delta: tensors.map((t) => t.values), numExamples: 100 + k });
       p.assemble += t1 - t0;
       p.add += cpuNow() - t1;
+      slot.release(true);
     }
     const t2 = cpuNow();
     round.finish();
@@ -92,7 +100,8 @@ export async function throughputWorker(args: { params: number; k: number; repeat
     finish: median(timed.map((p) => p.finish)),
   };
   io.log(`P=${args.params / 1e6}M: aggregate ${formatNumber(bytes / s.aggregate.cpu.median / 1e3)} MB/s, copy ${formatNumber(bytes / s.copy.cpu.median / 1e3)} MB/s (CPU time)`);
-  return { params: args.params, k: args.k, bytes, aggregate: s.aggregate, copy: s.copy, sha256: s.sha256, phases };
+  const { foldKernels } = await import("../coordinator/foldKernels.js");
+  return { params: args.params, k: args.k, bytes, aggregate: s.aggregate, copy: s.copy, sha256: s.sha256, phases, foldKernels: foldKernels().name };
 }
 
 interface MemoryResult {
@@ -117,6 +126,7 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
   const { PayloadAssembler } = await import("../shared/codec/payload.js");
   const { createStrategy } = await import("../coordinator/strategies/createStrategy.js");
   const { RoundStateMachine } = await import("../coordinator/rounds/roundStateMachine.js");
+  const { UploadGate } = await import("../coordinator/transport/uploadGate.js");
   const { Encoding } = await import("../shared/generated/fedfusion/v1/federation.js");
   const specs = syntheticSpecs(args.params);
   const modelBytes = args.params * 4;
@@ -136,10 +146,12 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
   const baselineRss = process.memoryUsage.rss();
   const t0 = performance.now();
   const current = syntheticWeights(specs, 1);
-  const receive = () => {
-    const asm = new PayloadAssembler(manifest, specs, modelBytes);
+  const gate = new UploadGate(2);
+  const receive = async () => {
+    const slot = await gate.acquire();
+    const asm = new PayloadAssembler(manifest, specs, modelBytes, slot.buffer);
     for (const c of patternStream(modelBytes, pattern)) asm.push(c);
-    return asm.finish().map((t) => t.values);
+    return { delta: asm.finish().map((t) => t.values), slot };
   };
   let accepted = 0;
   if (args.path === "coordinator") {
@@ -147,7 +159,7 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
     const machine = new RoundStateMachine({ settings, shapes: specs.map((s) => s.shape), initialWeights: current, strategy, log: () => undefined });
     const sessions = Array.from({ length: args.k }, (_, i) => machine.join({ siteName: `site-${i}`, numExamples: 100, backend: "bench", encodings: ["float32"] }).sessionId);
     for (const sessionId of sessions) {
-      const delta = receive();
+      const { delta, slot } = await receive();
       sample();
       const verdict = machine.submitUpdate(sessionId, {
         round: 1,
@@ -157,6 +169,7 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
         delta,
       });
       if (verdict.accepted) accepted++;
+      slot.release(!machine.keepsUpdates);
       sample();
     }
     // The round closes (and the strategy finishes) inside the last submitUpdate; what follows (the clients'
@@ -167,7 +180,9 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
   } else {
     const round = createStrategy("fedavg").beginRound(current);
     for (let k = 0; k < args.k; k++) {
-      round.add({ weights: receive(), numExamples: 100 });
+      const { delta, slot } = await receive();
+      round.addDelta({ delta, numExamples: 100 });
+      slot.release(true);
       accepted++;
       sample();
     }
@@ -187,7 +202,7 @@ function explainThroughput(t: ThroughputResult): string {
   const share = (ms: number) => `${formatNumber((100 * ms) / total)}%`;
   return (
     `decoding (copy into the assembly buffer + SHA-256 check) takes ${share(t.phases.assemble)} of the time — SHA-256 alone runs at ${per(t.sha256.cpu.median)} — ` +
-    `and the FedAvg fold (float32 → float64 multiply-add per value, in JS) ${share(t.phases.add)} at ${per(t.phases.add)}; ` +
+    `and the FedAvg fold of the delta (float32 → float64 multiply-add per value, ${t.foldKernels} loop) ${share(t.phases.add)} at ${per(t.phases.add)}; ` +
     `finish (float64 → float32 mean) ${share(t.phases.finish)}`
   );
 }
@@ -195,8 +210,10 @@ function explainThroughput(t: ThroughputResult): string {
 function explainMemory(m: MemoryResult): string {
   const x = (b: number) => `${formatNumber(b / m.modelBytes)}×`;
   return (
-    `peak growth is ${x(m.growth)} the model: the global model (1×), FedAvg's float64 accumulator (2×), the assembled upload (1×), ` +
-    `global + delta built before strategy.add (1×) and the new global at finish (1×), plus ArrayBuffers of earlier updates that are garbage but not yet collected`
+    `peak growth is ${x(m.growth)} the model: the global model (1×), FedAvg's float64 accumulator (2×: float64 so the mean does not depend on ` +
+    `the arrival order) and the upload slot's assembly buffer (1×, reused by every upload), and at finish the new global (1×) built while all of ` +
+    `those exist (the old global is still referenced by downloads in flight). Reaching 3× would take float32 accumulation (results would then ` +
+    `depend on the arrival order) and writing the new global over the old one`
   );
 }
 

@@ -7,7 +7,6 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { scheduledRate } from "../../shared/model/learningRateSchedule.js";
-import { addLayersInPlace } from "../../shared/model/weights.js";
 import { Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
 import { validateUpdate } from "../validation/validateUpdate.js";
@@ -218,6 +217,11 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   }
 
   /** Takes ownership of update.delta (its arrays are reused for the client's full weights). */
+  /** True when a submitted update's arrays stay referenced until the round ends (a non-streaming strategy). */
+  get keepsUpdates(): boolean {
+    return !this.options.strategy.streaming;
+  }
+
   submitUpdate(sessionId: string, update: Update): UpdateVerdict {
     const admitted = this.admitUpload(sessionId, update.round, update.baseModelVersion);
     const open = this.open;
@@ -230,8 +234,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const check = validateUpdate(update.delta, { shapes: this.options.shapes }, { maxNorm: this.options.settings.maxUpdateNorm || undefined });
     if (!check.ok) return this.countRejection(open, name, reject(check.reason, check.detail));
 
-    // The delta's arrays become the client's full weights in place: an update costs one model-sized buffer.
-    open.aggregation.add({ weights: addLayersInPlace(update.delta, this.weights), numExamples: update.numExamples });
+    // Streaming strategies fold the delta as it is; the others build the full weights in its arrays.
+    open.aggregation.addDelta({ delta: update.delta, numExamples: update.numExamples });
     open.submitted.add(sessionId);
     const s = open.trainStats;
     s.loss += update.metrics.loss * update.numExamples;

@@ -1,14 +1,15 @@
 /** FedAvg: the example-weighted mean Σ nᵢ·wᵢ / Σ nᵢ, layer by layer; the base of the server-optimizer strategies. */
-import type { FitResult, RoundAggregation } from "./strategy.js";
-import { WeightedSum } from "./layers.js";
+import type { DeltaResult, FitResult, RoundAggregation } from "./strategy.js";
+import { AccumulatorPool, WeightedSum } from "./layers.js";
 import { BaseStrategy, RoundBase } from "./round.js";
 
 export class FedAvg extends BaseStrategy {
   readonly name: string = "fedavg";
   readonly streaming = true;
+  private readonly pool = new AccumulatorPool();
 
   beginRound(current: Float32Array[]): RoundAggregation {
-    return new MeanRound(current, this.name, (mean) => this.step(current, mean));
+    return new MeanRound(current, this.name, this.pool, (mean) => this.step(current, mean));
   }
 
   /**
@@ -21,24 +22,36 @@ export class FedAvg extends BaseStrategy {
   }
 }
 
-/** Streams the results into one Float64 accumulator per layer; never keeps a result. */
+/**
+ * Streams the results into one Float64 accumulator per layer (taken from, and given back to, the
+ * strategy's pool); never keeps a result. Deltas fold in as they are.
+ */
 class MeanRound extends RoundBase {
   private readonly sum: WeightedSum;
 
   constructor(
     current: readonly Float32Array[],
     strategyName: string,
+    private readonly pool: AccumulatorPool,
     private readonly then: (mean: Float32Array[]) => Float32Array[],
   ) {
     super(current, strategyName);
-    this.sum = new WeightedSum(current);
+    this.sum = new WeightedSum(current, pool.take(current));
   }
 
   protected accept(result: FitResult): void {
     this.sum.add(result.weights, result.numExamples);
   }
 
+  protected override acceptDelta(result: DeltaResult): void {
+    this.sum.addDelta(result.delta, result.numExamples);
+  }
+
   protected complete(): Float32Array[] {
-    return this.then(this.sum.mean());
+    try {
+      return this.then(this.sum.mean());
+    } finally {
+      this.pool.give(this.sum.release());
+    }
   }
 }

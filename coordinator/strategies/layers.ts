@@ -1,4 +1,5 @@
 /** Small layer-wise helpers shared by the strategies. */
+import { foldKernels } from "../foldKernels.js";
 
 /**
  * Throws unless `weights` has the same layer count and layer sizes as `reference`.
@@ -44,44 +45,77 @@ export function squaredDistance(a: readonly Float32Array[], b: readonly Float32A
 }
 
 /**
- * Σ nᵢ·wᵢ / Σ nᵢ, layer by layer, folded in one model at a time. The sum is kept in Float64Array
- * accumulators, so the mean does not depend on the order of the models beyond the final float32 rounding.
+ * Σ nᵢ·wᵢ / Σ nᵢ, layer by layer, folded in one model at a time, kept as Σ nᵢ·(wᵢ − base) in Float64Array
+ * accumulators: the mean does not depend on the order of the models beyond the final float32 rounding,
+ * and a client's delta (wᵢ − base, what it uploads) folds in directly, without building wᵢ first. The
+ * mean is base + Σ nᵢ·(wᵢ − base) / Σ nᵢ. The per-value loops are foldKernels' (native when built).
  */
 export class WeightedSum {
   private readonly sums: Float64Array[];
   private totalWeight = 0;
   private added = 0;
+  private readonly kernels = foldKernels();
 
-  constructor(shapeOf: readonly Float32Array[]) {
-    this.sums = shapeOf.map((layer) => new Float64Array(layer.length));
+  /** `accumulators`: reused float64 arrays of the base's layer sizes (their contents are overwritten). */
+  constructor(
+    private readonly base: readonly Float32Array[],
+    accumulators?: Float64Array[],
+  ) {
+    this.sums = accumulators ?? base.map((layer) => new Float64Array(layer.length));
   }
 
   /** Adds weight·model. The layer sizes must already have been checked. */
   add(model: readonly Float32Array[], weight: number): void {
     const first = this.added === 0;
-    for (let l = 0; l < this.sums.length; l++) {
-      const acc = this.sums[l];
-      const w = model[l];
-      const n = acc.length;
-      if (first) {
-        for (let j = 0; j < n; j++) acc[j] = weight * w[j];
-      } else {
-        for (let j = 0; j < n; j++) acc[j] += weight * w[j];
-      }
-    }
+    for (let l = 0; l < this.sums.length; l++) this.kernels.foldWeights(this.sums[l], model[l], this.base[l], weight, first);
+    this.count(weight);
+  }
+
+  /** Adds weight·(base + delta). The layer sizes must already have been checked. */
+  addDelta(delta: readonly Float32Array[], weight: number): void {
+    const first = this.added === 0;
+    for (let l = 0; l < this.sums.length; l++) this.kernels.foldDelta(this.sums[l], delta[l], weight, first);
+    this.count(weight);
+  }
+
+  private count(weight: number): void {
     this.totalWeight += weight;
     this.added++;
   }
 
-  /** The weighted mean, rounded to float32. Throws when nothing (or only zero weight) was added. */
+  /** The weighted mean, rounded to float32 (fresh arrays). Throws when nothing (or only zero weight) was added. */
   mean(): Float32Array[] {
     if (this.added === 0) throw new Error("cannot average zero models");
     const total = this.totalWeight;
     if (!(total > 0)) throw new Error(`cannot take an example-weighted average: the numExamples sum to ${total}`);
-    return this.sums.map((acc) => {
+    return this.sums.map((acc, l) => {
       const out = new Float32Array(acc.length);
-      for (let j = 0; j < acc.length; j++) out[j] = acc[j] / total;
+      this.kernels.finishMean(acc, this.base[l], total, out);
       return out;
     });
+  }
+
+  /** The accumulators, for the next round to reuse (this sum must not be used afterwards). */
+  release(): Float64Array[] {
+    return this.sums;
+  }
+}
+
+/**
+ * Float64 accumulators kept from one round to the next: a round's sums cost no fresh allocation (no
+ * page faults on first touch, no model-sized garbage waiting for the collector).
+ */
+export class AccumulatorPool {
+  private spare: Float64Array[] | null = null;
+
+  take(shapeOf: readonly Float32Array[]): Float64Array[] {
+    const s = this.spare;
+    this.spare = null;
+    if (s && s.length === shapeOf.length && s.every((a, l) => a.length === shapeOf[l].length)) return s;
+    return shapeOf.map((layer) => new Float64Array(layer.length));
+  }
+
+  give(accumulators: Float64Array[]): void {
+    this.spare = accumulators;
   }
 }

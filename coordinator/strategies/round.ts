@@ -1,5 +1,6 @@
 /** The round lifecycle shared by all strategies: aggregate() on top of beginRound(), and result checking. */
-import type { FitResult, RoundAggregation, Strategy } from "./strategy.js";
+import { addLayersInPlace } from "../../shared/model/weights.js";
+import type { DeltaResult, FitResult, RoundAggregation, Strategy } from "./strategy.js";
 import { checkExampleCount, checkLayers } from "./layers.js";
 
 /** A strategy whose aggregate() feeds beginRound() one result at a time, so both give identical numbers. */
@@ -34,12 +35,22 @@ export abstract class RoundBase implements RoundAggregation {
   }
 
   add(result: FitResult): void {
-    if (this.finished) throw new Error(`${this.strategyName}: add() after the round was finished`);
-    const what = `${this.strategyName}: result ${this.added}`;
-    checkLayers(this.current, result.weights, what);
-    checkExampleCount(result.numExamples, what);
+    this.check(result.weights, result.numExamples);
     this.accept(result);
     this.added++;
+  }
+
+  addDelta(result: DeltaResult): void {
+    this.check(result.delta, result.numExamples);
+    this.acceptDelta(result);
+    this.added++;
+  }
+
+  private check(layers: readonly Float32Array[], numExamples: number): void {
+    if (this.finished) throw new Error(`${this.strategyName}: add() after the round was finished`);
+    const what = `${this.strategyName}: result ${this.added}`;
+    checkLayers(this.current, layers, what);
+    checkExampleCount(numExamples, what);
   }
 
   finish(): Float32Array[] {
@@ -50,6 +61,10 @@ export abstract class RoundBase implements RoundAggregation {
   }
 
   protected abstract accept(result: FitResult): void;
+  /** By default the full weights, built in place in the delta's arrays (no model-sized allocation). */
+  protected acceptDelta(result: DeltaResult): void {
+    this.accept({ weights: addLayersInPlace(result.delta, this.current), numExamples: result.numExamples });
+  }
   protected abstract complete(): Float32Array[];
 }
 

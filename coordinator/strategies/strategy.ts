@@ -10,6 +10,12 @@ export interface FitResult {
   numExamples: number;
 }
 
+/** One client's training result as it arrives: its difference from the round's `current` weights. */
+export interface DeltaResult {
+  delta: Float32Array[];
+  numExamples: number;
+}
+
 export interface Strategy {
   readonly name: string;
   /** true when results can be folded in one at a time as they arrive: memory O(model), not O(clients × model). */
@@ -31,6 +37,11 @@ export interface RoundAggregation {
    * so the caller must not modify those arrays before then. Throws if the layers do not match `current`.
    */
   add(result: FitResult): void;
+  /**
+   * Folds in one result given as delta = weights − current (what clients upload). Streaming strategies
+   * fold the delta directly; the others turn `result.delta` into the full weights in place and keep them.
+   */
+  addDelta(result: DeltaResult): void;
   /** Results added so far. */
   readonly count: number;
   /** The new global weights (fresh arrays). Throws on an empty round; a round can be finished once. */

@@ -9,7 +9,7 @@ import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireS
 import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
-import type { UploadGate } from "./uploadGate.js";
+import type { UploadGate, UploadSlot } from "./uploadGate.js";
 
 export interface UploadDeps {
   machine: RoundStateMachine;
@@ -28,14 +28,16 @@ export function handleUpload(
   const { machine } = d;
   let header: UpdateHeader | null = null;
   let assembler: PayloadAssembler | null = null;
-  let release: (() => void) | null = null;
+  let slot: UploadSlot | null = null;
   let answered = false;
   let bytes = 0;
+  /** False once the decoded update went to a strategy that keeps it: the buffer is not reused then. */
+  let bufferFree = true;
 
   const finish = (error: grpc.ServiceError | null, ack?: UploadAck) => {
     if (answered) return;
     answered = true;
-    release?.();
+    slot?.release(bufferFree);
     assembler = null;
     callback(error, ack);
   };
@@ -53,10 +55,10 @@ export function handleUpload(
     if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
     if (!h.manifest) return rejectPayload(h.sessionId, new Error("update header has no manifest"));
     call.pause();
-    release = await d.gate.acquire();
-    if (answered) return release();
+    slot = await d.gate.acquire();
+    if (answered) return slot.release(true);
     try {
-      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes);
+      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes, slot.buffer);
     } catch (e) {
       return rejectPayload(h.sessionId, e);
     }
@@ -91,6 +93,7 @@ export function handleUpload(
       return rejectPayload(header.sessionId, e);
     }
     machine.recordTransfer("up", bytes);
+    bufferFree = !machine.keepsUpdates;
     const m = header.metrics;
     const verdict = machine.submitUpdate(header.sessionId, {
       round: header.round,

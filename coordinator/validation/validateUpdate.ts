@@ -2,6 +2,7 @@
  * Checks one client's update (its delta from the global weights) before it is aggregated: layer count,
  * layer sizes, finite values and, optionally, a bound on its global L2 norm. Pure; one pass over the data.
  */
+import { foldKernels } from "../foldKernels.js";
 
 export type RejectionReason = "layer-count" | "shape" | "non-finite" | "norm";
 
@@ -40,9 +41,10 @@ export function validateUpdate(delta: Float32Array[], expected: ExpectedModel, l
 
   // The sum of squares, in double precision, stays finite exactly when every value is finite
   // (float32 values square to at most ~1.2e77), so one pass checks both.
+  const kernels = foldKernels();
   let total = 0;
   for (let l = 0; l < delta.length; l++) {
-    const sumsq = sumOfSquares(delta[l]);
+    const sumsq = kernels.sumOfSquares(delta[l]);
     if (!Number.isFinite(sumsq)) {
       const j = delta[l].findIndex((x) => !Number.isFinite(x));
       return { ok: false, reason: "non-finite", detail: `layer ${l} value ${j} is ${delta[l][j]}` };
@@ -54,28 +56,6 @@ export function validateUpdate(delta: Float32Array[], expected: ExpectedModel, l
     return { ok: false, reason: "norm", detail: `update L2 norm ${formatNorm(norm, maxNorm)} exceeds the limit ${maxNorm}` };
   }
   return { ok: true, norm };
-}
-
-/** Σ x², with four partial sums so the additions do not wait on each other. */
-function sumOfSquares(x: Float32Array): number {
-  const n = x.length;
-  const n4 = n - (n % 4);
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  for (let j = 0; j < n4; j += 4) {
-    const a = x[j];
-    const b = x[j + 1];
-    const c = x[j + 2];
-    const d = x[j + 3];
-    s0 += a * a;
-    s1 += b * b;
-    s2 += c * c;
-    s3 += d * d;
-  }
-  for (let j = n4; j < n; j++) s0 += x[j] * x[j];
-  return s0 + s1 + s2 + s3;
 }
 
 /** The norm with 4 significant digits, or all of them when 4 would not show that it exceeds the limit. */

@@ -136,13 +136,15 @@ export class PayloadAssembler {
   private received = 0;
   private readonly hash = createHash("sha256");
 
+  /** `buffer`: where to assemble (its first totalBytes bytes); by default a new one. */
   constructor(
     private readonly manifest: PayloadManifest,
     expected: readonly WeightSpec[] | null,
     maxBytes: number,
+    buffer?: (bytes: number) => Uint8Array,
   ) {
     validateManifest(manifest, expected, maxBytes);
-    this.buffer = new Uint8Array(manifest.totalBytes);
+    this.buffer = buffer ? buffer(manifest.totalBytes).subarray(0, manifest.totalBytes) : new Uint8Array(manifest.totalBytes);
   }
 
   push(chunk: Uint8Array): void {

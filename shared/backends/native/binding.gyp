@@ -3,11 +3,12 @@
     {
       # The kernels: sgemm (OpenBLAS), im2col/col2im, whole conv2d passes and fused bias+activation.
       "target_name": "fedfusion_native",
-      "sources": ["src/fedfusion_native.cc", "src/elementwise.cc"],
+      "sources": ["src/fedfusion_native.cc", "src/elementwise.cc", "src/aggregation.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags": ["-O3", "-fno-math-errno"],
-      "cflags_cc": ["-O3", "-fno-math-errno", "-std=c++17"],
+      # No FMA contraction: the aggregation loops must round exactly as their JavaScript twins do.
+      "cflags": ["-O3", "-fno-math-errno", "-ffp-contract=off"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-ffp-contract=off", "-std=c++17"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lopenblas"]
     },

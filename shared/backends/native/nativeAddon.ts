@@ -76,6 +76,14 @@ export interface NativeAddon {
   tanh(x: Float32Array, y: Float32Array): void;
   /** x viewed as a row-major rows x cols matrix: axis 0 sums its columns into out, axis 1 its rows (in float64). */
   sumRowsOrColumns(x: Float32Array, out: Float32Array, rows: number, cols: number, axis: 0 | 1): void;
+  /** acc = weight·delta (first) or acc += weight·delta, in float64. */
+  foldDelta(acc: Float64Array, delta: Float32Array, weight: number, first: boolean): void;
+  /** The same with delta = weights − base. */
+  foldWeights(acc: Float64Array, weights: Float32Array, base: Float32Array, weight: number, first: boolean): void;
+  /** out = base + acc / total, rounded to float32. */
+  finishMean(acc: Float64Array, base: Float32Array, total: number, out: Float32Array): void;
+  /** Σ x² in float64 (four partial sums); non-finite exactly when some value is. */
+  sumOfSquares(x: Float32Array): number;
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
   setNumThreads(threads: number): void;
 }

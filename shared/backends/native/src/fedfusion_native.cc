@@ -7,6 +7,7 @@
 // which makes an im2col row [KH][KW][C] line up with the filter viewed as a (KH*KW*C) x OC matrix.
 #include <node_api.h>
 
+#include "aggregation.h"
 #include "elementwise.h"
 #include "napi_args.h"
 
@@ -722,6 +723,7 @@ napi_value Init(napi_env env, napi_value exports) {
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   ff::DefineElementwise(env, exports);
+  ff::DefineAggregation(env, exports);
   return exports;
 }
 

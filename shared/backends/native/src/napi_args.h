@@ -44,6 +44,23 @@ inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const
   return true;
 }
 
+inline bool GetF64(napi_env env, napi_value v, double** data, int64_t* len, const char* what) {
+  bool is_ta = false;
+  napi_is_typedarray(env, v, &is_ta);
+  napi_typedarray_type type = napi_float32_array;
+  size_t length = 0;
+  void* ptr = nullptr;
+  if (is_ta) napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr);
+  if (!is_ta || type != napi_float64_array) {
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s must be a Float64Array", what);
+    return Throw(env, msg, false);
+  }
+  *data = static_cast<double*>(ptr);
+  *len = static_cast<int64_t>(length);
+  return true;
+}
+
 // Float32Array, or null/undefined -> nullptr with length 0.
 inline bool GetOptF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
   napi_valuetype t;

@@ -128,7 +128,7 @@ export async function scaleClients(args: { address: string; names: string[]; con
   const grpc = await import("@grpc/grpc-js");
   const { CoordinatorConnection } = await import("../client/agent/coordinatorConnection.js");
   const { encodePayload } = await import("../shared/codec/payload.js");
-  const { Encoding, EvaluationReport, FederationClient, JoinRequest, UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
+  const { Encoding, EvaluationReport, JoinRequest, UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
   const { fillPattern } = await import("./harness/fixtures.js");
   const deadline = Date.now() + args.deadlineMs;
   const limit = semaphore(args.concurrency);
@@ -136,20 +136,9 @@ export async function scaleClients(args: { address: string; names: string[]; con
   let payload: ReturnType<typeof encodePayload> | null = null;
 
   const one = async (name: string) => {
-    const conn = new CoordinatorConnection({ address: args.address });
     // One TCP connection per client, as separate sites have: grpc-js would otherwise share one
     // connection among all channels of this process to the same address.
-    const own = conn as unknown as { client?: { close(): void } };
-    if (own.client) {
-      own.client.close();
-      own.client = new FederationClient(args.address, grpc.credentials.createInsecure(), {
-        "grpc.use_local_subchannel_pool": 1,
-        "grpc.max_receive_message_length": 16 << 20,
-        "grpc.keepalive_time_ms": 30_000,
-        "grpc.keepalive_timeout_ms": 10_000,
-        "grpc.keepalive_permit_without_calls": 1,
-      });
-    }
+    const conn = new CoordinatorConnection({ address: args.address, channelOptions: { "grpc.use_local_subchannel_pool": 1 } });
     try {
       let joined: { sessionId: string } | null = null;
       for (let attempt = 0; !joined; attempt++) {
@@ -329,7 +318,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB: HTTP/2 framing in grpc-js, payload copy + SHA-256 + validation + global+delta + float64 fold per upload); non-selected clients only long-poll`
+        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB: HTTP/2 framing in grpc-js, payload copy + SHA-256 + validation + float64 fold per upload); non-selected clients only long-poll`
         : undefined,
     });
   }

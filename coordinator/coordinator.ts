@@ -8,7 +8,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { ImageDataset } from "../shared/data/imageDataset.js";
 import { UserError } from "../shared/errors.js";
-import { FederationService } from "../shared/generated/fedfusion/v1/federation.js";
+import { ChunkedFederationService } from "../shared/codec/chunkMessages.js";
 import type { Logger } from "../shared/logging.js";
 import { buildModel } from "../shared/model/architectures.js";
 import { evaluateModel } from "../shared/model/evaluate.js";
@@ -132,7 +132,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     "grpc.keepalive_permit_without_calls": 1,
   });
   server.addService(
-    FederationService,
+    ChunkedFederationService,
     createFederationService({
       machine,
       spec,

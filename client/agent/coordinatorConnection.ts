@@ -3,14 +3,16 @@
  * reassembled and verified (SHA-256) and the update upload chunked with backpressure.
  */
 import * as grpc from "@grpc/grpc-js";
+import { ChunkedFederationClient, encodeDataChunk, preEncoded } from "../../shared/codec/chunkMessages.js";
 import { chunkPayload, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import {
-  FederationClient,
+  type FederationClient,
   type EvaluationReport,
   type PayloadManifest,
   type JoinRequest,
   type JoinResponse,
   type Task,
+  type UpdateChunk,
   type UpdateHeader,
   type UploadAck,
 } from "../../shared/generated/fedfusion/v1/federation.js";
@@ -20,6 +22,8 @@ export interface ConnectionOptions {
   address: string;
   /** PEM files for TLS; without them the channel is plaintext. */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** Extra grpc-js channel options (e.g. a connection of its own per client in a simulation). */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 const deadline = (ms: number) => new Date(Date.now() + ms);
@@ -29,7 +33,7 @@ export class CoordinatorConnection {
 
   constructor(o: ConnectionOptions) {
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
-    this.client = new FederationClient(o.address, creds, {
+    this.client = new ChunkedFederationClient(o.address, creds, {
       "grpc.max_receive_message_length": 16 << 20,
       // A receive window of a few chunks instead of HTTP/2's 64 KiB: model downloads run ~1.6x faster.
       "grpc-node.flow_control_window": 4 << 20,
@@ -38,6 +42,7 @@ export class CoordinatorConnection {
       "grpc.keepalive_permit_without_calls": 1,
       "grpc.initial_reconnect_backoff_ms": 250,
       "grpc.max_reconnect_backoff_ms": 5_000,
+      ...o.channelOptions,
     });
   }
 
@@ -109,7 +114,7 @@ export class CoordinatorConnection {
         for (let next = chunks.next(); !next.done; next = chunks.next()) {
           if (settled) return; // the coordinator answered early (rejected): stop sending
           const c = next.value;
-          if (!call.write({ part: { $case: "data", value: Buffer.from(c.buffer, c.byteOffset, c.byteLength) } })) {
+          if (!call.write(preEncoded<UpdateChunk>(encodeDataChunk(c)))) {
             return void call.once("drain", pump);
           }
         }

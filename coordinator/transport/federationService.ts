@@ -3,9 +3,9 @@
  * and encodes the answer; no round logic lives here.
  */
 import * as grpc from "@grpc/grpc-js";
-import { chunkPayload } from "../../shared/codec/payload.js";
+import { preEncoded } from "../../shared/codec/chunkMessages.js";
 import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
-import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
+import { GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import {
   Encoding,
   ModelChunk,
@@ -95,20 +95,19 @@ export function createFederationService(o: FederationServiceOptions): Federation
       if (modelVersion !== machine.modelVersion) {
         return call.destroy(fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
       }
-      const payload = federatedOnly
+      const model = federatedOnly
         ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
         : fullCache.get(machine.modelVersion, o.fullWeights);
-      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: payload.manifest } } };
+      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.payload.manifest } } };
       machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + ModelChunk.encode(headerMessage).finish().length);
       call.write(headerMessage);
-      const chunks = chunkPayload(payload.parts);
+      let next = 0;
       // Respect backpressure: write while the stream accepts, resume on 'drain'.
       const pump = () => {
-        for (let next = chunks.next(); !next.done; next = chunks.next()) {
-          const c = next.value;
-          machine.recordTransfer("down", chunkMessageBytes(c.byteLength));
-          const more = call.write({ part: { $case: "data", value: Buffer.from(c.buffer, c.byteOffset, c.byteLength) } });
-          if (!more) return void call.once("drain", pump);
+        while (next < model.chunks.length) {
+          const chunk = model.chunks[next++];
+          machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + chunk.length);
+          if (!call.write(preEncoded<ModelChunk>(chunk))) return void call.once("drain", pump);
         }
         call.end();
       };

@@ -1,21 +1,30 @@
-import { encodePayload, type EncodedPayload } from "../../shared/codec/payload.js";
+import { encodeDataChunk } from "../../shared/codec/chunkMessages.js";
+import { chunkPayload, encodePayload, type EncodedPayload } from "../../shared/codec/payload.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 
+export interface CachedModel {
+  payload: EncodedPayload;
+  /** The payload's data chunks, serialized once (encodeDataChunk) for every download of this version. */
+  chunks: Buffer[];
+}
+
 /**
- * The encoded global model of the current version, built once and served to every client of the round
- * (each download streams views onto the same bytes).
+ * The encoded global model of the current version, built once and served to every client of the round:
+ * each download writes the same serialized chunks (one model-sized copy per version, instead of
+ * serializing — copying — every chunk again for every client).
  */
 export class GlobalModelCache {
-  private cached: { version: number; payload: EncodedPayload } | null = null;
+  private cached: ({ version: number } & CachedModel) | null = null;
 
   constructor(private readonly specs: readonly WeightSpec[]) {}
 
-  get(version: number, weights: () => readonly Float32Array[]): EncodedPayload {
+  get(version: number, weights: () => readonly Float32Array[]): CachedModel {
     if (this.cached?.version !== version) {
+      this.cached = null; // let the previous version go before building this one
       const w = weights();
-      const tensors = this.specs.map((s, i) => ({ ...s, values: w[i] }));
-      this.cached = { version, payload: encodePayload(tensors) };
+      const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })));
+      this.cached = { version, payload, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
     }
-    return this.cached.payload;
+    return this.cached;
   }
 }

@@ -10,7 +10,8 @@ import { createStrategy } from "../../../coordinator/strategies/createStrategy.j
 import { createFederationService } from "../../../coordinator/transport/federationService.js";
 import { encodePayload } from "../../../shared/codec/payload.js";
 import { modelSpecToWire } from "../../../shared/codec/modelSpecWire.js";
-import { Encoding, FederationService } from "../../../shared/generated/fedfusion/v1/federation.js";
+import { ChunkedFederationService } from "../../../shared/codec/chunkMessages.js";
+import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
 
 const SIDE = 4096; // 4096² float32 = 64 MiB
@@ -36,7 +37,7 @@ describe("a model larger than any gRPC message", () => {
       strategy: createStrategy("fedavg"),
     });
     const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
-    server.addService(FederationService, createFederationService({
+    server.addService(ChunkedFederationService, createFederationService({
       machine, spec, weightSpecs: specs, federated: [0, 1], fullWeights: () => [...machine.globalWeights], parameterCount: SIDE * SIDE + SIDE,
       federationId: "test", maxPollMs: 1_000,
     }));

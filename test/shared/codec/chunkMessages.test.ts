@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { dataChunkView, encodeDataChunk } from "../../../shared/codec/chunkMessages.js";
+import { ModelChunk, UpdateChunk, UpdateHeader } from "../../../shared/generated/fedfusion/v1/federation.js";
+
+const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
+
+describe("payload chunk messages without copies", () => {
+  it.each([0, 1, 127, 128, 300, 16_383, 16_384, 1 << 20])("encodes a %i-byte data chunk exactly as the generated code does", (n) => {
+    const data = bytes(n);
+    const ours = encodeDataChunk(data);
+    expect(ours).toEqual(Buffer.from(ModelChunk.encode({ part: { $case: "data", value: Buffer.from(data) } }).finish()));
+    expect(ours).toEqual(Buffer.from(UpdateChunk.encode({ part: { $case: "data", value: Buffer.from(data) } }).finish()));
+    // And decodes back to a view of the same bytes.
+    const view = dataChunkView(ours);
+    expect(view).not.toBeNull();
+    expect(view!.buffer).toBe(ours.buffer);
+    expect(new Uint8Array(view!)).toEqual(data);
+  });
+
+  it("leaves every other message to the generated decoder", () => {
+    const header = Buffer.from(UpdateChunk.encode({ part: { $case: "header", value: UpdateHeader.fromPartial({ sessionId: "s", round: 1, numExamples: 3 }) } }).finish());
+    expect(dataChunkView(header)).toBeNull();
+    // A data field followed by more bytes (e.g. a second field) is not "exactly one data chunk".
+    const extra = Buffer.concat([encodeDataChunk(bytes(10)), Buffer.from([0x12, 0x01, 0x05])]);
+    expect(dataChunkView(extra)).toBeNull();
+    // Truncated: the length says more than there is.
+    expect(dataChunkView(encodeDataChunk(bytes(300)).subarray(0, 200))).toBeNull();
+    expect(dataChunkView(Buffer.from([0x12]))).toBeNull();
+    expect(dataChunkView(Buffer.alloc(0))).toBeNull();
+  });
+});

@@ -85,8 +85,15 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     }
     weights = checkpoint.weights;
     log(`resuming from ${o.checkpointDir}: ${checkpoint.rounds.length} rounds done, model version ${checkpoint.modelVersion}`);
-    if (!o.strategy.streaming || o.strategy.name !== checkpoint.strategy || /^fed(avgm|adam|yogi|adagrad)$/.test(o.strategy.name)) {
-      log(`note: strategy ${o.strategy.name} starts without server-side optimizer state (momentum/moments are not checkpointed)`);
+    if (checkpoint.strategyState && o.strategy.name === checkpoint.strategy && o.strategy.importState) {
+      try {
+        o.strategy.importState(checkpoint.strategyState);
+      } catch (e) {
+        throw new UserError(`checkpoint ${o.checkpointDir}: ${(e as Error).message}`);
+      }
+      log(`restored ${o.strategy.name}'s server-side optimizer state (${Object.keys(checkpoint.strategyState.arrays).join(", ")})`);
+    } else if (o.strategy.name !== checkpoint.strategy && o.strategy.exportState) {
+      log(`note: the checkpoint was written by ${checkpoint.strategy}: ${o.strategy.name} starts without server-side optimizer state`);
     }
   }
   const frozen = weights;
@@ -172,10 +179,12 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       const rounds = [...doc.rounds];
       const version = machine.modelVersion;
       const full = mergeFederated(frozen, federated, machine.globalWeights);
+      // Copied now: the next round updates the strategy's state in place.
+      const strategyState = o.strategy.exportState?.() ?? null;
       writes = writes.then(() =>
         withModel(async () => {
           writeWeights(model, full);
-          await writeCheckpoint(dir, model, spec, { strategy: o.strategy.name, modelVersion: version, rounds });
+          await writeCheckpoint(dir, model, spec, { strategy: o.strategy.name, modelVersion: version, rounds, strategyState });
         }),
       );
     }

@@ -5,6 +5,8 @@
 import { FedAvg } from "./fedAvg.js";
 import { checkLayers } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
+import type { StrategyState } from "./strategy.js";
+import { arraysOf, copyLayers } from "./layers.js";
 
 export const FEDAVGM_OPTIONS = {
   serverLearningRate: { default: 1, min: 0, minExclusive: true, description: "server learning rate" },
@@ -27,6 +29,14 @@ export class FedAvgM extends FedAvg {
     super();
     this.lr = options.serverLearningRate;
     this.beta = options.serverMomentum;
+  }
+
+  exportState(): StrategyState | null {
+    return this.momentum ? { scalars: {}, arrays: { momentum: copyLayers(this.momentum) } } : null;
+  }
+
+  importState(state: StrategyState): void {
+    this.momentum = arraysOf(state, "momentum", this.name);
   }
 
   protected override step(current: readonly Float32Array[], mean: Float32Array[]): Float32Array[] {

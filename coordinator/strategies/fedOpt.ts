@@ -4,8 +4,9 @@
  * The moment estimates start at zero on the first round and are kept in float32, as Flower keeps them.
  */
 import { FedAvg } from "./fedAvg.js";
-import { checkLayers } from "./layers.js";
+import { arraysOf, checkLayers, copyLayers } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
+import type { StrategyState } from "./strategy.js";
 
 const eta = (value: number) => ({ default: value, min: 0, minExclusive: true, description: "server learning rate η" });
 const beta = (value: number, what: string) =>
@@ -75,6 +76,21 @@ abstract class FedOpt extends FedAvg {
     this.v = v;
     this.rounds = t;
     return next;
+  }
+
+  exportState(): StrategyState | null {
+    if (this.v === null) return null;
+    const arrays: Record<string, Float32Array[]> = { v: copyLayers(this.v) };
+    if (this.m) arrays.m = copyLayers(this.m);
+    return { scalars: { rounds: this.rounds }, arrays };
+  }
+
+  importState(state: StrategyState): void {
+    const rounds = state.scalars.rounds;
+    if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error(`${this.name}: the saved state has no valid round count (${rounds})`);
+    this.v = arraysOf(state, "v", this.name);
+    this.m = this.usesFirstMoment ? arraysOf(state, "m", this.name) : null;
+    this.rounds = rounds;
   }
 
   /** η_t for server round t (1-based). */

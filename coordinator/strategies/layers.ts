@@ -1,5 +1,6 @@
 /** Small layer-wise helpers shared by the strategies. */
 import { foldKernels } from "../foldKernels.js";
+import type { StrategyState } from "./strategy.js";
 
 /**
  * Throws unless `weights` has the same layer count and layer sizes as `reference`.
@@ -21,6 +22,13 @@ export function checkExampleCount(numExamples: number, what: string): void {
   if (!Number.isFinite(numExamples) || numExamples < 0) {
     throw new Error(`${what} has numExamples ${numExamples}, expected a finite number ≥ 0`);
   }
+}
+
+/** The named per-layer arrays of a saved strategy state; throws when they are missing. */
+export function arraysOf(state: StrategyState, name: string, strategy: string): Float32Array[] {
+  const a = state.arrays[name];
+  if (!Array.isArray(a) || !a.every((l) => l instanceof Float32Array)) throw new Error(`${strategy}: the saved state has no '${name}' arrays`);
+  return a;
 }
 
 /** Fresh copies of the layers. */

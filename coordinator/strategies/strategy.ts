@@ -16,6 +16,14 @@ export interface DeltaResult {
   numExamples: number;
 }
 
+/** A strategy's server-side optimizer state, carried across a coordinator restart by its checkpoint. */
+export interface StrategyState {
+  /** Scalars, e.g. the number of server rounds done (bias correction depends on it). */
+  scalars: Record<string, number>;
+  /** Per-layer arrays by name, e.g. momentum or moment estimates. */
+  arrays: Record<string, Float32Array[]>;
+}
+
 export interface Strategy {
   readonly name: string;
   /** true when results can be folded in one at a time as they arrive: memory O(model), not O(clients × model). */
@@ -29,6 +37,10 @@ export interface Strategy {
    * both give identical numbers. A round counts (for stateful strategies) when its finish() succeeds.
    */
   beginRound(current: Float32Array[]): RoundAggregation;
+  /** Stateful strategies: a copy of their state after the last finished round (null before the first). */
+  exportState?(): StrategyState | null;
+  /** Restores an exportState() result (read from a checkpoint); throws if it does not fit this strategy. */
+  importState?(state: StrategyState): void;
 }
 
 export interface RoundAggregation {

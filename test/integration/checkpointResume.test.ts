@@ -33,6 +33,8 @@ describe("coordinator checkpoints", () => {
     const args = [
       "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "3", "--test-data", path.join(dir, "parts/test"),
       "--checkpoint", path.join(dir, "ckpt"), "--resume", "--out", out, "--backend", "wasm",
+      // A stateful strategy: its momentum must survive the crash too.
+      "--strategy", "fedavgm", "--strategy-opt", "serverMomentum=0.9",
     ];
     const first = startCli(args);
     procs.push(first);
@@ -49,6 +51,7 @@ describe("coordinator checkpoints", () => {
     const second = startCli(args);
     procs.push(second);
     await second.waitFor(/resuming from .*: ([12]) rounds done, model version \1/);
+    await second.waitFor(/restored fedavgm's server-side optimizer state \(momentum\)/);
     const results = await Promise.all([second.exited, ...clients.map((c) => c.exited)]);
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(second.output()).not.toMatch(/round 1\/3 +accuracy/);

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
+import { gelu, layerNorm } from "./encoderOps.js";
 
 type Kwargs = Record<string, unknown>;
 type Initializer = ReturnType<typeof tfl.initializers.zeros>;
@@ -204,18 +205,6 @@ export class TransformerEncoderBlock extends Layer {
   override getConfig(): tf.serialization.ConfigDict {
     return { ...super.getConfig(), heads: this.heads, mlpRatio: this.mlpRatio, dropout: this.dropout };
   }
-}
-
-/** GELU, tanh approximation (as in GPT-2/BERT); built from ops every backend has, unlike erf. */
-function gelu(x: tf.Tensor): tf.Tensor {
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(x, tf.mul(x, x)))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
-}
-
-/** Layer normalisation over the last axis. */
-function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma), beta);
 }
 
 for (const cls of [ClassTokenAndPosition, ClassTokenPool, TransformerEncoderBlock, TokenLayerNorm]) {

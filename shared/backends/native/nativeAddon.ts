@@ -76,6 +76,18 @@ export interface NativeAddon {
   tanh(x: Float32Array, y: Float32Array): void;
   /** x viewed as a row-major rows x cols matrix: axis 0 sums its columns into out, axis 1 its rows (in float64). */
   sumRowsOrColumns(x: Float32Array, out: Float32Array, rows: number, cols: number, axis: 0 | 1): void;
+  /** y = GELU(x), tanh approximation. */
+  gelu(x: Float32Array, y: Float32Array): void;
+  /** dx = dy · GELU'(x). */
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  /** Layer normalisation of each row of d values: y = (x − mean)/sqrt(var + eps)·gamma + beta. */
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void;
+  /** Its gradient: dx, and dgamma/dbeta summed over the rows. */
+  layerNormGrad(
+    dy: Float32Array, x: Float32Array, gamma: Float32Array,
+    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array,
+    rows: number, d: number, eps: number,
+  ): void;
   /** acc = weight·delta (first) or acc += weight·delta, in float64. */
   foldDelta(acc: Float64Array, delta: Float32Array, weight: number, first: boolean): void;
   /** The same with delta = weights − base. */

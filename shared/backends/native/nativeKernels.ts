@@ -26,6 +26,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { backend_util, broadcast_util, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainingKernels.js";
+import { registerEncoderKernels, unregisterEncoderKernels } from "./encoderKernels.js";
+import { executeOnHeap, type View } from "./wasmHeap.js";
 import {
   loadNativeAddon,
   type ConvGeometry,
@@ -59,21 +61,6 @@ export const NATIVE_KERNELS: Readonly<Record<string, string>> = {
 /** The kernels {@link registerNativeKernels} replaces on backend 'wasm'. */
 export const NATIVE_KERNEL_NAMES: readonly string[] = Object.keys(NATIVE_KERNELS);
 
-// ---------------------------------------------------------------------------------------------
-// The wasm backend's heap
-
-type DataId = TensorInfo["dataId"];
-
-/** The parts of tfjs-backend-wasm's BackendWasm used here (see its backend_wasm.js). */
-interface WasmHeapBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(dataId: DataId): { memoryOffset: number | null } | undefined };
-  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
-  disposeData(dataId: DataId, force?: boolean): boolean;
-}
-
-type View = (t: TensorInfo) => Float32Array;
-
 /**
  * A native call, decided before anything is allocated: the output's shape and how to fill it, given
  * views of the heap taken after the output exists.
@@ -88,23 +75,8 @@ type Inputs = KernelParams["inputs"];
 /** Returns null when the native path does not cover the call (the previous kernel then runs). */
 type Planner = (inputs: Inputs, attrs: NamedAttrMap) => Plan | null;
 
-function execute(addon: NativeAddon, backend: WasmHeapBackend, plan: Plan): TensorInfo {
-  const out = backend.makeOutput(plan.outShape, "float32");
-  try {
-    // Only now, with every allocation done, views of the heap: allocating may have grown (and so
-    // detached) the memory. Nothing allocates on the wasm heap until the addon has returned.
-    const heap = backend.wasm.HEAPU8.buffer;
-    const view: View = (t) => {
-      const offset = backend.dataIdMap.get(t.dataId)?.memoryOffset;
-      if (offset == null) throw new Error("native wasm kernel: a tensor has no data on the wasm heap");
-      return new Float32Array(heap, offset, util.sizeFromShape(t.shape));
-    };
-    plan.run(addon, view(out), view);
-  } catch (e) {
-    backend.disposeData(out.dataId, true);
-    throw e;
-  }
-  return out;
+function execute(addon: NativeAddon, backend: unknown, plan: Plan): TensorInfo {
+  return executeOnHeap(backend, [plan.outShape], ([out], view) => plan.run(addon, out, view))[0];
 }
 
 function allFloat32(...ts: (TensorInfo | undefined)[]): boolean {
@@ -451,7 +423,7 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
         return fallback(params);
       }
       count.native++;
-      return execute(addon, params.backend as unknown as WasmHeapBackend, p);
+      return execute(addon, params.backend, p);
     };
     markWasmReplacement(kernelFunc, fallback);
     previous.set(name, original);
@@ -460,6 +432,7 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     tf.registerKernel({ ...original, kernelFunc });
     kernels.push(name);
   }
+  kernels.push(...registerEncoderKernels(addon));
   registered = { kernels, blas };
   return { ok: true, kernels: [...kernels], blas };
 }
@@ -471,6 +444,7 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
+  unregisterEncoderKernels();
   registered = undefined;
 }
 

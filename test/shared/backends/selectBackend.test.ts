@@ -5,6 +5,7 @@
  * because a process selects its backend once.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { ENCODER_KERNEL_NAMES } from "../../../shared/backends/encoderKernelNames.js";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,7 +42,7 @@ describe("native", () => {
     expect(s.name).toBe("native");
     expect(s.tfBackend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
-    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length} native kernels on OpenBLAS`));
+    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length + ENCODER_KERNEL_NAMES.length} native kernels on OpenBLAS`));
     expect(s.detail).toMatch(/OpenBLAS [\d.]+.*core \w+/);
     // And products and convolutions now run natively.
     const before = nativeKernelStats()[tf.BatchMatMul]?.native ?? 0;

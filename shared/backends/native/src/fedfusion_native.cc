@@ -9,6 +9,7 @@
 
 #include "aggregation.h"
 #include "elementwise.h"
+#include "encoder.h"
 #include "napi_args.h"
 
 #include <math.h>
@@ -724,6 +725,7 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   ff::DefineElementwise(env, exports);
   ff::DefineAggregation(env, exports);
+  ff::DefineEncoder(env, exports);
   return exports;
 }
 

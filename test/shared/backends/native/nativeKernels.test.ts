@@ -11,6 +11,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gradients
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runOnBackend } from "../../../helpers/kernels.js";
+import { ENCODER_KERNEL_NAMES } from "../../../../shared/backends/encoderKernelNames.js";
 import {
   nativeKernelStats,
   NATIVE_KERNEL_NAMES,
@@ -224,7 +225,8 @@ describe("wasm heap growth", () => {
 
 describe("registration", () => {
   it("applies the project's wasm kernels, then replaces the heavy kernels on wasm only", () => {
-    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES].sort());
+    // The kernels it replaces, then the fused encoder kernels it adds.
+    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES, ...ENCODER_KERNEL_NAMES].sort());
     expect([...NATIVE_KERNEL_NAMES].sort()).toEqual(
       [
         "BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul",

@@ -1,0 +1,84 @@
+/**
+ * The fused encoder kernels (encoderKernelNames.ts) on backend 'wasm', computed by the native addon
+ * (src/encoder.cc) directly on the wasm heap. They are new kernel names, so nothing is replaced: a backend
+ * without them keeps the composite ops.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { util } from "@tensorflow/tfjs-core";
+import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import {
+  ENCODER_KERNEL_NAMES,
+  GELU_GRAD_KERNEL,
+  GELU_KERNEL,
+  LAYER_NORM_EPSILON,
+  LAYER_NORM_GRAD_KERNEL,
+  LAYER_NORM_KERNEL,
+} from "../encoderKernelNames.js";
+import type { NativeAddon } from "./nativeAddon.js";
+import { executeOnHeap } from "./wasmHeap.js";
+
+const BACKEND = "wasm";
+
+type Inputs = Record<string, TensorInfo>;
+
+function float32(kernel: string, inputs: Inputs): void {
+  for (const [name, t] of Object.entries(inputs)) {
+    if (t.dtype !== "float32") throw new Error(`${kernel}: ${name} must be float32, got ${t.dtype}`);
+  }
+}
+
+/** Rows × d of a tensor normalised over its last axis, checked against gamma (and beta) of length d. */
+function rowsOf(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, number] {
+  const d = x.shape[x.shape.length - 1] ?? 0;
+  if (d === 0 || util.sizeFromShape(gamma.shape) !== d) throw new Error(`${kernel}: gamma of shape [${gamma.shape}] does not match x [${x.shape}]`);
+  return [util.sizeFromShape(x.shape) / d, d];
+}
+
+function kernels(addon: NativeAddon): Record<string, KernelFunc> {
+  return {
+    [GELU_KERNEL]: ({ inputs, backend }) => {
+      const { x } = inputs as Inputs;
+      float32(GELU_KERNEL, { x });
+      return executeOnHeap(backend, [[...x.shape]], ([y], view) => addon.gelu(view(x), y))[0];
+    },
+    [GELU_GRAD_KERNEL]: ({ inputs, backend }) => {
+      const { dy, x } = inputs as Inputs;
+      float32(GELU_GRAD_KERNEL, { dy, x });
+      if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${GELU_GRAD_KERNEL}: dy [${dy.shape}] and x [${x.shape}] differ`);
+      return executeOnHeap(backend, [[...x.shape]], ([dx], view) => addon.geluGrad(view(dy), view(x), dx))[0];
+    },
+    [LAYER_NORM_KERNEL]: ({ inputs, backend }) => {
+      const { x, gamma, beta } = inputs as Inputs;
+      float32(LAYER_NORM_KERNEL, { x, gamma, beta });
+      const [rows, d] = rowsOf(LAYER_NORM_KERNEL, x, gamma);
+      return executeOnHeap(backend, [[...x.shape]], ([y], view) => addon.layerNorm(view(x), view(gamma), view(beta), y, rows, d, LAYER_NORM_EPSILON))[0];
+    },
+    [LAYER_NORM_GRAD_KERNEL]: ({ inputs, backend }) => {
+      const { dy, x, gamma } = inputs as Inputs;
+      float32(LAYER_NORM_GRAD_KERNEL, { dy, x, gamma });
+      if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${LAYER_NORM_GRAD_KERNEL}: dy [${dy.shape}] and x [${x.shape}] differ`);
+      const [rows, d] = rowsOf(LAYER_NORM_GRAD_KERNEL, x, gamma);
+      return executeOnHeap(backend, [[...x.shape], [...gamma.shape], [...gamma.shape]], ([dx, dgamma, dbeta], view) =>
+        addon.layerNormGrad(view(dy), view(x), view(gamma), dx, dgamma, dbeta, rows, d, LAYER_NORM_EPSILON),
+      );
+    },
+  };
+}
+
+/** Registers the fused encoder kernels on 'wasm' (idempotent); returns the names registered now. */
+export function registerEncoderKernels(addon: NativeAddon): string[] {
+  const added: string[] = [];
+  for (const [kernelName, kernelFunc] of Object.entries(kernels(addon))) {
+    if (tf.getKernel(kernelName, BACKEND)) continue;
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+    added.push(kernelName);
+  }
+  return added;
+}
+
+/** Removes them again (with unregisterNativeKernels). */
+export function unregisterEncoderKernels(): void {
+  for (const name of ENCODER_KERNEL_NAMES) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * Views of tfjs-backend-wasm's heap for kernels computed natively: tensor data lives in its
+ * WebAssembly.Memory at `dataIdMap.get(dataId).memoryOffset`.
+ */
+import { util } from "@tensorflow/tfjs-core";
+import type { TensorInfo } from "@tensorflow/tfjs-core";
+
+type DataId = TensorInfo["dataId"];
+
+/** The parts of tfjs-backend-wasm's BackendWasm used here (see its backend_wasm.js). */
+interface WasmHeapBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: DataId): { memoryOffset: number | null } | undefined };
+  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+  disposeData(dataId: DataId, force?: boolean): boolean;
+}
+
+export type View = (t: TensorInfo) => Float32Array;
+
+/**
+ * Allocates float32 outputs of these shapes on the wasm heap, then runs `fill` with views of them and a
+ * view maker for inputs. On error the outputs are freed.
+ */
+export function executeOnHeap(backend: unknown, outShapes: number[][], fill: (outs: Float32Array[], view: View) => void): TensorInfo[] {
+  const b = backend as WasmHeapBackend;
+  const outs = outShapes.map((shape) => b.makeOutput(shape, "float32"));
+  try {
+    // Only now, with every allocation done, views of the heap: allocating may have grown (and so
+    // detached) the memory. Nothing allocates on the wasm heap until the addon has returned.
+    const heap = b.wasm.HEAPU8.buffer;
+    const view: View = (t) => {
+      const offset = b.dataIdMap.get(t.dataId)?.memoryOffset;
+      if (offset == null) throw new Error("native wasm kernel: a tensor has no data on the wasm heap");
+      return new Float32Array(heap, offset, util.sizeFromShape(t.shape));
+    };
+    fill(outs.map(view), view);
+  } catch (e) {
+    for (const o of outs) b.disposeData(o.dataId, true);
+    throw e;
+  }
+  return outs;
+}
+

@@ -12,7 +12,7 @@ import { augmentActive, Augmenter, type AugmentConfig } from "../../shared/data/
 import { identityOrder, makeBatch } from "../../shared/data/batches.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
-import { crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import { correctCount, crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
@@ -78,7 +78,7 @@ export async function trainLocally(
             const cost = optimizer.minimize(
               () => {
                 const p = model.apply(x, { training: true }) as tf.Tensor2D;
-                hits.push(tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), "float32"))));
+                hits.push(tf.keep(correctCount(y, p)));
                 const ce = crossEntropySum(y, p);
                 losses.push(tf.keep(ce));
                 const mean = tf.div(ce, n) as tf.Scalar;

@@ -30,11 +30,14 @@ export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tenso
     const { x, y } = batch();
     const p = model.predict(x) as tf.Tensor2D;
     const loss = crossEntropySum(y, p);
-    // A row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it.
-    const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
-    const hits = tf.sum(tf.cast(valid, "float32"));
-    return [loss.dataSync()[0], hits.dataSync()[0]];
+    return [loss.dataSync()[0], correctCount(y, p).dataSync()[0]];
   });
+}
+
+/** Correct predictions in a batch; a row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it. */
+export function correctCount(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
+  const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
+  return tf.sum(tf.cast(valid, "float32"));
 }
 
 /** Σ over the batch of −Σ y·log p, with p clipped as Keras does so a confident mistake costs a finite loss. */

@@ -90,6 +90,13 @@ describe("trainLocally", () => {
     expect((await train(inMemorySource(dataset), aug)).weights).toEqual(loaded.weights);
   });
 
+  it("a diverged model's rows count as wrong in the training accuracy, as in evaluation", async () => {
+    // A learning rate that blows the weights up to Inf/NaN within the first epoch.
+    const { result } = await train(dataset, config({ epochs: 2, optimizer: "sgd", learningRate: 1e30 }));
+    expect(readWeights(model).some((w) => w.some((v) => !Number.isFinite(v)))).toBe(true);
+    expect(result.accuracy).toBe(0);
+  });
+
   it("FedProx: the proximal term keeps the local model nearer the global one", async () => {
     const distance = (w: number[][]) => Math.sqrt(w.reduce((s, layer, l) => s + layer.reduce((t, v, i) => t + (v - start[l][i]) ** 2, 0), 0));
     const free = distance((await train(dataset, config({ epochs: 3 }))).weights);

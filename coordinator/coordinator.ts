@@ -178,8 +178,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       const dir = o.checkpointDir;
       const rounds = [...doc.rounds];
       const version = machine.modelVersion;
-      const full = mergeFederated(frozen, federated, machine.globalWeights);
-      // Copied now: the next round updates the strategy's state in place.
+      // Copied now: the next round updates the global weights and the strategy's state in place.
+      const full = mergeFederated(frozen, federated, machine.globalWeights.map((w) => w.slice()));
       const strategyState = o.strategy.exportState?.() ?? null;
       writes = writes.then(() =>
         withModel(async () => {

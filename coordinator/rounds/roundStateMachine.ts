@@ -57,6 +57,7 @@ interface OpenRound {
 export interface RoundStateMachineOptions {
   settings: RoundSettings;
   shapes: number[][];
+  /** Owned by the machine from here on: a round may write the next global weights over these arrays. */
   initialWeights: Float32Array[];
   strategy: Strategy;
   /** Central evaluation of a new global model; null when there is no test set. */
@@ -342,7 +343,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private async finishRound(open: OpenRound, why: string): Promise<void> {
     const clients = open.aggregation.count;
     if (clients > 0) {
-      this.weights = open.aggregation.finish();
+      // The machine owns its weights: FedAvg writes the new ones over the old (no model-sized allocation).
+      this.weights = open.aggregation.finishInPlace();
       this.version++;
     } else {
       this.log(`round ${open.number}: no update arrived (${why}); the global model is unchanged`);

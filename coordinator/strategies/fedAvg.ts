@@ -9,7 +9,12 @@ export class FedAvg extends BaseStrategy {
   private readonly pool = new AccumulatorPool();
 
   beginRound(current: Float32Array[]): RoundAggregation {
-    return new MeanRound(current, this.name, this.pool, (mean) => this.step(current, mean));
+    return new MeanRound(current, this.name, this.pool, this.takesMean(), (mean) => this.step(current, mean));
+  }
+
+  /** True when step() returns the mean as it is (no server optimizer): the mean may then overwrite `current`. */
+  protected takesMean(): boolean {
+    return true;
   }
 
   /**
@@ -33,6 +38,7 @@ class MeanRound extends RoundBase {
     current: readonly Float32Array[],
     strategyName: string,
     private readonly pool: AccumulatorPool,
+    private readonly meanIsResult: boolean,
     private readonly then: (mean: Float32Array[]) => Float32Array[],
   ) {
     super(current, strategyName);
@@ -47,9 +53,10 @@ class MeanRound extends RoundBase {
     this.sum.addDelta(result.delta, result.numExamples);
   }
 
-  protected complete(): Float32Array[] {
+  protected complete(inPlace: boolean): Float32Array[] {
     try {
-      return this.then(this.sum.mean());
+      // current + Σ/N elementwise: writing it over current reads each value before replacing it.
+      return this.then(this.sum.mean(inPlace && this.meanIsResult ? (this.current as Float32Array[]) : undefined));
     } finally {
       this.pool.give(this.sum.release());
     }

@@ -31,6 +31,10 @@ export class FedAvgM extends FedAvg {
     this.beta = options.serverMomentum;
   }
 
+  protected override takesMean(): boolean {
+    return this.lr === 1 && this.beta === 0;
+  }
+
   exportState(): StrategyState | null {
     return this.momentum ? { scalars: {}, arrays: { momentum: copyLayers(this.momentum) } } : null;
   }

@@ -78,6 +78,10 @@ abstract class FedOpt extends FedAvg {
     return next;
   }
 
+  protected override takesMean(): boolean {
+    return false;
+  }
+
   exportState(): StrategyState | null {
     if (this.v === null) return null;
     const arrays: Record<string, Float32Array[]> = { v: copyLayers(this.v) };

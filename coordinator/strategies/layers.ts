@@ -91,13 +91,16 @@ export class WeightedSum {
     this.added++;
   }
 
-  /** The weighted mean, rounded to float32 (fresh arrays). Throws when nothing (or only zero weight) was added. */
-  mean(): Float32Array[] {
+  /**
+   * The weighted mean, rounded to float32, in fresh arrays or written into `into` (which may be the base
+   * itself). Throws when nothing (or only zero weight) was added.
+   */
+  mean(into?: Float32Array[]): Float32Array[] {
     if (this.added === 0) throw new Error("cannot average zero models");
     const total = this.totalWeight;
     if (!(total > 0)) throw new Error(`cannot take an example-weighted average: the numExamples sum to ${total}`);
     return this.sums.map((acc, l) => {
-      const out = new Float32Array(acc.length);
+      const out = into ? into[l] : new Float32Array(acc.length);
       this.kernels.finishMean(acc, this.base[l], total, out);
       return out;
     });

@@ -54,10 +54,18 @@ export abstract class RoundBase implements RoundAggregation {
   }
 
   finish(): Float32Array[] {
+    return this.end(false);
+  }
+
+  finishInPlace(): Float32Array[] {
+    return this.end(true);
+  }
+
+  private end(inPlace: boolean): Float32Array[] {
     if (this.finished) throw new Error(`${this.strategyName}: the round was already finished`);
     if (this.added === 0) throw new Error(`${this.strategyName}: cannot aggregate a round with no results`);
     this.finished = true;
-    return this.complete();
+    return this.complete(inPlace);
   }
 
   protected abstract accept(result: FitResult): void;
@@ -65,7 +73,8 @@ export abstract class RoundBase implements RoundAggregation {
   protected acceptDelta(result: DeltaResult): void {
     this.accept({ weights: addLayersInPlace(result.delta, this.current), numExamples: result.numExamples });
   }
-  protected abstract complete(): Float32Array[];
+  /** `inPlace`: the result may be written over `current` (see RoundAggregation.finishInPlace). */
+  protected abstract complete(inPlace: boolean): Float32Array[];
 }
 
 /** A non-streaming round: keeps the results until finish(), then hands them all to `combine`. */

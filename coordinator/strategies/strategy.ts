@@ -58,4 +58,10 @@ export interface RoundAggregation {
   readonly count: number;
   /** The new global weights (fresh arrays). Throws on an empty round; a round can be finished once. */
   finish(): Float32Array[];
+  /**
+   * finish() that may write the new weights over `current` instead of allocating them (the caller owns
+   * `current` and will not use its old values again). Returns the arrays holding the result: `current`'s
+   * own when the strategy could work in place, fresh ones otherwise.
+   */
+  finishInPlace(): Float32Array[];
 }

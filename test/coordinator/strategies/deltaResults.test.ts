@@ -45,3 +45,28 @@ describe("results given as deltas (what clients upload)", () => {
     expect(flatten(round.finish())).toEqual(flatten(current));
   });
 });
+
+describe("finishing in place (the round state machine owns its global weights)", () => {
+  it("fedavg writes the mean over current: same numbers as finish(), no new arrays", () => {
+    const fresh = createStrategy("fedavg").beginRound(current);
+    for (const d of deltas) fresh.addDelta(copyDelta(d));
+    const want = flatten(fresh.finish());
+    const mine = current.map((l) => l.slice());
+    const round = createStrategy("fedavg").beginRound(mine);
+    for (const d of deltas) round.addDelta(copyDelta(d));
+    const got = round.finishInPlace();
+    expect(got[0]).toBe(mine[0]);
+    expect(flatten(got)).toEqual(want);
+  });
+
+  it("a server optimizer (fedavgm with momentum, fedadam) needs current intact: fresh arrays, current untouched", () => {
+    for (const [name, opts] of [["fedavgm", { serverMomentum: 0.9 }], ["fedadam", {}]] as const) {
+      const mine = current.map((l) => l.slice());
+      const round = createStrategy(name, opts).beginRound(mine);
+      for (const d of deltas) round.addDelta(copyDelta(d));
+      const got = round.finishInPlace();
+      expect(got[0], name).not.toBe(mine[0]);
+      expect(flatten(mine), name).toEqual(flatten(current));
+    }
+  });
+});

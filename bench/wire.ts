@@ -404,7 +404,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
         threshold: 0.5,
         limitedBy:
           `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, ` +
-          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread is busy with protobuf/grpc-js message handling over HTTP/2, and the client also copies every chunk into its assembly buffer and hashes it (SHA-256 alone: ${formatNumber(t.sha256MBps)} MB/s here)`,
+          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames; the receiver concatenates them into 1 MiB messages — chunk payloads themselves are no longer copied by protobuf), and the client also copies every chunk into its assembly buffer and hashes it (SHA-256 alone: ${formatNumber(t.sha256MBps)} MB/s here)`,
       });
     } catch (e) {
       targets.push({ id: `transfer.${mb}`, description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`, measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });

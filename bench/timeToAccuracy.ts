@@ -68,7 +68,7 @@ export function firstReaching(points: readonly RoundPoint[], threshold: number):
   return null;
 }
 
-async function readMetrics(dir: string): Promise<{ points: RoundPoint[]; final: number | null }> {
+export async function readMetrics(dir: string): Promise<{ points: RoundPoint[]; final: number | null }> {
   const doc = JSON.parse(await readFile(path.join(dir, "metrics.json"), "utf8")) as {
     rounds: { round: number; accuracy: number | null; durationMs: number }[];
     final: { accuracy: number | null } | null;

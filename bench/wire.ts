@@ -22,6 +22,7 @@ import { cliRoundSettings } from "./harness/settings.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
+import { encodingAccuracy } from "./encodingAccuracy.js";
 import { cpuNow, describeSample, measure, measureInterleaved, timeBoth, type Sample } from "./harness/timing.js";
 
 type EncodingKey = "float32" | "float16" | "int8" | "topk";
@@ -415,5 +416,12 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
     "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, SHA-256 check). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
   );
+  try {
+    const cost = await encodingAccuracy(ctx, log);
+    tables.push(cost.table);
+    notes.push(cost.note);
+  } catch (e) {
+    notes.push(`Encoding accuracy cost failed: ${(e as Error).message.split("\n")[0]}`);
+  }
   return { figures, targets, tables, notes };
 }

@@ -7,8 +7,8 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       # No FMA contraction: the aggregation loops must round exactly as their JavaScript twins do.
-      "cflags": ["-O3", "-fno-math-errno", "-ffp-contract=off"],
-      "cflags_cc": ["-O3", "-fno-math-errno", "-ffp-contract=off", "-std=c++17"],
+      "cflags": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"],
+      "cflags_cc": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-std=c++17"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lopenblas"]
     },

@@ -8,26 +8,15 @@
 namespace ff {
 namespace {
 
-struct Args {
-  napi_value v[5];
-  size_t n = 5;
-};
-
-bool Read(napi_env env, napi_callback_info info, Args* a, size_t need, const char* usage) {
-  napi_get_cb_info(env, info, &a->n, a->v, nullptr, nullptr);
-  if (a->n < need) return Throw(env, usage, false);
-  return true;
-}
-
 // foldDelta(acc, delta, weight, first): acc = weight·delta (first) or acc += weight·delta.
 napi_value FoldDelta(napi_env env, napi_callback_info info) {
-  Args a;
+  napi_value a[4];
   double *acc, w;
   float* d;
   int64_t la, ld;
   bool first;
-  if (!Read(env, info, &a, 4, "foldDelta(acc, delta, weight, first)") || !GetF64(env, a.v[0], &acc, &la, "acc") ||
-      !GetF32(env, a.v[1], &d, &ld, "delta") || !GetNum(env, a.v[2], &w, "weight") || !GetBool(env, a.v[3], &first)) {
+  if (!GetArgs(env, info, a, 4, "foldDelta(acc, delta, weight, first)") || !GetF64(env, a[0], &acc, &la, "acc") ||
+      !GetF32(env, a[1], &d, &ld, "delta") || !GetNum(env, a[2], &w, "weight") || !GetBool(env, a[3], &first)) {
     return nullptr;
   }
   if (la != ld) {
@@ -44,14 +33,14 @@ napi_value FoldDelta(napi_env env, napi_callback_info info) {
 
 // foldWeights(acc, weights, base, weight, first): the same with delta = weights − base (in float64).
 napi_value FoldWeights(napi_env env, napi_callback_info info) {
-  Args a;
+  napi_value a[5];
   double *acc, w;
   float *x, *g;
   int64_t la, lx, lg;
   bool first;
-  if (!Read(env, info, &a, 5, "foldWeights(acc, weights, base, weight, first)") ||
-      !GetF64(env, a.v[0], &acc, &la, "acc") || !GetF32(env, a.v[1], &x, &lx, "weights") ||
-      !GetF32(env, a.v[2], &g, &lg, "base") || !GetNum(env, a.v[3], &w, "weight") || !GetBool(env, a.v[4], &first)) {
+  if (!GetArgs(env, info, a, 5, "foldWeights(acc, weights, base, weight, first)") ||
+      !GetF64(env, a[0], &acc, &la, "acc") || !GetF32(env, a[1], &x, &lx, "weights") ||
+      !GetF32(env, a[2], &g, &lg, "base") || !GetNum(env, a[3], &w, "weight") || !GetBool(env, a[4], &first)) {
     return nullptr;
   }
   if (la != lx || la != lg) {
@@ -68,13 +57,13 @@ napi_value FoldWeights(napi_env env, napi_callback_info info) {
 
 // finishMean(acc, base, total, out): out = base + acc / total, rounded to float32.
 napi_value FinishMean(napi_env env, napi_callback_info info) {
-  Args a;
+  napi_value a[4];
   double *acc, total;
   float *g, *out;
   int64_t la, lg, lo;
-  if (!Read(env, info, &a, 4, "finishMean(acc, base, total, out)") || !GetF64(env, a.v[0], &acc, &la, "acc") ||
-      !GetF32(env, a.v[1], &g, &lg, "base") || !GetNum(env, a.v[2], &total, "total") ||
-      !GetF32(env, a.v[3], &out, &lo, "out")) {
+  if (!GetArgs(env, info, a, 4, "finishMean(acc, base, total, out)") || !GetF64(env, a[0], &acc, &la, "acc") ||
+      !GetF32(env, a[1], &g, &lg, "base") || !GetNum(env, a[2], &total, "total") ||
+      !GetF32(env, a[3], &out, &lo, "out")) {
     return nullptr;
   }
   if (la != lg || la != lo) {
@@ -88,10 +77,10 @@ napi_value FinishMean(napi_env env, napi_callback_info info) {
 // sumOfSquares(x): Σ x² in float64 with four partial sums (s0 + s1 + s2 + s3 at the end); non-finite
 // exactly when some value is (a float32 squares to at most ~1.2e77).
 napi_value SumOfSquares(napi_env env, napi_callback_info info) {
-  Args a;
+  napi_value a[1];
   float* x;
   int64_t n;
-  if (!Read(env, info, &a, 1, "sumOfSquares(x)") || !GetF32(env, a.v[0], &x, &n, "x")) return nullptr;
+  if (!GetArgs(env, info, a, 1, "sumOfSquares(x)") || !GetF32(env, a[0], &x, &n, "x")) return nullptr;
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   const int64_t n4 = n - n % 4;
   for (int64_t j = 0; j < n4; j += 4) {
@@ -110,13 +99,12 @@ napi_value SumOfSquares(napi_env env, napi_callback_info info) {
 }  // namespace
 
 void DefineAggregation(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"foldDelta", nullptr, FoldDelta, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"foldWeights", nullptr, FoldWeights, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"finishMean", nullptr, FinishMean, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sumOfSquares", nullptr, SumOfSquares, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  DefineMethods(env, exports, {
+      {"foldDelta", FoldDelta},
+      {"foldWeights", FoldWeights},
+      {"finishMean", FinishMean},
+      {"sumOfSquares", SumOfSquares},
+  });
 }
 
 }  // namespace ff

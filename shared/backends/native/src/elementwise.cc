@@ -14,16 +14,10 @@ namespace {
 
 // tanh(x, y): y[i] = tanh(x[i]) for every i < x.length.
 napi_value Tanh(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value a[2];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
   float *x, *y;
   int64_t lx, ly;
-  if (argc < 2) {
-    Throw(env, "tanh(x, y)", false);
-    return nullptr;
-  }
-  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) return nullptr;
+  if (!GetArgs(env, info, a, 2, "tanh(x, y)") || !GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) return nullptr;
   if (ly < lx) {
     Throw(env, "tanh: y is shorter than x");
     return nullptr;
@@ -35,16 +29,10 @@ napi_value Tanh(napi_env env, napi_callback_info info) {
 // sumRowsOrColumns(x, out, rows, cols, axis): x is a row-major rows x cols matrix; axis 0 sums each
 // column (out has cols values), axis 1 each row (out has rows values). Sums accumulate in float64.
 napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value a[5];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
   float *x, *out;
   int64_t lx, lo, rows, cols, axis;
-  if (argc < 5) {
-    Throw(env, "sumRowsOrColumns(x, out, rows, cols, axis)", false);
-    return nullptr;
-  }
-  if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &out, &lo, "out") || !GetInt(env, a[2], &rows, "rows") ||
+  if (!GetArgs(env, info, a, 5, "sumRowsOrColumns(x, out, rows, cols, axis)") || !GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &out, &lo, "out") || !GetInt(env, a[2], &rows, "rows") ||
       !GetInt(env, a[3], &cols, "cols") || !GetInt(env, a[4], &axis, "axis")) {
     return nullptr;
   }
@@ -85,11 +73,10 @@ napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
 }  // namespace
 
 void DefineElementwise(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"tanh", nullptr, Tanh, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"sumRowsOrColumns", nullptr, SumRowsOrColumns, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  DefineMethods(env, exports, {
+      {"tanh", Tanh},
+      {"sumRowsOrColumns", SumRowsOrColumns},
+  });
 }
 
 }  // namespace ff

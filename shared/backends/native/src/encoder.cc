@@ -14,19 +14,12 @@ namespace {
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
 constexpr float kGeluA = 0.044715f;
 
-bool Args(napi_env env, napi_callback_info info, napi_value* v, size_t need, const char* usage) {
-  size_t n = need;
-  napi_get_cb_info(env, info, &n, v, nullptr, nullptr);
-  if (n < need) return Throw(env, usage, false);
-  return true;
-}
-
 // gelu(x, y): y = 0.5·x·(1 + tanh(c·(x + a·x³))).
 napi_value Gelu(napi_env env, napi_callback_info info) {
   napi_value a[2];
   float *x, *y;
   int64_t lx, ly;
-  if (!Args(env, info, a, 2, "gelu(x, y)") || !GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) return nullptr;
+  if (!GetArgs(env, info, a, 2, "gelu(x, y)") || !GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) return nullptr;
   if (ly != lx) {
     Throw(env, "gelu: x and y differ in length");
     return nullptr;
@@ -43,7 +36,7 @@ napi_value GeluGrad(napi_env env, napi_callback_info info) {
   napi_value a[3];
   float *dy, *x, *dx;
   int64_t ld, lx, lo;
-  if (!Args(env, info, a, 3, "geluGrad(dy, x, dx)") || !GetF32(env, a[0], &dy, &ld, "dy") || !GetF32(env, a[1], &x, &lx, "x") ||
+  if (!GetArgs(env, info, a, 3, "geluGrad(dy, x, dx)") || !GetF32(env, a[0], &dy, &ld, "dy") || !GetF32(env, a[1], &x, &lx, "x") ||
       !GetF32(env, a[2], &dx, &lo, "dx")) {
     return nullptr;
   }
@@ -80,7 +73,7 @@ napi_value LayerNorm(napi_env env, napi_callback_info info) {
   float *x, *g, *b, *y;
   int64_t lx, lg, lb, ly, rows, d;
   double eps;
-  if (!Args(env, info, a, 7, "layerNorm(x, gamma, beta, y, rows, d, eps)") || !GetF32(env, a[0], &x, &lx, "x") ||
+  if (!GetArgs(env, info, a, 7, "layerNorm(x, gamma, beta, y, rows, d, eps)") || !GetF32(env, a[0], &x, &lx, "x") ||
       !GetF32(env, a[1], &g, &lg, "gamma") || !GetF32(env, a[2], &b, &lb, "beta") || !GetF32(env, a[3], &y, &ly, "y") ||
       !GetInt(env, a[4], &rows, "rows") || !GetInt(env, a[5], &d, "d") || !GetNum(env, a[6], &eps, "eps")) {
     return nullptr;
@@ -107,7 +100,7 @@ napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   float *dy, *x, *g, *dx, *dg, *db;
   int64_t ld, lx, lg, lo, ldg, ldb, rows, d;
   double eps;
-  if (!Args(env, info, a, 9, "layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, rows, d, eps)") || !GetF32(env, a[0], &dy, &ld, "dy") ||
+  if (!GetArgs(env, info, a, 9, "layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, rows, d, eps)") || !GetF32(env, a[0], &dy, &ld, "dy") ||
       !GetF32(env, a[1], &x, &lx, "x") || !GetF32(env, a[2], &g, &lg, "gamma") || !GetF32(env, a[3], &dx, &lo, "dx") ||
       !GetF32(env, a[4], &dg, &ldg, "dgamma") || !GetF32(env, a[5], &db, &ldb, "dbeta") || !GetInt(env, a[6], &rows, "rows") ||
       !GetInt(env, a[7], &d, "d") || !GetNum(env, a[8], &eps, "eps")) {
@@ -146,13 +139,12 @@ napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
 }  // namespace
 
 void DefineEncoder(napi_env env, napi_value exports) {
-  napi_property_descriptor props[] = {
-      {"gelu", nullptr, Gelu, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"geluGrad", nullptr, GeluGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"layerNormGrad", nullptr, LayerNormGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  DefineMethods(env, exports, {
+      {"gelu", Gelu},
+      {"geluGrad", GeluGrad},
+      {"layerNorm", LayerNorm},
+      {"layerNormGrad", LayerNormGrad},
+  });
 }
 
 }  // namespace ff

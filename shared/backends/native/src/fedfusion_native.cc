@@ -35,6 +35,7 @@ char* openblas_get_corename(void);
 
 namespace {
 
+using ff::DefineMethods;
 using ff::GetBool;
 using ff::GetF32;
 using ff::GetInt;
@@ -708,21 +709,20 @@ napi_value SetNumThreads(napi_env env, napi_callback_info info) {
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_set_instance_data(env, new Instance(), FinalizeInstance, nullptr);
-  napi_property_descriptor props[] = {
-      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"batchMatMul", nullptr, BatchMatMul, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"im2col", nullptr, Im2Col, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"col2im", nullptr, Col2Im, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"conv2dBackpropFilter", nullptr, Conv2dBackpropFilter, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"conv2dBackpropInput", nullptr, Conv2dBackpropInput, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"maxPool", nullptr, MaxPool, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"maxPoolGrad", nullptr, MaxPoolGrad, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"biasActivation", nullptr, BiasActivation, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-      {"setNumThreads", nullptr, SetNumThreads, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
-  };
-  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  DefineMethods(env, exports, {
+      {"sgemm", Sgemm},
+      {"batchMatMul", BatchMatMul},
+      {"im2col", Im2Col},
+      {"col2im", Col2Im},
+      {"conv2d", Conv2d},
+      {"conv2dBackpropFilter", Conv2dBackpropFilter},
+      {"conv2dBackpropInput", Conv2dBackpropInput},
+      {"maxPool", MaxPool},
+      {"maxPoolGrad", MaxPoolGrad},
+      {"biasActivation", BiasActivation},
+      {"info", Info},
+      {"setNumThreads", SetNumThreads},
+  });
   ff::DefineElementwise(env, exports);
   ff::DefineAggregation(env, exports);
   ff::DefineEncoder(env, exports);

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <initializer_list>
+
 namespace ff {
 
 
@@ -98,5 +100,25 @@ inline bool GetBool(napi_env env, napi_value v, bool* out) {
   napi_coerce_to_bool(env, v, &b);
   napi_get_value_bool(env, b, out);
   return true;
+}
+// Reads the call's first `need` arguments into v; throws a TypeError showing `usage` when fewer were given.
+inline bool GetArgs(napi_env env, napi_callback_info info, napi_value* v, size_t need, const char* usage) {
+  size_t n = need;
+  napi_get_cb_info(env, info, &n, v, nullptr, nullptr);
+  if (n < need) return Throw(env, usage, false);
+  return true;
+}
+
+struct Method {
+  const char* name;
+  napi_callback fn;
+};
+
+// Adds the functions to `exports` as enumerable properties.
+inline void DefineMethods(napi_env env, napi_value exports, std::initializer_list<Method> methods) {
+  for (const Method& m : methods) {
+    napi_property_descriptor d = {m.name, nullptr, m.fn, nullptr, nullptr, nullptr, napi_enumerable, nullptr};
+    napi_define_properties(env, exports, 1, &d);
+  }
 }
 }  // namespace ff

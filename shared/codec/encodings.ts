@@ -264,28 +264,16 @@ function encodeTopk(u: Uint32Array, k: number): Uint8Array {
   }
   const h1 = (hist1 ??= new Uint32Array(1 << 16)).fill(0);
   for (let i = 0; i < n; i++) h1[(u[i] & 0x7fffffff) >>> 15]++;
-  let above = 0;
-  let b1 = 0xffff;
-  for (; b1 > 0; b1--) {
-    const c = h1[b1];
-    if (above + c >= k) break;
-    above += c;
-  }
-  const need = k - above; // entries to take from bucket b1, ≥ 1
+  const top = bucketHolding(h1, k);
+  const need = k - top.above; // entries to take from bucket top.bucket, ≥ 1
   const h2 = (hist2 ??= new Uint32Array(1 << 15)).fill(0);
   for (let i = 0; i < n; i++) {
     const key = u[i] & 0x7fffffff;
-    if (key >>> 15 === b1) h2[key & 0x7fff]++;
+    if (key >>> 15 === top.bucket) h2[key & 0x7fff]++;
   }
-  let above2 = 0;
-  let b2 = 0x7fff;
-  for (; b2 > 0; b2--) {
-    const c = h2[b2];
-    if (above2 + c >= need) break;
-    above2 += c;
-  }
-  const threshold = (b1 << 15) | b2;
-  let ties = need - above2; // entries equal to the threshold to keep, lowest indices first
+  const low = bucketHolding(h2, need);
+  const threshold = (top.bucket << 15) | low.bucket;
+  let ties = need - low.above; // entries equal to the threshold to keep, lowest indices first
   let j = 0;
   for (let i = 0; i < n && j < k; i++) {
     const x = u[i];
@@ -297,6 +285,21 @@ function encodeTopk(u: Uint32Array, k: number): Uint8Array {
     }
   }
   return new Uint8Array(buf);
+}
+
+/**
+ * Scanning a histogram from its highest bucket down: the bucket where the running count reaches `rank`
+ * (bucket 0 at the latest), and how many entries lie in the buckets above it.
+ */
+function bucketHolding(hist: Uint32Array, rank: number): { bucket: number; above: number } {
+  let above = 0;
+  let bucket = hist.length - 1;
+  for (; bucket > 0; bucket--) {
+    const c = hist[bucket];
+    if (above + c >= rank) break;
+    above += c;
+  }
+  return { bucket, above };
 }
 
 // ---------------------------------------------------------------------------------------------------------

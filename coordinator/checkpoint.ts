@@ -34,19 +34,15 @@ interface CheckpointState {
   strategyState?: SavedStrategyState | null;
 }
 
-export interface Checkpoint {
-  weights: Float32Array[];
-  modelVersion: number;
-  rounds: RoundRecord[];
-  strategy: string;
-  strategyState: StrategyState | null;
-}
-
 export interface CheckpointContent {
   strategy: string;
   modelVersion: number;
   rounds: RoundRecord[];
   strategyState: StrategyState | null;
+}
+
+export interface Checkpoint extends CheckpointContent {
+  weights: Float32Array[];
 }
 
 /**
@@ -78,11 +74,10 @@ async function writeStrategyState(dir: string, file: string, state: StrategyStat
 }
 
 async function readStrategyState(dir: string, saved: SavedStrategyState): Promise<StrategyState> {
-  const where = path.join(dir, saved.file);
   if (path.basename(saved.file) !== saved.file) throw new UserError(`checkpoint ${dir}: strategy state file '${saved.file}' is not a plain file name`);
   let bytes: Buffer;
   try {
-    bytes = await fs.readFile(where);
+    bytes = await fs.readFile(path.join(dir, saved.file));
   } catch (e) {
     throw new UserError(`checkpoint ${dir}: cannot read the strategy state ${saved.file}: ${(e as NodeJS.ErrnoException).code}`);
   }

@@ -45,7 +45,7 @@ export class FedAvgM extends FedAvg {
 
   protected override step(current: readonly Float32Array[], mean: Float32Array[]): Float32Array[] {
     // Flower skips the server optimizer altogether for lr = 1 and no momentum: the result is FedAvg's.
-    if (this.lr === 1 && this.beta === 0) return mean;
+    if (this.takesMean()) return mean;
     const lr = this.lr;
     const beta = this.beta;
     if (beta === 0) {

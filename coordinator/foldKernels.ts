@@ -57,14 +57,10 @@ export const jsFoldKernels: FoldKernels = {
   },
 };
 
+/** The addon's functions as they are (Node-API functions do not use `this`). */
 function nativeFoldKernels(addon: NativeAddon): FoldKernels {
-  return {
-    name: "native",
-    foldDelta: (acc, delta, weight, first) => addon.foldDelta(acc, delta, weight, first),
-    foldWeights: (acc, weights, base, weight, first) => addon.foldWeights(acc, weights, base, weight, first),
-    finishMean: (acc, base, total, out) => addon.finishMean(acc, base, total, out),
-    sumOfSquares: (x) => addon.sumOfSquares(x),
-  };
+  const { foldDelta, foldWeights, finishMean, sumOfSquares } = addon;
+  return { name: "native", foldDelta, foldWeights, finishMean, sumOfSquares };
 }
 
 let chosen: FoldKernels | undefined;

@@ -98,7 +98,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
       const model = federatedOnly
         ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
         : fullCache.get(machine.modelVersion, o.fullWeights);
-      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.payload.manifest } } };
+      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.manifest } } };
       machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + ModelChunk.encode(headerMessage).finish().length);
       call.write(headerMessage);
       let next = 0;

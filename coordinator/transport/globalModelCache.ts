@@ -1,9 +1,10 @@
 import { encodeDataChunk } from "../../shared/codec/chunkMessages.js";
-import { chunkPayload, encodePayload, type EncodedPayload } from "../../shared/codec/payload.js";
+import { chunkPayload, encodePayload } from "../../shared/codec/payload.js";
+import type { PayloadManifest } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 
 export interface CachedModel {
-  payload: EncodedPayload;
+  manifest: PayloadManifest;
   /** The payload's data chunks, serialized once (encodeDataChunk) for every download of this version. */
   chunks: Buffer[];
 }
@@ -23,7 +24,9 @@ export class GlobalModelCache {
       this.cached = null; // let the previous version go before building this one
       const w = weights();
       const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })));
-      this.cached = { version, payload, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
+      // Only the manifest and the serialized copies are kept: the payload's parts are views of the
+      // global weights, which the next round overwrites.
+      this.cached = { version, manifest: payload.manifest, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
     }
     return this.cached;
   }

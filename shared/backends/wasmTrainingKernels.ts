@@ -96,7 +96,8 @@ function composed(stock: Stock, backend: KernelBackend, body: (run: Run) => Tens
   }
 }
 
-function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
+/** Throws unless every tensor is float32 (the project's wasm kernels compute in float32 only). */
+export function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
   for (const t of ts) {
     if (t.dtype !== "float32") {
       throw new Error(`${kernel} (wasm training kernel): only float32 is supported, got ${t.dtype}`);

@@ -14,6 +14,7 @@ import {
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
 } from "../encoderKernelNames.js";
+import { requireFloat32 } from "../wasmTrainingKernels.js";
 import type { NativeAddon } from "./nativeAddon.js";
 import { executeOnHeap } from "./wasmHeap.js";
 
@@ -21,13 +22,7 @@ const BACKEND = "wasm";
 
 type Inputs = Record<string, TensorInfo>;
 
-function float32(kernel: string, inputs: Inputs): void {
-  for (const [name, t] of Object.entries(inputs)) {
-    if (t.dtype !== "float32") throw new Error(`${kernel}: ${name} must be float32, got ${t.dtype}`);
-  }
-}
-
-/** Rows × d of a tensor normalised over its last axis, checked against gamma (and beta) of length d. */
+/** Rows × d of a tensor normalised over its last axis, checked against gamma of length d (the addon checks beta too). */
 function rowsOf(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, number] {
   const d = x.shape[x.shape.length - 1] ?? 0;
   if (d === 0 || util.sizeFromShape(gamma.shape) !== d) throw new Error(`${kernel}: gamma of shape [${gamma.shape}] does not match x [${x.shape}]`);
@@ -38,24 +33,24 @@ function kernels(addon: NativeAddon): Record<string, KernelFunc> {
   return {
     [GELU_KERNEL]: ({ inputs, backend }) => {
       const { x } = inputs as Inputs;
-      float32(GELU_KERNEL, { x });
+      requireFloat32(GELU_KERNEL, x);
       return executeOnHeap(backend, [[...x.shape]], ([y], view) => addon.gelu(view(x), y))[0];
     },
     [GELU_GRAD_KERNEL]: ({ inputs, backend }) => {
       const { dy, x } = inputs as Inputs;
-      float32(GELU_GRAD_KERNEL, { dy, x });
+      requireFloat32(GELU_GRAD_KERNEL, dy, x);
       if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${GELU_GRAD_KERNEL}: dy [${dy.shape}] and x [${x.shape}] differ`);
       return executeOnHeap(backend, [[...x.shape]], ([dx], view) => addon.geluGrad(view(dy), view(x), dx))[0];
     },
     [LAYER_NORM_KERNEL]: ({ inputs, backend }) => {
       const { x, gamma, beta } = inputs as Inputs;
-      float32(LAYER_NORM_KERNEL, { x, gamma, beta });
+      requireFloat32(LAYER_NORM_KERNEL, x, gamma, beta);
       const [rows, d] = rowsOf(LAYER_NORM_KERNEL, x, gamma);
       return executeOnHeap(backend, [[...x.shape]], ([y], view) => addon.layerNorm(view(x), view(gamma), view(beta), y, rows, d, LAYER_NORM_EPSILON))[0];
     },
     [LAYER_NORM_GRAD_KERNEL]: ({ inputs, backend }) => {
       const { dy, x, gamma } = inputs as Inputs;
-      float32(LAYER_NORM_GRAD_KERNEL, { dy, x, gamma });
+      requireFloat32(LAYER_NORM_GRAD_KERNEL, dy, x, gamma);
       if (!util.arraysEqual(dy.shape, x.shape)) throw new Error(`${LAYER_NORM_GRAD_KERNEL}: dy [${dy.shape}] and x [${x.shape}] differ`);
       const [rows, d] = rowsOf(LAYER_NORM_GRAD_KERNEL, x, gamma);
       return executeOnHeap(backend, [[...x.shape], [...gamma.shape], [...gamma.shape]], ([dx, dgamma, dbeta], view) =>

@@ -2,9 +2,9 @@
  * Benchmark 4, aggregation at memory speed, and the coordinator's peak memory.
  *
  * Throughput: K = 10 updates (deltas) of P float32 parameters are decoded from their wire chunks
- * (encodePayload → chunkPayload → PayloadAssembler into the upload slot's reused buffer: copy + SHA-256
- * check) and folded into a streaming FedAvg round as the coordinator does it (one strategy across rounds,
- * `beginRound(current)`, addDelta × K, finish). Baseline:
+ * (encodePayload → chunkPayload → PayloadAssembler into the upload slot's reused buffer: copy with the CRC-32C
+ * fused in) and folded into a streaming FedAvg round as the coordinator does it (one strategy across rounds,
+ * `beginRound(current)`, addDelta × K, finishInPlace as the state machine does). Baseline:
  * `Float32Array.prototype.set` copying the same K·P·4 bytes. Both are quoted as update bytes consumed per
  * second (K·P·4 / time); the copy reads and writes each byte once. Target: ≥ 50% of the copy bandwidth.
  *
@@ -14,7 +14,6 @@
  * Peak RSS (the kernel's high-water mark) minus the RSS before any model-sized allocation.
  * Target: ≤ 3 × model size + 64 MiB, and independent of K.
  */
-import { createHash } from "node:crypto";
 import { MB, MiB, syntheticSpecs, syntheticWeights } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { cliRoundSettings } from "./harness/settings.js";
@@ -33,15 +32,19 @@ interface ThroughputResult {
   bytes: number;
   aggregate: Sample;
   copy: Sample;
-  sha256: Sample;
+  /** CRC-32C alone over the same bytes. */
+  crc32c: Sample;
   /** Median ms per phase over the timed aggregate runs. */
   phases: { assemble: number; add: number; finish: number };
   /** "native" or "javascript": which fold loops ran. */
   foldKernels: string;
+  /** "native" or "javascript": which CRC-32C ran. */
+  checksum: string;
 }
 
 export async function throughputWorker(args: { params: number; k: number; repeats: number }, io: ChildIO): Promise<ThroughputResult> {
   const { encodePayload, chunkPayload, PayloadAssembler } = await import("../shared/codec/payload.js");
+  const { checksum } = await import("../shared/codec/crc32c.js");
   const { createStrategy } = await import("../coordinator/strategies/createStrategy.js");
   const { UploadGate } = await import("../coordinator/transport/uploadGate.js");
   const specs = syntheticSpecs(args.params);
@@ -74,7 +77,7 @@ export async function throughputWorker(args: { params: number; k: number; repeat
       slot.release(true);
     }
     const t2 = cpuNow();
-    round.finish();
+    round.finishInPlace(); // as the coordinator's state machine does: the mean overwrites the global weights
     p.finish = cpuNow() - t2;
     phaseRuns.push(p);
   };
@@ -85,14 +88,14 @@ export async function throughputWorker(args: { params: number; k: number; repeat
       for (let l = 0; l < dst.length; l++) dst[l].set(w[l]);
     }
   };
-  const sha256 = () => {
+  const { crc32c: crc } = checksum();
+  const crc32c = () => {
     for (let k = 0; k < args.k; k++) {
-      const h = createHash("sha256");
-      for (const w of updates[k % distinct].weights) h.update(new Uint8Array(w.buffer, w.byteOffset, w.byteLength));
-      h.digest();
+      let c = 0;
+      for (const w of updates[k % distinct].weights) c = crc(new Uint8Array(w.buffer, w.byteOffset, w.byteLength), c);
     }
   };
-  const s = await measureInterleaved({ aggregate, copy, sha256 }, { warmup: 1, repeats: args.repeats });
+  const s = await measureInterleaved({ aggregate, copy, crc32c }, { warmup: 1, repeats: args.repeats });
   const timed = phaseRuns.slice(1); // the first is the warm-up
   const phases = {
     assemble: median(timed.map((p) => p.assemble)),
@@ -101,7 +104,7 @@ export async function throughputWorker(args: { params: number; k: number; repeat
   };
   io.log(`P=${args.params / 1e6}M: aggregate ${formatNumber(bytes / s.aggregate.cpu.median / 1e3)} MB/s, copy ${formatNumber(bytes / s.copy.cpu.median / 1e3)} MB/s (CPU time)`);
   const { foldKernels } = await import("../coordinator/foldKernels.js");
-  return { params: args.params, k: args.k, bytes, aggregate: s.aggregate, copy: s.copy, sha256: s.sha256, phases, foldKernels: foldKernels().name };
+  return { params: args.params, k: args.k, bytes, aggregate: s.aggregate, copy: s.copy, crc32c: s.crc32c, phases, foldKernels: foldKernels().name, checksum: checksum().name };
 }
 
 interface MemoryResult {
@@ -124,6 +127,7 @@ function* patternStream(total: number, pattern: Uint8Array): Generator<Uint8Arra
 
 export async function memoryWorker(args: { params: number; k: number; path: "coordinator" | "aggregator" }, io: ChildIO): Promise<MemoryResult> {
   const { PayloadAssembler } = await import("../shared/codec/payload.js");
+  const { checksum } = await import("../shared/codec/crc32c.js");
   const { createStrategy } = await import("../coordinator/strategies/createStrategy.js");
   const { RoundStateMachine } = await import("../coordinator/rounds/roundStateMachine.js");
   const { UploadGate } = await import("../coordinator/transport/uploadGate.js");
@@ -131,12 +135,12 @@ export async function memoryWorker(args: { params: number; k: number; path: "coo
   const specs = syntheticSpecs(args.params);
   const modelBytes = args.params * 4;
   const pattern = new Uint8Array(new Float32Array(MiB / 4).map((_, i) => ((i % 997) - 498) * 1e-5).buffer);
-  const hash = createHash("sha256");
-  for (const c of patternStream(modelBytes, pattern)) hash.update(c);
+  let crc = 0;
+  for (const c of patternStream(modelBytes, pattern)) crc = checksum().crc32c(c, crc);
   const manifest = {
     tensors: specs.map((s) => ({ name: s.name, shape: s.shape, encoding: Encoding.ENCODING_FLOAT32, byteLength: 4 * s.shape[0], scale: 0, zeroPoint: 0, nonzero: 0 })),
     totalBytes: modelBytes,
-    sha256: hash.digest(),
+    crc32c: crc,
   };
 
   let peak = 0;
@@ -201,7 +205,7 @@ function explainThroughput(t: ThroughputResult): string {
   const total = t.phases.assemble + t.phases.add + t.phases.finish;
   const share = (ms: number) => `${formatNumber((100 * ms) / total)}%`;
   return (
-    `decoding (copy into the assembly buffer + SHA-256 check) takes ${share(t.phases.assemble)} of the time — SHA-256 alone runs at ${per(t.sha256.cpu.median)} — ` +
+    `decoding (copy into the assembly buffer with the CRC-32C in the same pass) takes ${share(t.phases.assemble)} of the time — CRC-32C alone runs at ${per(t.crc32c.cpu.median)} — ` +
     `and the FedAvg fold of the delta (float32 → float64 multiply-add per value, ${t.foldKernels} loop) ${share(t.phases.add)} at ${per(t.phases.add)}; ` +
     `finish (float64 → float32 mean) ${share(t.phases.finish)}`
   );
@@ -233,8 +237,8 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       const copy = t.bytes / t.copy.cpu.median / 1e3;
       const label = `${params / 1e6}M params`;
       figures.push({ id: `agg.${params}`, label: `streaming FedAvg, K=${K}, ${label}, decode included`, value: agg, unit: "MB/s", baseline: { label: "Float32Array.set copy of the same bytes", value: copy, unit: "MB/s" }, ratio: ratio(agg, copy), detail: `aggregate ${describeSample(t.aggregate, "cpu")}; copy ${describeSample(t.copy, "cpu")}` });
-      figures.push({ id: `agg.${params}.sha`, label: `SHA-256 of the same bytes, ${label}`, value: t.bytes / t.sha256.cpu.median / 1e3, unit: "MB/s", baseline: { label: "copy", value: copy, unit: "MB/s" }, ratio: ratio(t.copy.cpu.median, t.sha256.cpu.median) });
-      figures.push({ id: `agg.${params}.decode`, label: `decode alone (PayloadAssembler: copy + SHA-256), ${label}`, value: t.bytes / t.phases.assemble / 1e3, unit: "MB/s", baseline: { label: "copy", value: copy, unit: "MB/s" }, ratio: ratio(t.copy.cpu.median, t.phases.assemble) });
+      figures.push({ id: `agg.${params}.crc`, label: `CRC-32C of the same bytes (${t.checksum}), ${label}`, value: t.bytes / t.crc32c.cpu.median / 1e3, unit: "MB/s", baseline: { label: "copy", value: copy, unit: "MB/s" }, ratio: ratio(t.copy.cpu.median, t.crc32c.cpu.median) });
+      figures.push({ id: `agg.${params}.decode`, label: `decode alone (PayloadAssembler: copy + CRC-32C in one pass), ${label}`, value: t.bytes / t.phases.assemble / 1e3, unit: "MB/s", baseline: { label: "copy", value: copy, unit: "MB/s" }, ratio: ratio(t.copy.cpu.median, t.phases.assemble) });
       figures.push({ id: `agg.${params}.fold`, label: `FedAvg fold alone (strategy.add), ${label}`, value: t.bytes / t.phases.add / 1e3, unit: "MB/s", baseline: { label: "copy", value: copy, unit: "MB/s" }, ratio: ratio(t.copy.cpu.median, t.phases.add) });
       targets.push({ id: `agg.${params}`, description: `streaming FedAvg of ${K} updates × ${label} (decode included) vs copy bandwidth`, measured: ratio(agg, copy), unit: "%", op: ">=", threshold: 0.5, limitedBy: explainThroughput(t) });
     } catch (e) {
@@ -296,7 +300,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     limitedBy: "updates are released after each add, but their ArrayBuffers are freed only when V8 collects them; with more updates, more garbage is alive at the peak",
   });
   notes.unshift(
-    `Throughput: K=${K} updates per round (two distinct updates alternated, so memory stays bounded), pre-encoded and pre-chunked (1 MiB chunks) as they would arrive from gRPC; timed: PayloadAssembler in an upload slot's reused buffer (push every chunk, finish: length + SHA-256 check) and \`round.addDelta\` per update, then \`round.finish()\`. Baselines in the same process, interleaved with it: \`Float32Array.prototype.set\` of the same K·P·4 bytes into preallocated arrays, and SHA-256 of the same bytes. MB/s = K·P·4 bytes / median CPU time of the process (MB = 10⁶ bytes; single-threaded work on a shared machine, where wall time would also count waiting for a core; the details give wall medians too).`,
+    `Throughput: K=${K} updates per round (two distinct updates alternated, so memory stays bounded), pre-encoded and pre-chunked (1 MiB chunks) as they would arrive from gRPC; timed: PayloadAssembler in an upload slot's reused buffer (push every chunk: copy and CRC-32C in one pass; finish: length + CRC check) and \`round.addDelta\` per update, then \`round.finishInPlace()\` (the mean overwrites the global weights, as in the coordinator). Baselines in the same process, interleaved with it: \`Float32Array.prototype.set\` of the same K·P·4 bytes into preallocated arrays, and CRC-32C of the same bytes. MB/s = K·P·4 bytes / median CPU time of the process (MB = 10⁶ bytes; single-threaded work on a shared machine, where wall time would also count waiting for a core; the details give wall medians too).`,
     `Memory: one fresh process per run (Node default heap settings, no forced GC). Growth = the kernel's peak RSS (ru_maxrss) − RSS after imports, before any model-sized allocation; the global model itself (1×) is inside the growth. Limit: 3 × ${formatNumber(modelBytes / MB)} MB + 64 MiB = ${formatNumber(limit / MB)} MB. The coordinator path is what the gRPC service runs per upload; the aggregator-only path (full suite) is shown for comparison.`,
   );
   return { figures, targets, notes };

@@ -318,12 +318,12 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB: HTTP/2 framing in grpc-js, payload copy + SHA-256 + validation + float64 fold per upload); non-selected clients only long-poll`
+        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB: HTTP/2 framing in grpc-js, payload copy + CRC-32C + validation + float64 fold per upload); non-selected clients only long-poll`
         : undefined,
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, SHA-256), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
+    `Each configuration: a fresh coordinator process (startCoordinator, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
     "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: sampled every 100 ms and the kernel's high-water mark.",
   );
   return { figures, targets, tables, notes };

@@ -1,6 +1,6 @@
 /**
  * The client's side of the wire: promise-returning calls on the Federation service, the model download
- * reassembled and verified (SHA-256) and the update upload chunked with backpressure.
+ * reassembled and verified (CRC-32C) and the update upload chunked with backpressure.
  */
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, encodeDataChunk, preEncoded } from "../../shared/codec/chunkMessages.js";

@@ -1,12 +1,12 @@
 /**
  * Weights on the wire: an ordered list of named float32 tensors becomes a manifest plus a byte payload
  * (the tensors' bytes back to back), sent as chunks of at most 1 MiB. Nothing here limits a model to one
- * gRPC message; the receiver reassembles into one buffer and checks the SHA-256 before anything uses it.
+ * gRPC message; the receiver reassembles into one buffer and checks the CRC-32C before anything uses it.
  */
-import { createHash } from "node:crypto";
 import os from "node:os";
 import { Encoding, type PayloadManifest, type TensorSpec } from "../generated/fedfusion/v1/federation.js";
 import { elementCount, type WeightSpec } from "../model/weights.js";
+import { checksum } from "./crc32c.js";
 import { decodeTensor, encodeTensor, EncodingError, validateTensorSpec, type DecodeOptions } from "./encodings.js";
 
 /** gRPC's default message limit is 4 MiB; 1 MiB chunks keep memory per in-flight message small. */
@@ -39,20 +39,21 @@ export interface PayloadEncodeOptions {
 
 /**
  * Encodes the tensors (FLOAT32 by default: views onto the values, no copy; FLOAT16, INT8 and TOPK are
- * lossy, see encodings.ts). One part per tensor; the digest covers the encoded bytes.
+ * lossy, see encodings.ts). One part per tensor; the checksum covers the encoded bytes.
  */
 export function encodePayload(tensors: readonly NamedTensor[], encoding: Encoding = Encoding.ENCODING_FLOAT32, opts: PayloadEncodeOptions = {}): EncodedPayload {
-  const hash = createHash("sha256");
+  const { crc32c } = checksum();
+  let crc = 0;
   const parts: Uint8Array[] = [];
   const specs: TensorSpec[] = tensors.map((t) => {
     if (t.values.length !== elementCount(t.shape)) throw new Error(`tensor ${t.name} has ${t.values.length} values for shape [${t.shape}]`);
     const e = encodeTensor(t.values, encoding, { topkFraction: opts.topkFraction, name: t.name });
-    hash.update(e.bytes);
+    crc = crc32c(e.bytes, crc);
     parts.push(e.bytes);
     return { name: t.name, shape: [...t.shape], encoding, byteLength: e.bytes.byteLength, scale: e.scale, zeroPoint: e.zeroPoint, nonzero: e.nonzero };
   });
   const totalBytes = parts.reduce((n, p) => n + p.byteLength, 0);
-  return { manifest: { tensors: specs, totalBytes, sha256: hash.digest() }, parts };
+  return { manifest: { tensors: specs, totalBytes, crc32c: crc }, parts };
 }
 
 /**
@@ -68,7 +69,7 @@ export function decodeEncodedPayload(payload: EncodedPayload, opts: DecodeOption
 }
 
 /**
- * Decodes a reassembled payload (whose digest the caller has checked) tensor by tensor. Throws PayloadError
+ * Decodes a reassembled payload (whose checksum the caller has checked) tensor by tensor. Throws PayloadError
  * when the specs do not add up to the buffer or a tensor does not decode.
  */
 export function decodePayloadTensors(manifest: PayloadManifest, buffer: Uint8Array, opts: DecodeOptions = {}): NamedTensor[] {
@@ -127,14 +128,16 @@ export function* chunkPayload(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK
 }
 
 /**
- * Receives a manifest, then data chunks, into one preallocated buffer; finish() checks length and digest and
+ * Receives a manifest, then data chunks, into one preallocated buffer (copy and CRC in one pass over each
+ * chunk, while it is still in cache); finish() checks length and checksum and
  * returns the tensors as views onto that buffer. `expected` (the model's layout) is checked up front, so a
  * payload of the wrong shape is refused before its bytes are even received.
  */
 export class PayloadAssembler {
   private readonly buffer: Uint8Array;
   private received = 0;
-  private readonly hash = createHash("sha256");
+  private crc = 0;
+  private readonly copyCrc32c = checksum().copyCrc32c;
 
   /** `buffer`: where to assemble (its first totalBytes bytes); by default a new one. */
   constructor(
@@ -151,8 +154,7 @@ export class PayloadAssembler {
     if (this.received + chunk.byteLength > this.buffer.byteLength) {
       throw new PayloadError(`payload exceeds the ${this.buffer.byteLength} bytes its manifest announced`);
     }
-    this.buffer.set(chunk, this.received);
-    this.hash.update(chunk);
+    this.crc = this.copyCrc32c(this.buffer.subarray(this.received), chunk, this.crc);
     this.received += chunk.byteLength;
   }
 
@@ -160,14 +162,13 @@ export class PayloadAssembler {
     if (this.received !== this.buffer.byteLength) {
       throw new PayloadError(`payload ended after ${this.received} of ${this.buffer.byteLength} bytes`);
     }
-    const digest = this.hash.digest();
-    if (!digest.equals(Buffer.from(this.manifest.sha256))) throw new PayloadError("payload SHA-256 does not match its manifest");
+    if (this.crc !== this.manifest.crc32c) throw new PayloadError("payload CRC-32C does not match its manifest (damaged in transit)");
     return decodePayloadTensors(this.manifest, this.buffer);
   }
 }
 
 function validateManifest(m: PayloadManifest, expected: readonly WeightSpec[] | null, maxBytes: number): void {
-  if (!m.sha256 || m.sha256.byteLength !== 32) throw new PayloadError("manifest has no SHA-256 digest");
+  if (m.crc32c === undefined) throw new PayloadError("manifest has no CRC-32C (a sender older than this protocol, which sent a SHA-256)");
   if (m.totalBytes > maxBytes) throw new PayloadError(`payload of ${m.totalBytes} bytes exceeds the limit of ${maxBytes}`);
   if (expected && m.tensors.length !== expected.length) {
     throw new PayloadError(`payload has ${m.tensors.length} tensors, the model has ${expected.length}`);

@@ -96,6 +96,10 @@ export interface NativeAddon {
   finishMean(acc: Float64Array, base: Float32Array, total: number, out: Float32Array): void;
   /** Σ x² in float64 (four partial sums); non-finite exactly when some value is. */
   sumOfSquares(x: Float32Array): number;
+  /** CRC-32C of data, continuing from crc (0 to start). */
+  crc32c(data: Uint8Array, crc: number): number;
+  /** Copies src to the start of dst and returns crc32c(src, crc), in one pass. */
+  copyCrc32c(dst: Uint8Array, src: Uint8Array, crc: number): number;
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
   setNumThreads(threads: number): void;
 }

@@ -44,14 +44,20 @@ describe("weights payload codec", () => {
     }
   });
 
-  it("rejects a payload whose bytes do not match the digest", () => {
+  it("rejects a payload whose bytes do not match the checksum", () => {
     const ts = tensors();
     const { manifest, parts } = encodePayload(ts);
     const a = new PayloadAssembler(manifest, specs(ts), 1 << 30);
     const chunks = [...chunkPayload(parts)].map((c) => Uint8Array.from(c));
     chunks[1][10] ^= 1;
     chunks.forEach((c) => a.push(c));
-    expect(() => a.finish()).toThrow(/SHA-256 does not match/);
+    expect(() => a.finish()).toThrow(/CRC-32C does not match its manifest/);
+  });
+
+  it("refuses a manifest without a CRC-32C (an older sender's SHA-256 manifest) before receiving any bytes", () => {
+    const ts = tensors();
+    const { manifest } = encodePayload(ts);
+    expect(() => new PayloadAssembler({ ...manifest, crc32c: undefined }, specs(ts), 1 << 30)).toThrow(/manifest has no CRC-32C/);
   });
 
   it("rejects truncated and overlong payloads", () => {

@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include "aggregation.h"
+#include "checksum.h"
 #include "elementwise.h"
 #include "encoder.h"
 #include "napi_args.h"
@@ -726,6 +727,7 @@ napi_value Init(napi_env env, napi_value exports) {
   ff::DefineElementwise(env, exports);
   ff::DefineAggregation(env, exports);
   ff::DefineEncoder(env, exports);
+  ff::DefineChecksum(env, exports);
   return exports;
 }
 

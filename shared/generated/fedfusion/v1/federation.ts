@@ -114,8 +114,11 @@ export interface TensorSpec {
 export interface PayloadManifest {
   tensors: TensorSpec[];
   totalBytes: number;
-  /** SHA-256 of the whole payload, checked by the receiver before use */
-  sha256: Buffer;
+  /**
+   * CRC-32C (Castagnoli) of the whole payload, checked by the receiver before use. An integrity check
+   * against accidental damage only: a digest beside the data cannot prove who wrote it (that is TLS's job).
+   */
+  crc32c?: number | undefined;
 }
 
 /**
@@ -501,7 +504,7 @@ export const TensorSpec: MessageFns<TensorSpec> = {
 };
 
 function createBasePayloadManifest(): PayloadManifest {
-  return { tensors: [], totalBytes: 0, sha256: Buffer.alloc(0) };
+  return { tensors: [], totalBytes: 0, crc32c: undefined };
 }
 
 export const PayloadManifest: MessageFns<PayloadManifest> = {
@@ -512,8 +515,8 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
     if (message.totalBytes !== 0) {
       writer.uint32(16).uint64(message.totalBytes);
     }
-    if (message.sha256.length !== 0) {
-      writer.uint32(26).bytes(message.sha256);
+    if (message.crc32c !== undefined) {
+      writer.uint32(37).fixed32(message.crc32c);
     }
     return writer;
   },
@@ -547,12 +550,12 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
             message.totalBytes = longToNumber(reader.uint64());
             continue;
           }
-          case 3: {
-            if (tag !== 26) {
+          case 4: {
+            if (tag !== 37) {
               break;
             }
 
-            message.sha256 = Buffer.from(reader.bytes());
+            message.crc32c = reader.fixed32();
             continue;
           }
         }
@@ -575,7 +578,7 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
         : isSet(object.total_bytes)
         ? globalThis.Number(object.total_bytes)
         : 0,
-      sha256: isSet(object.sha256) ? Buffer.from(bytesFromBase64(object.sha256)) : Buffer.alloc(0),
+      crc32c: isSet(object.crc32c) ? globalThis.Number(object.crc32c) : undefined,
     };
   },
 
@@ -587,8 +590,8 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
     if (message.totalBytes !== 0) {
       obj.totalBytes = Math.round(message.totalBytes);
     }
-    if (message.sha256.length !== 0) {
-      obj.sha256 = base64FromBytes(message.sha256);
+    if (message.crc32c !== undefined) {
+      obj.crc32c = Math.round(message.crc32c);
     }
     return obj;
   },
@@ -600,7 +603,7 @@ export const PayloadManifest: MessageFns<PayloadManifest> = {
     const message = createBasePayloadManifest();
     message.tensors = object.tensors?.map((e) => TensorSpec.fromPartial(e)) || [];
     message.totalBytes = object.totalBytes ?? 0;
-    message.sha256 = object.sha256 ?? Buffer.alloc(0);
+    message.crc32c = object.crc32c ?? undefined;
     return message;
   },
 };

@@ -1,12 +1,33 @@
-// See aggregation.h. Plain loops the compiler vectorises at the baseline ISA (SSE2 on x86-64).
+// See aggregation.h. Plain loops the compiler vectorises, for AVX2 where the CPU has it (vector_clones.h).
 #include "aggregation.h"
 
 #include <stdint.h>
 
 #include "napi_args.h"
+#include "vector_clones.h"
 
 namespace ff {
 namespace {
+
+FF_VECTOR_CLONES void FoldDeltaLoop(double* acc, const float* d, double w, int64_t n, bool first) {
+  if (first) {
+    for (int64_t j = 0; j < n; ++j) acc[j] = w * double(d[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) acc[j] += w * double(d[j]);
+  }
+}
+
+FF_VECTOR_CLONES void FoldWeightsLoop(double* acc, const float* x, const float* g, double w, int64_t n, bool first) {
+  if (first) {
+    for (int64_t j = 0; j < n; ++j) acc[j] = w * (double(x[j]) - double(g[j]));
+  } else {
+    for (int64_t j = 0; j < n; ++j) acc[j] += w * (double(x[j]) - double(g[j]));
+  }
+}
+
+FF_VECTOR_CLONES void FinishMeanLoop(const double* acc, const float* g, double total, float* out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = float(double(g[j]) + acc[j] / total);
+}
 
 // foldDelta(acc, delta, weight, first): acc = weight·delta (first) or acc += weight·delta.
 napi_value FoldDelta(napi_env env, napi_callback_info info) {
@@ -23,11 +44,7 @@ napi_value FoldDelta(napi_env env, napi_callback_info info) {
     Throw(env, "foldDelta: acc and delta differ in length");
     return nullptr;
   }
-  if (first) {
-    for (int64_t j = 0; j < la; ++j) acc[j] = w * double(d[j]);
-  } else {
-    for (int64_t j = 0; j < la; ++j) acc[j] += w * double(d[j]);
-  }
+  FoldDeltaLoop(acc, d, w, la, first);
   return nullptr;
 }
 
@@ -47,11 +64,7 @@ napi_value FoldWeights(napi_env env, napi_callback_info info) {
     Throw(env, "foldWeights: acc, weights and base differ in length");
     return nullptr;
   }
-  if (first) {
-    for (int64_t j = 0; j < la; ++j) acc[j] = w * (double(x[j]) - double(g[j]));
-  } else {
-    for (int64_t j = 0; j < la; ++j) acc[j] += w * (double(x[j]) - double(g[j]));
-  }
+  FoldWeightsLoop(acc, x, g, w, la, first);
   return nullptr;
 }
 
@@ -70,7 +83,7 @@ napi_value FinishMean(napi_env env, napi_callback_info info) {
     Throw(env, "finishMean: acc, base and out differ in length");
     return nullptr;
   }
-  for (int64_t j = 0; j < la; ++j) out[j] = float(double(g[j]) + acc[j] / total);
+  FinishMeanLoop(acc, g, total, out, la);
   return nullptr;
 }
 

@@ -7,6 +7,7 @@
 
 #include "elementwise.h"
 #include "napi_args.h"
+#include "vector_clones.h"
 
 namespace ff {
 namespace {
@@ -15,7 +16,7 @@ constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
 constexpr float kGeluA = 0.044715f;
 
 // gelu(x, y): y = 0.5·x·(1 + tanh(c·(x + a·x³))).
-napi_value Gelu(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value Gelu(napi_env env, napi_callback_info info) {
   napi_value a[2];
   float *x, *y;
   int64_t lx, ly;
@@ -32,7 +33,7 @@ napi_value Gelu(napi_env env, napi_callback_info info) {
 }
 
 // geluGrad(dy, x, dx): dx = dy · d gelu/dx = dy · (0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²)).
-napi_value GeluGrad(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value GeluGrad(napi_env env, napi_callback_info info) {
   napi_value a[3];
   float *dy, *x, *dx;
   int64_t ld, lx, lo;
@@ -68,7 +69,7 @@ inline void RowStats(const float* r, int64_t d, double eps, double* mean, double
 }
 
 // layerNorm(x, gamma, beta, y, rows, d, eps): y = (x − mean)/sqrt(var + eps)·gamma + beta, per row of d.
-napi_value LayerNorm(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value LayerNorm(napi_env env, napi_callback_info info) {
   napi_value a[7];
   float *x, *g, *b, *y;
   int64_t lx, lg, lb, ly, rows, d;
@@ -95,7 +96,7 @@ napi_value LayerNorm(napi_env env, napi_callback_info info) {
 
 // layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, rows, d, eps): with x̂ = (x − mean)·rstd and
 // g = dy·gamma, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) per row; dgamma = Σ dy·x̂, dbeta = Σ dy over rows.
-napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value LayerNormGrad(napi_env env, napi_callback_info info) {
   napi_value a[9];
   float *dy, *x, *g, *dx, *dg, *db;
   int64_t ld, lx, lg, lo, ldg, ldb, rows, d;

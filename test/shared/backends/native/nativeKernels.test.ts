@@ -570,6 +570,10 @@ describe("MaxPool and MaxPoolGrad", () => {
     { x: [2, 8, 8, 3], filterSize: 3, strides: 1, pad: "same", ties: true }, // ties: the first maximum wins
     { x: [2, 8, 8, 3], filterSize: 2, strides: 2, pad: "same", negative: true }, // windows with all values < 0
     { x: [8, 26, 26, 32], filterSize: 2, strides: 2, pad: "valid" }, // the cnn's pooling layer (batch 8)
+    // Windows that do not overlap take the branch-free path: ties, all-negative and padded windows there too.
+    { x: [2, 8, 8, 5], filterSize: 2, strides: 2, pad: "valid", ties: true },
+    { x: [2, 9, 9, 3], filterSize: 3, strides: 3, pad: "same", ties: true },
+    { x: [1, 7, 10, 4], filterSize: [2, 3], strides: [3, 3], pad: "valid", negative: true }, // stride > window: rows skipped
   ];
   for (const c of cases) {
     const name = `x[${c.x}] filter=${JSON.stringify(c.filterSize)} s=${JSON.stringify(c.strides)} pad=${c.pad}` +

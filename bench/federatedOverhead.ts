@@ -48,6 +48,7 @@ export async function overheadWorker(args: { models: { name: string; examples: n
   const sel = await initBackend("auto");
   const tf = await import("@tensorflow/tfjs-core");
   const { SiteTrainer } = await import("../client/training/siteTrainer.js");
+  const { createOptimizer } = await import("../client/training/optimizers.js");
   const { buildModel } = await import("../shared/model/architectures.js");
   const { resolveModelSpec } = await import("../shared/model/modelSpec.js");
   const { initialWeights, readWeights, subtractLayers, writeWeights } = await import("../shared/model/weights.js");
@@ -77,7 +78,8 @@ export async function overheadWorker(args: { models: { name: string; examples: n
     const resetPlain = () => {
       writeWeights(plain, global);
       plain.optimizer?.dispose();
-      plain.compile({ optimizer: tf.train.adam(cfg.learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+      // The optimizer the federated path trains with (its fused Adam where the backend has it).
+      plain.compile({ optimizer: createOptimizer(cfg.optimizer, cfg.learningRate), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
     };
     const both = await measureInterleaved({ federated, plain: fit }, { warmup: 1, repeats: args.repeats, before: (k) => (k === "plain" ? resetPlain() : undefined) });
     const setWeights = await measure(() => writeWeights(trainer.model, global), { warmup: 2, repeats: 9 });

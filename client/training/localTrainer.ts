@@ -14,6 +14,7 @@ import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
 import { correctCount, crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
+import { createOptimizer } from "./optimizers.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
 
@@ -54,7 +55,7 @@ export async function trainLocally(
   // Validated before anything is allocated that would need disposing.
   const augmenter = augmentActive(config.augment) ? new Augmenter(config.augment, new Random(config.seed).fork(AUGMENT_STREAM)) : undefined;
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = config.optimizer === "sgd" ? tf.train.sgd(config.learningRate) : tf.train.adam(config.learningRate);
+  const optimizer = createOptimizer(config.optimizer, config.learningRate);
   // The starting point is the global model: FedProx pulls towards it.
   const anchor = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
   const rng = new Random(config.seed);

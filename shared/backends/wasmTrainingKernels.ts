@@ -45,6 +45,8 @@ import type {
   NamedAttrMap,
   TensorInfo,
 } from "@tensorflow/tfjs-core";
+import { ADAM_KERNEL, adamKernel, jsAdamUpdate } from "./adamKernel.js";
+import { requireFloat32 } from "./wasmHeap.js";
 
 const BACKEND = "wasm";
 
@@ -71,6 +73,7 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) in a scalar loop",
   Identity: "stock wasm copies the data; gradients call it hundreds of times per step (now shares it, as cpu does)",
   Cast: "stock wasm copies even to the same dtype (now shares the data then, as cpu does)",
+  [ADAM_KERNEL]: "new: Adam's update of a variable in one pass (tfjs's AdamOptimizer runs 14 kernels per variable)",
 };
 
 /** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
@@ -93,15 +96,6 @@ function composed(stock: Stock, backend: KernelBackend, body: (run: Run) => Tens
     return result;
   } finally {
     for (const t of temps) if (t !== result) backend.disposeData(t.dataId);
-  }
-}
-
-/** Throws unless every tensor is float32 (the project's wasm kernels compute in float32 only). */
-export function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
-  for (const t of ts) {
-    if (t.dtype !== "float32") {
-      throw new Error(`${kernel} (wasm training kernel): only float32 is supported, got ${t.dtype}`);
-    }
   }
 }
 
@@ -496,6 +490,7 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   BatchMatMul: makeBatchMatMul,
   Identity: makeIdentity,
   Cast: makeCast,
+  [ADAM_KERNEL]: () => adamKernel(jsAdamUpdate),
 };
 
 /**

@@ -14,9 +14,8 @@ import {
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
 } from "../encoderKernelNames.js";
-import { requireFloat32 } from "../wasmTrainingKernels.js";
+import { executeOnHeap, requireFloat32 } from "../wasmHeap.js";
 import type { NativeAddon } from "./nativeAddon.js";
-import { executeOnHeap } from "./wasmHeap.js";
 
 const BACKEND = "wasm";
 

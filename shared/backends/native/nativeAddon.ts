@@ -88,6 +88,11 @@ export interface NativeAddon {
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array,
     rows: number, d: number, eps: number,
   ): void;
+  /** Adam's step for one variable (see shared/backends/adamKernel.ts: the same float32 arithmetic). */
+  adamUpdate(
+    x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+    xOut: Float32Array, mOut: Float32Array, vOut: Float32Array, c: Float32Array,
+  ): void;
   /** acc = weight·delta (first) or acc += weight·delta, in float64. */
   foldDelta(acc: Float64Array, delta: Float32Array, weight: number, first: boolean): void;
   /** The same with delta = weights − base. */

@@ -27,7 +27,8 @@ import { backend_util, broadcast_util, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainingKernels.js";
 import { registerEncoderKernels, unregisterEncoderKernels } from "./encoderKernels.js";
-import { executeOnHeap, type View } from "./wasmHeap.js";
+import { executeOnHeap, type View } from "../wasmHeap.js";
+import { ADAM_KERNEL, adamKernel } from "../adamKernel.js";
 import {
   loadNativeAddon,
   type ConvGeometry,
@@ -433,6 +434,16 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     kernels.push(name);
   }
   kernels.push(...registerEncoderKernels(addon));
+  // registerWasmTrainingKernels() installed Adam's update in JavaScript; the addon runs the same loop in C.
+  const jsAdam = tf.getKernel(ADAM_KERNEL, BACKEND);
+  if (jsAdam) {
+    const kernelFunc = adamKernel(addon.adamUpdate);
+    markWasmReplacement(kernelFunc, jsAdam.kernelFunc);
+    previous.set(ADAM_KERNEL, jsAdam);
+    tf.unregisterKernel(ADAM_KERNEL, BACKEND);
+    tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: BACKEND, kernelFunc });
+    kernels.push(ADAM_KERNEL);
+  }
   registered = { kernels, blas };
   return { ok: true, kernels: [...kernels], blas };
 }

@@ -42,7 +42,8 @@ describe("native", () => {
     expect(s.name).toBe("native");
     expect(s.tfBackend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
-    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length + ENCODER_KERNEL_NAMES.length} native kernels on OpenBLAS`));
+    // The replaced kernels, the fused encoder kernels and the fused Adam update.
+    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length + ENCODER_KERNEL_NAMES.length + 1} native kernels on OpenBLAS`));
     expect(s.detail).toMatch(/OpenBLAS [\d.]+.*core \w+/);
     // And products and convolutions now run natively.
     const before = nativeKernelStats()[tf.BatchMatMul]?.native ?? 0;

@@ -2,18 +2,20 @@
 // addon stays portable across x86-64 CPUs (no -march flags).
 #include "elementwise.h"
 
+#include <math.h>
 #include <stdint.h>
 
 #include <vector>
 
 #include "napi_args.h"
+#include "vector_clones.h"
 
 namespace ff {
 
 namespace {
 
 // tanh(x, y): y[i] = tanh(x[i]) for every i < x.length.
-napi_value Tanh(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value Tanh(napi_env env, napi_callback_info info) {
   napi_value a[2];
   float *x, *y;
   int64_t lx, ly;
@@ -28,7 +30,7 @@ napi_value Tanh(napi_env env, napi_callback_info info) {
 
 // sumRowsOrColumns(x, out, rows, cols, axis): x is a row-major rows x cols matrix; axis 0 sums each
 // column (out has cols values), axis 1 each row (out has rows values). Sums accumulate in float64.
-napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
   napi_value a[5];
   float *x, *out;
   int64_t lx, lo, rows, cols, axis;
@@ -70,12 +72,51 @@ napi_value SumRowsOrColumns(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// adamUpdate(x, g, m, v, xOut, mOut, vOut, c): Adam's step for one variable in float32, each operation
+// one of tfjs's AdamOptimizer kernels in its order (see shared/backends/adamKernel.ts, the JavaScript
+// twin): bit-identical results. c = [beta1, 1-beta1, beta2, 1-beta2, 1-beta1^t, 1-beta2^t, eps, -lr].
+FF_VECTOR_CLONES napi_value AdamUpdate(napi_env env, napi_callback_info info) {
+  napi_value a[8];
+  float* p[8];
+  int64_t n[8];
+  static const char* names[8] = {"x", "g", "m", "v", "xOut", "mOut", "vOut", "c"};
+  if (!GetArgs(env, info, a, 8, "adamUpdate(x, g, m, v, xOut, mOut, vOut, c)")) return nullptr;
+  for (int k = 0; k < 8; ++k) {
+    if (!GetF32(env, a[k], &p[k], &n[k], names[k])) return nullptr;
+  }
+  for (int k = 1; k < 7; ++k) {
+    if (n[k] != n[0]) {
+      Throw(env, "adamUpdate: x, g, m, v and the outputs differ in length");
+      return nullptr;
+    }
+  }
+  if (n[7] != 8) {
+    Throw(env, "adamUpdate: c must hold 8 coefficients");
+    return nullptr;
+  }
+  const float *x = p[0], *g = p[1], *m = p[2], *v = p[3], *c = p[7];
+  float *xo = p[4], *mo = p[5], *vo = p[6];
+  const float b1 = c[0], omb1 = c[1], b2 = c[2], omb2 = c[3], c1 = c[4], c2 = c[5], eps = c[6], neg_lr = c[7];
+  for (int64_t i = 0; i < n[0]; ++i) {
+    const float gi = g[i];
+    const float mi = m[i] * b1 + gi * omb1;
+    const float vi = v[i] * b2 + (gi * gi) * omb2;
+    const float m_hat = mi / c1;
+    const float v_hat = vi / c2;
+    xo[i] = (m_hat / (sqrtf(v_hat) + eps)) * neg_lr + x[i];
+    mo[i] = mi;
+    vo[i] = vi;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void DefineElementwise(napi_env env, napi_value exports) {
   DefineMethods(env, exports, {
       {"tanh", Tanh},
       {"sumRowsOrColumns", SumRowsOrColumns},
+      {"adamUpdate", AdamUpdate},
   });
 }
 

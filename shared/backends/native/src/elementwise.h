@@ -1,12 +1,13 @@
 // Elementwise and reduction kernels where tfjs's wasm backend is slow: tanh (a scalar libm call per
-// value) and sums over leading axes (wasm transposes the tensor first).
+// value), sums over leading axes (wasm transposes the tensor first) and Adam's update (14 kernels per
+// variable in tfjs).
 #pragma once
 
 #include <node_api.h>
 
 namespace ff {
 
-// Adds tanh(x, y) and sumRowsOrColumns(x, out, rows, cols, axis) to the addon's exports.
+// Adds tanh(x, y), sumRowsOrColumns(x, out, rows, cols, axis) and adamUpdate(...) to the addon's exports.
 void DefineElementwise(napi_env env, napi_value exports);
 
 // tanh as a [13/6] rational function on [-c, c] (Eigen's generic_fast_tanh_float): within a few ulp

@@ -11,6 +11,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gradients
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runOnBackend } from "../../../helpers/kernels.js";
+import { ADAM_KERNEL } from "../../../../shared/backends/adamKernel.js";
 import { ENCODER_KERNEL_NAMES } from "../../../../shared/backends/encoderKernelNames.js";
 import {
   nativeKernelStats,
@@ -225,8 +226,8 @@ describe("wasm heap growth", () => {
 
 describe("registration", () => {
   it("applies the project's wasm kernels, then replaces the heavy kernels on wasm only", () => {
-    // The kernels it replaces, then the fused encoder kernels it adds.
-    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES, ...ENCODER_KERNEL_NAMES].sort());
+    // The kernels it replaces, then the fused encoder kernels it adds and the native Adam update.
+    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES, ...ENCODER_KERNEL_NAMES, ADAM_KERNEL].sort());
     expect([...NATIVE_KERNEL_NAMES].sort()).toEqual(
       [
         "BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul",
@@ -240,18 +241,23 @@ describe("registration", () => {
     // The project's kernels are in place (the missing filter gradient exists) and are not re-applied
     // over the native ones.
     for (const name of WASM_TRAINING_KERNEL_NAMES) expect(tf.getKernel(name, "wasm"), name).toBeDefined();
-    const funcs = NATIVE_KERNEL_NAMES.map((n) => tf.getKernel(n, "wasm").kernelFunc);
+    const replaced = [...NATIVE_KERNEL_NAMES, ADAM_KERNEL];
+    const funcs = replaced.map((n) => tf.getKernel(n, "wasm").kernelFunc);
     expect(registerWasmTrainingKernels()).toEqual([]);
-    expect(NATIVE_KERNEL_NAMES.map((n) => tf.getKernel(n, "wasm").kernelFunc)).toEqual(funcs);
+    expect(replaced.map((n) => tf.getKernel(n, "wasm").kernelFunc)).toEqual(funcs);
     // The cpu backend keeps its stock kernels (they are the reference here).
     for (const name of NATIVE_KERNEL_NAMES) expect(tf.getKernel(name, "cpu")?.kernelFunc, name).toBe(cpuKernelsBefore.get(name));
   });
 
   it("unregistering puts the previous wasm kernels back; registering again replaces them again", async () => {
     const nativeFuncs = NATIVE_KERNEL_NAMES.map((n) => tf.getKernel(n, "wasm").kernelFunc);
+    const nativeAdam = tf.getKernel(ADAM_KERNEL, "wasm").kernelFunc;
     unregisterNativeKernels();
     try {
       NATIVE_KERNEL_NAMES.forEach((n, i) => expect(tf.getKernel(n, "wasm").kernelFunc, n).not.toBe(nativeFuncs[i]));
+      // Adam's update is the JavaScript kernel again.
+      expect(tf.getKernel(ADAM_KERNEL, "wasm")?.kernelFunc).toBeDefined();
+      expect(tf.getKernel(ADAM_KERNEL, "wasm").kernelFunc).not.toBe(nativeAdam);
       // The project's filter gradient is what runs now: no native call.
       const before = nativeCount(tf.Conv2DBackpropFilter);
       await tf.setBackend("wasm");

@@ -1,5 +1,6 @@
 /**
- * Views of tfjs-backend-wasm's heap for kernels computed natively: tensor data lives in its
+ * Views of tfjs-backend-wasm's heap for the project's kernels computed outside wasm's own C++ (by the
+ * native addon, or in JavaScript): tensor data lives in its
  * WebAssembly.Memory at `dataIdMap.get(dataId).memoryOffset`.
  */
 import { util } from "@tensorflow/tfjs-core";
@@ -13,6 +14,15 @@ interface WasmHeapBackend {
   dataIdMap: { get(dataId: DataId): { memoryOffset: number | null } | undefined };
   makeOutput(shape: number[], dtype: "float32"): TensorInfo;
   disposeData(dataId: DataId, force?: boolean): boolean;
+}
+
+/** Throws unless every tensor is float32 (the project's wasm kernels compute in float32 only). */
+export function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
+  for (const t of ts) {
+    if (t.dtype !== "float32") {
+      throw new Error(`${kernel} (wasm training kernel): only float32 is supported, got ${t.dtype}`);
+    }
+  }
 }
 
 export type View = (t: TensorInfo) => Float32Array;

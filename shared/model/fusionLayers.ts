@@ -168,8 +168,8 @@ export class TransformerEncoderBlock extends Layer {
       const [batch, tokens, dim] = x.shape;
       const v = (name: string) => this.w[name].read();
       const drop = (t: tf.Tensor) => (training && this.dropout > 0 ? tf.dropout(t, this.dropout) : t);
-      // Dense over the last axis of a [batch·tokens, dim] matrix.
-      const dense = (t: tf.Tensor2D, name: string) => tf.add(tf.matMul(t, v(`${name}_kernel`) as tf.Tensor2D), v(`${name}_bias`));
+      // Dense over the last axis of a [batch·tokens, dim] matrix; one fused kernel (product + bias).
+      const dense = (t: tf.Tensor2D, name: string) => tf.fused.matMul({ a: t, b: v(`${name}_kernel`) as tf.Tensor2D, bias: v(`${name}_bias`) });
 
       const flat = tf.reshape(x, [batch * tokens, dim]) as tf.Tensor2D;
       const h1 = layerNorm(flat, v("ln1_gamma"), v("ln1_beta")) as tf.Tensor2D;

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from "../../../shared/backends/encoderKernelNames.js";
 import { registerNativeKernels } from "../../../shared/backends/native/nativeKernels.js";
 import { gelu, layerNorm } from "../../../shared/model/encoderOps.js";
+import { TransformerEncoderBlock } from "../../../shared/model/fusionLayers.js";
 import { Random } from "../../../shared/random.js";
 
 beforeAll(async () => {
@@ -80,5 +81,29 @@ describe("fused encoder kernels", () => {
     expect(() => tf.engine().runKernel(LAYER_NORM_KERNEL, { x: tf.ones([2, 4]), gamma: tf.ones([3]), beta: tf.ones([3]) })).toThrow(
       /FedfusionLayerNorm: gamma of shape \[3\] does not match x \[2,4\]/,
     );
+  });
+
+  it("a whole encoder block (fused dense + bias, attention, GELU, layer norms): value and every weight's gradient match cpu", async () => {
+    const shape = [3, 9, 16];
+    const x = values(3 * 9 * 16, 1);
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const block = new TransformerEncoderBlock({ heads: 4, mlpRatio: 2 });
+      const r = new Random(21);
+      return tf.tidy(() => {
+        const input = tf.tensor(x, shape);
+        block.apply(input); // builds the weights
+        block.setWeights(block.getWeights().map((w) => tf.tensor(Float32Array.from({ length: w.size }, () => r.normal() * 0.3), w.shape)));
+        const weighting = tf.reshape(tf.sin(tf.range(0, input.size)), shape);
+        const vars = block.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(block.apply(input) as tf.Tensor, weighting)) as tf.Scalar, vars);
+        return { value: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync().slice()) };
+      });
+    };
+    const want = await run("cpu");
+    const got = await run("wasm");
+    expect(Math.abs(got.value - want.value) / Math.max(1, Math.abs(want.value))).toBeLessThan(1e-4);
+    expect(got.grads.length).toBe(16);
+    got.grads.forEach((g, i) => expectClose(g, want.grads[i], 1e-3, `gradient of weight ${i}`));
   });
 });

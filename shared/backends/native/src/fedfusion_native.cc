@@ -236,32 +236,55 @@ bool GetGeo(napi_env env, napi_value v, Geo* g) {
   return true;
 }
 
+// Copies n floats; short runs (a first layer's few channels) inline, where a memcpy call costs more
+// than the copy.
+inline void CopyFloats(float* dst, const float* src, int64_t n) {
+  if (n > 16) {
+    memcpy(dst, src, size_t(n) * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+  }
+}
+
+inline void ZeroFloats(float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = 0.f;
+}
+
 void Im2ColRows(const float* x, const Geo& g, int64_t r0, int64_t r1, float* col) {
   const int64_t P = g.OH * g.OW, KC = g.kc(), rowSpan = g.KW * g.C;
+  // Output position of row r0, then stepped row by row (no divisions per row).
+  int64_t n = r0 / P, oh = (r0 % P) / g.OW, ow = (r0 % P) % g.OW;
   for (int64_t r = r0; r < r1; ++r) {
-    const int64_t n = r / P, p = r % P, oh = p / g.OW, ow = p % g.OW;
     float* dst = col + (r - r0) * KC;
     const float* xn = x + n * g.H * g.W * g.C;
     const int64_t ih0 = oh * g.sh - g.pt, iw0 = ow * g.sw - g.pl;
+    const bool rowInside = g.dw == 1 && iw0 >= 0 && iw0 + g.KW <= g.W;  // each filter row is contiguous in x
     for (int64_t kh = 0; kh < g.KH; ++kh, dst += rowSpan) {
       const int64_t ih = ih0 + kh * g.dh;
       if (ih < 0 || ih >= g.H) {
-        memset(dst, 0, size_t(rowSpan) * sizeof(float));
+        ZeroFloats(dst, rowSpan);
         continue;
       }
       const float* xrow = xn + ih * g.W * g.C;
-      if (g.dw == 1 && iw0 >= 0 && iw0 + g.KW <= g.W) {  // the whole filter row is contiguous in x
-        memcpy(dst, xrow + iw0 * g.C, size_t(rowSpan) * sizeof(float));
+      if (rowInside) {
+        CopyFloats(dst, xrow + iw0 * g.C, rowSpan);
         continue;
       }
       for (int64_t kw = 0; kw < g.KW; ++kw) {
         const int64_t iw = iw0 + kw * g.dw;
         float* d = dst + kw * g.C;
         if (iw < 0 || iw >= g.W) {
-          memset(d, 0, size_t(g.C) * sizeof(float));
+          ZeroFloats(d, g.C);
         } else {
-          memcpy(d, xrow + iw * g.C, size_t(g.C) * sizeof(float));
+          CopyFloats(d, xrow + iw * g.C, g.C);
         }
+      }
+    }
+    if (++ow == g.OW) {
+      ow = 0;
+      if (++oh == g.OH) {
+        oh = 0;
+        ++n;
       }
     }
   }

@@ -93,6 +93,8 @@ export interface NativeAddon {
     x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
     xOut: Float32Array, mOut: Float32Array, vOut: Float32Array, c: Float32Array,
   ): void;
+  /** y = x with its axes permuted (y's axis i is x's axis perm[i]); rank ≤ 6. */
+  transpose(x: Float32Array, y: Float32Array, shape: number[], perm: number[]): void;
   /** acc = weight·delta (first) or acc += weight·delta, in float64. */
   foldDelta(acc: Float64Array, delta: Float32Array, weight: number, first: boolean): void;
   /** The same with delta = weights − base. */

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <vector>
 
@@ -110,6 +111,76 @@ FF_VECTOR_CLONES napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// transpose(x, y, shape, perm): y = x with its axes permuted (y's axis i is x's axis perm[i]), rank <= 6.
+// Output axes that keep their input order at the end form one contiguous run, copied at once.
+napi_value Transpose(napi_env env, napi_callback_info info) {
+  napi_value a[4];
+  float *x, *y;
+  int64_t lx, ly;
+  if (!GetArgs(env, info, a, 4, "transpose(x, y, shape, perm)") || !GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y")) {
+    return nullptr;
+  }
+  int64_t shape[6], perm[6];
+  uint32_t rank = 0, prank = 0;
+  napi_get_array_length(env, a[2], &rank);
+  napi_get_array_length(env, a[3], &prank);
+  if (rank == 0 || rank > 6 || prank != rank) {
+    Throw(env, "transpose: shape and perm must be arrays of the same rank, 1 to 6");
+    return nullptr;
+  }
+  int64_t size = 1;
+  bool seen[6] = {false, false, false, false, false, false};
+  for (uint32_t i = 0; i < rank; ++i) {
+    napi_value e;
+    napi_get_element(env, a[2], i, &e);
+    if (!GetInt(env, e, &shape[i], "shape entry")) return nullptr;
+    napi_get_element(env, a[3], i, &e);
+    if (!GetInt(env, e, &perm[i], "perm entry")) return nullptr;
+    if (perm[i] >= int64_t(rank) || seen[perm[i]]) {
+      Throw(env, "transpose: perm is not a permutation of the axes");
+      return nullptr;
+    }
+    seen[perm[i]] = true;
+    size *= shape[i];
+  }
+  if (lx < size || ly < size) {
+    Throw(env, "transpose: x or y is smaller than the shape");
+    return nullptr;
+  }
+  if (size == 0) return nullptr;
+  int64_t in_stride[6];
+  in_stride[rank - 1] = 1;
+  for (int i = int(rank) - 2; i >= 0; --i) in_stride[i] = in_stride[i + 1] * shape[i + 1];
+  // The contiguous tail: trailing output axes that are the input's trailing axes in order.
+  int outer = int(rank);
+  int64_t run = 1;
+  while (outer > 0 && perm[outer - 1] == outer - 1) {
+    run *= shape[outer - 1];
+    --outer;
+  }
+  int64_t dims[6], stride[6], idx[6] = {0, 0, 0, 0, 0, 0};
+  for (int i = 0; i < outer; ++i) {
+    dims[i] = shape[perm[i]];
+    stride[i] = in_stride[perm[i]];
+  }
+  int64_t src = 0;
+  for (int64_t done = 0; done < size; done += run) {
+    if (run == 1) {
+      *y++ = x[src];
+    } else {
+      memcpy(y, x + src, size_t(run) * sizeof(float));
+      y += run;
+    }
+    for (int i = outer - 1; i >= 0; --i) {  // odometer over the outer output axes
+      src += stride[i];
+      if (++idx[i] < dims[i]) break;
+      src -= stride[i] * dims[i];
+      idx[i] = 0;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void DefineElementwise(napi_env env, napi_value exports) {
@@ -117,6 +188,7 @@ void DefineElementwise(napi_env env, napi_value exports) {
       {"tanh", Tanh},
       {"sumRowsOrColumns", SumRowsOrColumns},
       {"adamUpdate", AdamUpdate},
+      {"transpose", Transpose},
   });
 }
 

@@ -1,13 +1,14 @@
 // Elementwise and reduction kernels where tfjs's wasm backend is slow: tanh (a scalar libm call per
-// value), sums over leading axes (wasm transposes the tensor first) and Adam's update (14 kernels per
-// variable in tfjs).
+// value), sums over leading axes (wasm transposes the tensor first), Adam's update (14 kernels per
+// variable in tfjs) and transposes that keep the last axis (attention heads: contiguous runs).
 #pragma once
 
 #include <node_api.h>
 
 namespace ff {
 
-// Adds tanh(x, y), sumRowsOrColumns(x, out, rows, cols, axis) and adamUpdate(...) to the addon's exports.
+// Adds tanh(x, y), sumRowsOrColumns(x, out, rows, cols, axis), adamUpdate(...) and transpose(x, y, shape, perm)
+// to the addon's exports.
 void DefineElementwise(napi_env env, napi_value exports);
 
 // tanh as a [13/6] rational function on [-c, c] (Eigen's generic_fast_tanh_float): within a few ulp

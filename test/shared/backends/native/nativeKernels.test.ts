@@ -231,7 +231,7 @@ describe("registration", () => {
     expect([...NATIVE_KERNEL_NAMES].sort()).toEqual(
       [
         "BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul",
-        "Tanh", "Sum",
+        "Tanh", "Sum", "Transpose",
       ].sort(),
     );
     expect(blas).toMatch(/OpenBLAS.*core \w+/);
@@ -323,6 +323,28 @@ describe("Sum", () => {
     await checkFallback(tf.Sum, { x: { shape: [0, 4], v: new Float32Array(0) } }, { axis: [0], keepDims: false }, "empty");
     const i32: Input = { shape: [2, 3], v: Int32Array.from([1, 2, 3, 4, 5, 6]), dtype: "int32" };
     await checkFallback(tf.Sum, { x: i32 }, { axis: [0], keepDims: false }, "int32", false);
+  });
+});
+
+describe("Transpose", () => {
+  const cases: Array<[number[], number[], string]> = [
+    [[32, 50, 4, 16], [0, 2, 1, 3], "attention: split heads"],
+    [[32, 4, 50, 16], [0, 2, 1, 3], "attention: merge heads"],
+    [[2, 3, 4, 5, 6, 7], [4, 2, 0, 3, 1, 5], "rank 6"],
+    [[6, 5, 4], [1, 0, 2], "swap the leading axes"],
+    [[9, 11], [0, 1], "identity"],
+    [[0, 3, 2], [1, 0, 2], "empty"],
+  ];
+  for (const [shape, perm, note] of cases) {
+    it(`[${shape}] perm [${perm}] (${note})`, async () => {
+      await checkKernel(tf.Transpose, { x: input(shape) }, { perm }, `[${shape}] perm [${perm}]`);
+    });
+  }
+
+  it("leaves permutations that move the last axis, and int32, to the previous kernel", async () => {
+    await checkFallback(tf.Transpose, { x: input([5, 7]) }, { perm: [1, 0] }, "matrix transpose");
+    const i32: Input = { shape: [2, 3, 1], v: Int32Array.from([1, 2, 3, 4, 5, 6]), dtype: "int32" };
+    await checkFallback(tf.Transpose, { x: i32 }, { perm: [1, 0, 2] }, "int32", false);
   });
 });
 

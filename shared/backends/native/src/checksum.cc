@@ -170,42 +170,6 @@ uint32_t Crc(uint32_t crc, uint8_t* dst, const uint8_t* src, size_t len) {
   return ~Software(crc, dst, src, len);
 }
 
-size_t ElementSize(napi_typedarray_type type) {
-  switch (type) {
-    case napi_int8_array:
-    case napi_uint8_array:
-    case napi_uint8_clamped_array:
-      return 1;
-    case napi_int16_array:
-    case napi_uint16_array:
-      return 2;
-    case napi_float64_array:
-    case napi_bigint64_array:
-    case napi_biguint64_array:
-      return 8;
-    default:
-      return 4;
-  }
-}
-
-// Any typed array (a Buffer included), as bytes.
-bool GetBytes(napi_env env, napi_value v, uint8_t** data, size_t* len, const char* what) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  if (!is_ta) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a typed array", what);
-    return Throw(env, msg, false);
-  }
-  napi_typedarray_type type;
-  size_t length = 0;
-  void* ptr = nullptr;
-  napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr);
-  *data = static_cast<uint8_t*>(ptr);
-  *len = length * ElementSize(type);
-  return true;
-}
-
 bool GetCrc(napi_env env, napi_value v, uint32_t* out) {
   double d;
   if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 4294967295.0 && d == double(uint32_t(d)))) {

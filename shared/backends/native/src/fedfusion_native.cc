@@ -498,6 +498,23 @@ bool GetPoolGeo(napi_env env, napi_value v, PoolGeo* g) {
   return true;
 }
 
+// Calls f(xBase, window, h0, h1, w0, w1) for each output window: xBase is the offset of the window's
+// image in x, `window` the index of the output position (times C: its offset in y or dy), [h0, h1) x
+// [w0, w1) the input rows and columns it covers, clipped to the image.
+template <class F>
+inline void ForEachWindow(const PoolGeo& g, F f) {
+  for (int64_t n = 0; n < g.N; ++n) {
+    const int64_t base = n * g.H * g.W * g.C;
+    for (int64_t oh = 0; oh < g.OH; ++oh) {
+      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
+        f(base, (n * g.OH + oh) * g.OW + ow, h0, h1, w0, w1);
+      }
+    }
+  }
+}
+
 // maxPool(x, y, geometry)
 FF_VECTOR_CLONES napi_value MaxPool(napi_env env, napi_callback_info info) {
   size_t argc = 3;
@@ -518,23 +535,16 @@ FF_VECTOR_CLONES napi_value MaxPool(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   const int64_t C = g.C;
-  for (int64_t n = 0; n < g.N; ++n) {
-    const float* xn = x + n * g.H * g.W * C;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
-        float* out = y + ((n * g.OH + oh) * g.OW + ow) * C;
-        for (int64_t c = 0; c < C; ++c) out[c] = -INFINITY;
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const float* px = xn + (ih * g.W + iw) * C;
-            for (int64_t c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
-          }
-        }
+  ForEachWindow(g, [&](int64_t base, int64_t window, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+    float* out = y + window * C;
+    for (int64_t c = 0; c < C; ++c) out[c] = -INFINITY;
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const float* px = x + base + (ih * g.W + iw) * C;
+        for (int64_t c = 0; c < C; ++c) out[c] = px[c] > out[c] ? px[c] : out[c];
       }
     }
-  }
+  });
   return nullptr;
 }
 
@@ -542,39 +552,32 @@ FF_VECTOR_CLONES napi_value MaxPool(napi_env env, napi_callback_info info) {
 // same comparison as MaxPool: NaN never wins), then the first position in row-major window order holding
 // it takes dy; `open` is 1 while a channel's gradient is still unassigned (0 from the start for a window
 // with nothing above -Infinity). Same result as the general loop below.
-FF_VECTOR_CLONES void MaxPoolGradDisjoint(const float* __restrict x, const float* __restrict dy, float* __restrict dx, const PoolGeo& g,
-                         float* __restrict best, float* __restrict open) {
+FF_VECTOR_CLONES void MaxPoolGradDisjoint(const float* __restrict x, const float* __restrict dy, float* __restrict dx,
+                                          const PoolGeo& g, float* __restrict best, float* __restrict open) {
   const int64_t C = g.C;
-  for (int64_t n = 0; n < g.N; ++n) {
-    const int64_t base = n * g.H * g.W * C;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
-        for (int64_t c = 0; c < C; ++c) best[c] = -INFINITY;
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const float* px = x + base + (ih * g.W + iw) * C;
-            for (int64_t c = 0; c < C; ++c) best[c] = px[c] > best[c] ? px[c] : best[c];
-          }
-        }
-        const float* g_out = dy + ((n * g.OH + oh) * g.OW + ow) * C;
-        for (int64_t c = 0; c < C; ++c) open[c] = best[c] > -INFINITY ? 1.f : 0.f;
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const int64_t off = base + (ih * g.W + iw) * C;
-            const float* px = x + off;
-            float* pdx = dx + off;
-            for (int64_t c = 0; c < C; ++c) {  // selects, no branches: vectorised
-              const float hit = px[c] == best[c] ? open[c] : 0.f;
-              pdx[c] = hit != 0.f ? g_out[c] : 0.f;
-              open[c] -= hit;
-            }
-          }
+  ForEachWindow(g, [&](int64_t base, int64_t window, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+    for (int64_t c = 0; c < C; ++c) best[c] = -INFINITY;
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const float* px = x + base + (ih * g.W + iw) * C;
+        for (int64_t c = 0; c < C; ++c) best[c] = px[c] > best[c] ? px[c] : best[c];
+      }
+    }
+    const float* g_out = dy + window * C;
+    for (int64_t c = 0; c < C; ++c) open[c] = best[c] > -INFINITY ? 1.f : 0.f;
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const int64_t off = base + (ih * g.W + iw) * C;
+        const float* px = x + off;
+        float* pdx = dx + off;
+        for (int64_t c = 0; c < C; ++c) {  // selects, no branches: vectorised
+          const float hit = px[c] == best[c] ? open[c] : 0.f;
+          pdx[c] = hit != 0.f ? g_out[c] : 0.f;
+          open[c] -= hit;
         }
       }
     }
-  }
+  });
 }
 
 // maxPoolGrad(x, dy, dx, geometry): dx = 0, then each dy goes to its window's max position in x.
@@ -621,35 +624,28 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
     return nullptr;
   }
-  for (int64_t n = 0; n < g.N; ++n) {
-    const int64_t base = n * g.H * g.W * C;
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const int64_t h0 = std::max<int64_t>(0, oh * g.sh - g.pt), h1 = std::min(g.H, oh * g.sh - g.pt + g.KH);
-      for (int64_t ow = 0; ow < g.OW; ++ow) {
-        const int64_t w0 = std::max<int64_t>(0, ow * g.sw - g.pl), w1 = std::min(g.W, ow * g.sw - g.pl + g.KW);
+  ForEachWindow(g, [&](int64_t base, int64_t window, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+    for (int64_t c = 0; c < C; ++c) {
+      best[c] = -INFINITY;
+      where[c] = -1;
+    }
+    for (int64_t ih = h0; ih < h1; ++ih) {
+      for (int64_t iw = w0; iw < w1; ++iw) {
+        const int64_t off = base + (ih * g.W + iw) * C;
+        const float* px = x + off;
         for (int64_t c = 0; c < C; ++c) {
-          best[c] = -INFINITY;
-          where[c] = -1;
-        }
-        for (int64_t ih = h0; ih < h1; ++ih) {
-          for (int64_t iw = w0; iw < w1; ++iw) {
-            const int64_t off = base + (ih * g.W + iw) * C;
-            const float* px = x + off;
-            for (int64_t c = 0; c < C; ++c) {
-              if (px[c] > best[c]) {
-                best[c] = px[c];
-                where[c] = off + c;
-              }
-            }
+          if (px[c] > best[c]) {
+            best[c] = px[c];
+            where[c] = off + c;
           }
-        }
-        const float* g_out = dy + ((n * g.OH + oh) * g.OW + ow) * C;
-        for (int64_t c = 0; c < C; ++c) {
-          if (where[c] >= 0) dx[where[c]] += g_out[c];
         }
       }
     }
-  }
+    const float* g_out = dy + window * C;
+    for (int64_t c = 0; c < C; ++c) {
+      if (where[c] >= 0) dx[where[c]] += g_out[c];
+    }
+  });
   free(where);
   return nullptr;
 }

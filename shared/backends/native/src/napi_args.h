@@ -22,20 +22,26 @@ inline bool Throw(napi_env env, const char* msg, bool range = true) {
   return false;
 }
 
-inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
+// A typed array's element type, data and length in elements; false (TypeError "<what> must be a
+// <kind>") when v is not a typed array.
+inline bool GetTypedArray(napi_env env, napi_value v, napi_typedarray_type* type, void** data, size_t* length,
+                          const char* what, const char* kind) {
   bool is_ta = false;
   napi_is_typedarray(env, v, &is_ta);
   if (!is_ta) {
     char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    snprintf(msg, sizeof msg, "%s must be a %s", what, kind);
     return Throw(env, msg, false);
   }
+  napi_get_typedarray_info(env, v, type, length, data, nullptr, nullptr);
+  return true;
+}
+
+inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
   napi_typedarray_type type;
   size_t length = 0;
   void* ptr = nullptr;
-  napi_value ab;
-  size_t offset = 0;
-  napi_get_typedarray_info(env, v, &type, &length, &ptr, &ab, &offset);
+  if (!GetTypedArray(env, v, &type, &ptr, &length, what, "Float32Array")) return false;
   if (type != napi_float32_array) {
     char msg[128];
     snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
@@ -43,6 +49,36 @@ inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const
   }
   *data = static_cast<float*>(ptr);
   *len = static_cast<int64_t>(length);
+  return true;
+}
+
+// Any typed array (a Buffer included), as bytes.
+inline bool GetBytes(napi_env env, napi_value v, uint8_t** data, size_t* bytes, const char* what) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* ptr = nullptr;
+  if (!GetTypedArray(env, v, &type, &ptr, &length, what, "typed array")) return false;
+  size_t size = 4;
+  switch (type) {
+    case napi_int8_array:
+    case napi_uint8_array:
+    case napi_uint8_clamped_array:
+      size = 1;
+      break;
+    case napi_int16_array:
+    case napi_uint16_array:
+      size = 2;
+      break;
+    case napi_float64_array:
+    case napi_bigint64_array:
+    case napi_biguint64_array:
+      size = 8;
+      break;
+    default:
+      break;
+  }
+  *data = static_cast<uint8_t*>(ptr);
+  *bytes = length * size;
   return true;
 }
 

@@ -38,6 +38,7 @@ char* openblas_get_corename(void);
 namespace {
 
 using ff::DefineMethods;
+using ff::GetArgs;
 using ff::GetBool;
 using ff::GetF32;
 using ff::GetInt;
@@ -107,13 +108,8 @@ void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 napi_value Sgemm(napi_env env, napi_callback_info info) {
-  size_t argc = 13;
   napi_value a[13];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc < 13) {
-    Throw(env, "sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)", false);
-    return nullptr;
-  }
+  if (!GetArgs(env, info, a, 13, "sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)")) return nullptr;
   bool ta, tb;
   int64_t M, N, K, lda, ldb, ldc, lenA, lenB, lenC;
   double alpha, beta;
@@ -145,13 +141,8 @@ napi_value Sgemm(napi_env env, napi_callback_info info) {
 // A: batchA x (M x K) (or K x M when transA), B: batchB x (K x N) (or N x K), C: batch x M x N with
 // batch = max(batchA, batchB); batchA and batchB must be equal or one of them 1.
 napi_value BatchMatMul(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value a[10];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc < 10) {
-    Throw(env, "batchMatMul(A, B, C, batchA, batchB, M, N, K, transA, transB)", false);
-    return nullptr;
-  }
+  if (!GetArgs(env, info, a, 10, "batchMatMul(A, B, C, batchA, batchB, M, N, K, transA, transB)")) return nullptr;
   float *A, *B, *C;
   int64_t lenA, lenB, lenC, batchA, batchB, M, N, K;
   bool ta, tb;
@@ -324,11 +315,8 @@ int64_t ChunkRows(const Geo& g) {
 
 bool ParseConvArgs(napi_env env, napi_callback_info info, float** p0, int64_t* l0, float** p1, int64_t* l1,
                    float** p2, int64_t* l2, Geo* g, const char* usage) {
-  size_t argc = 4;
   napi_value a[4];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc < 4) return Throw(env, usage, false);
-  return GetF32(env, a[0], p0, l0, "first array") && GetF32(env, a[1], p1, l1, "second array") &&
+  return GetArgs(env, info, a, 4, usage) && GetF32(env, a[0], p0, l0, "first array") && GetF32(env, a[1], p1, l1, "second array") &&
          GetF32(env, a[2], p2, l2, "third array") && GetGeo(env, a[3], g);
 }
 
@@ -337,16 +325,11 @@ bool ParseConvArgs(napi_env env, napi_callback_info info, float** p0, int64_t* l
 // Both check the image-side array against N*H*W*C and the column-side one against rows*KH*KW*C.
 napi_value ColumnsCall(napi_env env, napi_callback_info info, bool toColumns) {
   const char* name = toColumns ? "im2col" : "col2im";
-  size_t argc = 3;
   napi_value a[3];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (!GetArgs(env, info, a, 3, toColumns ? "im2col(x, col, geometry)" : "col2im(col, dx, geometry)")) return nullptr;
   float *first, *second;
   int64_t l0, l1;
   Geo g;
-  if (argc < 3) {
-    Throw(env, toColumns ? "im2col(x, col, geometry)" : "col2im(col, dx, geometry)", false);
-    return nullptr;
-  }
   const char* names[2] = {toColumns ? "x" : "col", toColumns ? "col" : "dx"};
   if (!GetF32(env, a[0], &first, &l0, names[0]) || !GetF32(env, a[1], &second, &l1, names[1]) || !GetGeo(env, a[2], &g)) {
     return nullptr;
@@ -517,16 +500,11 @@ inline void ForEachWindow(const PoolGeo& g, F f) {
 
 // maxPool(x, y, geometry)
 FF_VECTOR_CLONES napi_value MaxPool(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value a[3];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (!GetArgs(env, info, a, 3, "maxPool(x, y, geometry)")) return nullptr;
   float *x, *y;
   int64_t lx, ly;
   PoolGeo g;
-  if (argc < 3) {
-    Throw(env, "maxPool(x, y, geometry)", false);
-    return nullptr;
-  }
   if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &y, &ly, "y") || !GetPoolGeo(env, a[2], &g)) {
     return nullptr;
   }
@@ -582,16 +560,11 @@ FF_VECTOR_CLONES void MaxPoolGradDisjoint(const float* __restrict x, const float
 
 // maxPoolGrad(x, dy, dx, geometry): dx = 0, then each dy goes to its window's max position in x.
 napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value a[4];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
+  if (!GetArgs(env, info, a, 4, "maxPoolGrad(x, dy, dx, geometry)")) return nullptr;
   float *x, *dy, *dx;
   int64_t lx, ldy, ldx;
   PoolGeo g;
-  if (argc < 4) {
-    Throw(env, "maxPoolGrad(x, dy, dx, geometry)", false);
-    return nullptr;
-  }
   if (!GetF32(env, a[0], &x, &lx, "x") || !GetF32(env, a[1], &dy, &ldy, "dy") || !GetF32(env, a[2], &dx, &ldx, "dx") ||
       !GetPoolGeo(env, a[3], &g)) {
     return nullptr;
@@ -676,13 +649,8 @@ bool ModeSize(int64_t mode, int64_t rows, int64_t cols, int64_t* need) {
 }
 
 FF_VECTOR_CLONES napi_value BiasActivation(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
   napi_value a[9];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
-  if (argc < 9) {
-    Throw(env, "biasActivation(y, rows, cols, bias, biasMode, activation, alpha, prelu, preluMode)", false);
-    return nullptr;
-  }
+  if (!GetArgs(env, info, a, 9, "biasActivation(y, rows, cols, bias, biasMode, activation, alpha, prelu, preluMode)")) return nullptr;
   float *y, *bias, *prelu;
   int64_t ly, lb, lp, rows, cols, bmode, act, pmode;
   double alphaD;
@@ -769,11 +737,9 @@ napi_value Info(napi_env env, napi_callback_info) {
 }
 
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value a[1];
-  napi_get_cb_info(env, info, &argc, a, nullptr, nullptr);
   int64_t n;
-  if (argc < 1 || !GetInt(env, a[0], &n, "threads")) return nullptr;
+  if (!GetArgs(env, info, a, 1, "setNumThreads(threads)") || !GetInt(env, a[0], &n, "threads")) return nullptr;
   if (n < 1) n = 1;
   openblas_set_num_threads(int(n));
   return nullptr;

@@ -207,7 +207,11 @@ function explainThroughput(t: ThroughputResult): string {
   return (
     `decoding (copy into the assembly buffer with the CRC-32C in the same pass) takes ${share(t.phases.assemble)} of the time — CRC-32C alone runs at ${per(t.crc32c.cpu.median)} — ` +
     `and the FedAvg fold of the delta (float32 → float64 multiply-add per value, ${t.foldKernels} loop) ${share(t.phases.add)} at ${per(t.phases.add)}; ` +
-    `finish (float64 → float32 mean) ${share(t.phases.finish)}`
+    `finish (float64 → float32 mean) ${share(t.phases.finish)}. ` +
+    `The floor of this design: an update is received into its buffer (one copy, checksum fused in) and only folded once the ` +
+    `whole of it has verified, and the fold moves 20 bytes per value (float32 in, float64 accumulator read and written) against ` +
+    `the copy's 8 — two passes that each cost about a copy. 50% would need one pass, i.e. folding unverified bytes (a failed ` +
+    `upload could then not be taken back exactly) or a float32 accumulator (results depending on arrival order)`
   );
 }
 

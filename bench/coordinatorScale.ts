@@ -318,7 +318,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB: HTTP/2 framing in grpc-js, payload copy + CRC-32C + validation + float64 fold per upload); non-selected clients only long-poll`
+        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A CPU profile at 300 clients: about half the busy time is grpc-js and Node's HTTP/2 — grpc-js copies every outgoing 1 MiB message into a fresh buffer behind its 5-byte prefix and concatenates incoming 16 KiB frames into new ones, and collecting those buffers is ~25% of the busy time (GC); the upload's copy + CRC-32C, validation and float64 fold are ~10%. Non-selected clients only long-poll. Under 1 s needs fewer copies in the transport than grpc-js makes`
         : undefined,
     });
   }

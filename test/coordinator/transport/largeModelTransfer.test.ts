@@ -1,6 +1,7 @@
 /**
  * Model size is not bounded by a gRPC message: a 64 MiB model (16× gRPC's default message limit) goes down
- * and its update comes back up over real gRPC on loopback, in ≤ 1 MiB chunks, bit for bit.
+ * and its update comes back up over real gRPC on loopback, in ≤ 1 MiB chunks, bit for bit. And an update
+ * damaged on the way is refused by its CRC-32C before anything uses it.
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
@@ -21,33 +22,43 @@ const specs = [
 ];
 
 describe("a model larger than any gRPC message", () => {
-  const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
-  afterAll(() => server.forceShutdown());
+  const servers: grpc.Server[] = [];
+  afterAll(() => servers.forEach((s) => s.forceShutdown()));
 
-  it("downloads and uploads 64 MiB through 1 MiB chunks", async () => {
-    const big = new Float32Array(SIDE * SIDE).map((_, i) => Math.sin(i));
-    const bias = new Float32Array(SIDE).fill(0.5);
+  /** A coordinator (FedAvg, one round, one client) serving these weights, and a client joined to it. */
+  async function federation(specs: { name: string; shape: number[] }[], initial: Float32Array[]) {
     const machine = new RoundStateMachine({
       settings: {
         rounds: 1, minClients: 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 120_000, seed: 1, maxUpdateNorm: 0,
         training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant", min: 0 }, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
       },
       shapes: specs.map((s) => s.shape),
-      initialWeights: [big.slice(), bias.slice()],
+      initialWeights: initial.map((w) => w.slice()),
       strategy: createStrategy("fedavg"),
     });
     const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
+    const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
+    servers.push(server);
+    const parameterCount = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
     server.addService(ChunkedFederationService, createFederationService({
-      machine, spec, weightSpecs: specs, federated: [0, 1], fullWeights: () => [...machine.globalWeights], parameterCount: SIDE * SIDE + SIDE,
+      machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount,
       federationId: "test", maxPollMs: 1_000,
     }));
     const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
-
     const conn = new CoordinatorConnection({ address: `127.0.0.1:${port}` });
     const joined = await conn.join({
       siteName: "site", numExamples: 10, backend: "test", model: modelSpecToWire(spec, 0), clientVersion: "test",
       supportedEncodings: [Encoding.ENCODING_FLOAT32], extensions: {},
     });
+    return { machine, conn, joined };
+  }
+
+  const header = (sessionId: string) => ({ sessionId, round: 1, baseModelVersion: 0, numExamples: 10, metrics: undefined, manifest: undefined, extensions: {} });
+
+  it("downloads and uploads 64 MiB through 1 MiB chunks", async () => {
+    const big = new Float32Array(SIDE * SIDE).map((_, i) => Math.sin(i));
+    const bias = new Float32Array(SIDE).fill(0.5);
+    const { machine, conn, joined } = await federation(specs, [big, bias]);
     const task = await conn.getTask(joined.sessionId, 1_000);
     expect(task.kind?.$case).toBe("train");
 
@@ -57,11 +68,7 @@ describe("a model larger than any gRPC message", () => {
 
     const delta = [new Float32Array(SIDE * SIDE).fill(0.25), new Float32Array(SIDE).fill(-0.5)];
     const payload = encodePayload(specs.map((s, i) => ({ ...s, values: delta[i] })));
-    const ack = await conn.uploadUpdate(
-      { sessionId: joined.sessionId, round: 1, baseModelVersion: 0, numExamples: 10, metrics: undefined, manifest: undefined, extensions: {} },
-      payload,
-      120_000,
-    );
+    const ack = await conn.uploadUpdate(header(joined.sessionId), payload, 120_000);
     conn.close();
     expect(ack).toEqual({ accepted: true, reason: "" });
     await new Promise((r) => setImmediate(r));
@@ -71,6 +78,36 @@ describe("a model larger than any gRPC message", () => {
     expect(Array.from(b.subarray(0, 3))).toEqual([0, 0, 0]);
     expect(machine.rounds[0].bytesUp).toBeGreaterThan(64 << 20);
     expect(machine.rounds[0].bytesDown).toBeGreaterThan(64 << 20);
+    machine.stop();
+  });
+
+  it("refuses an update whose bytes changed on the way (CRC-32C), folds nothing, and takes the intact one after it", async () => {
+    const small = [
+      { name: "w/kernel", shape: [600, 1000] },
+      { name: "w/bias", shape: [1000] },
+    ];
+    const initial = [new Float32Array(600_000).fill(1), new Float32Array(1000).fill(2)];
+    const { machine, conn, joined } = await federation(small, initial);
+    expect((await conn.getTask(joined.sessionId, 1_000)).kind?.$case).toBe("train");
+    await conn.downloadModel(joined.sessionId, 0, small, false, 30_000);
+    const delta = [new Float32Array(600_000).fill(0.5), new Float32Array(1000).fill(-1)];
+    const payload = encodePayload(small.map((s, i) => ({ ...s, values: delta[i] })));
+    // One value changed after the checksum was taken (the parts are views onto the delta).
+    delta[0][300_001] = 0.5000001;
+    const refused = await conn.uploadUpdate(header(joined.sessionId), payload, 30_000);
+    expect(refused.accepted).toBe(false);
+    expect(refused.reason).toMatch(/^payload: payload CRC-32C does not match its manifest/);
+    expect(machine.modelVersion).toBe(0);
+    expect(machine.globalWeights[0][300_001]).toBe(1);
+
+    delta[0][300_001] = 0.5;
+    const accepted = await conn.uploadUpdate(header(joined.sessionId), payload, 30_000);
+    conn.close();
+    expect(accepted).toEqual({ accepted: true, reason: "" });
+    await new Promise((r) => setImmediate(r));
+    expect(machine.modelVersion).toBe(1);
+    expect(machine.globalWeights[0][300_001]).toBe(1.5);
+    expect(machine.globalWeights[1][0]).toBe(1);
     machine.stop();
   });
 });

@@ -9,20 +9,22 @@
 namespace ff {
 namespace {
 
-FF_VECTOR_CLONES void FoldDeltaLoop(double* acc, const float* d, double w, int64_t n, bool first) {
+// acc = w·delta(j) (first) or acc += w·delta(j), for j < n.
+template <class Delta>
+inline void Fold(double* acc, double w, int64_t n, bool first, Delta delta) {
   if (first) {
-    for (int64_t j = 0; j < n; ++j) acc[j] = w * double(d[j]);
+    for (int64_t j = 0; j < n; ++j) acc[j] = w * delta(j);
   } else {
-    for (int64_t j = 0; j < n; ++j) acc[j] += w * double(d[j]);
+    for (int64_t j = 0; j < n; ++j) acc[j] += w * delta(j);
   }
 }
 
+FF_VECTOR_CLONES void FoldDeltaLoop(double* acc, const float* d, double w, int64_t n, bool first) {
+  Fold(acc, w, n, first, [d](int64_t j) { return double(d[j]); });
+}
+
 FF_VECTOR_CLONES void FoldWeightsLoop(double* acc, const float* x, const float* g, double w, int64_t n, bool first) {
-  if (first) {
-    for (int64_t j = 0; j < n; ++j) acc[j] = w * (double(x[j]) - double(g[j]));
-  } else {
-    for (int64_t j = 0; j < n; ++j) acc[j] += w * (double(x[j]) - double(g[j]));
-  }
+  Fold(acc, w, n, first, [x, g](int64_t j) { return double(x[j]) - double(g[j]); });
 }
 
 FF_VECTOR_CLONES void FinishMeanLoop(const double* acc, const float* g, double total, float* out, int64_t n) {

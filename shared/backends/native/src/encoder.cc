@@ -54,35 +54,32 @@ FF_VECTOR_CLONES napi_value GeluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Row sums run four float64 partial sums (lanes j mod 4, added at the end): independent chains the
-// compiler keeps in one vector register, instead of one add waiting on the previous (rows are short:
-// d = 64 here, so the latency chain was most of the kernels' time).
+// Row sums run four float64 partial sums (lanes j mod 4, the tail into lane 0, added at the end):
+// independent chains the compiler keeps in one vector register, instead of one add waiting on the
+// previous (rows are short: d = 64 here, so the latency chain was most of the kernels' time).
 constexpr int kLanes = 4;
 
-inline double LaneTotal(const double* s) { return (s[0] + s[1]) + (s[2] + s[3]); }
-
-// Mean and 1/sqrt(variance + eps) of one row, accumulated in float64.
-inline void RowStats(const float* r, int64_t d, double eps, double* mean, double* rstd) {
+// Σ term(j) over j < d, in float64, in those lanes.
+template <class Term>
+inline double LaneSum(int64_t d, Term term) {
   double s[kLanes] = {0, 0, 0, 0};
   const int64_t d4 = d - d % kLanes;
   for (int64_t j = 0; j < d4; j += kLanes) {
-    for (int k = 0; k < kLanes; ++k) s[k] += r[j + k];
+    for (int k = 0; k < kLanes; ++k) s[k] += term(j + k);
   }
-  for (int64_t j = d4; j < d; ++j) s[0] += r[j];
-  const double m = LaneTotal(s) / double(d);
-  double q[kLanes] = {0, 0, 0, 0};
-  for (int64_t j = 0; j < d4; j += kLanes) {
-    for (int k = 0; k < kLanes; ++k) {
-      const double c = r[j + k] - m;
-      q[k] += c * c;
-    }
-  }
-  for (int64_t j = d4; j < d; ++j) {
+  for (int64_t j = d4; j < d; ++j) s[0] += term(j);
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// Mean and 1/sqrt(variance + eps) of one row, accumulated in float64.
+inline void RowStats(const float* r, int64_t d, double eps, double* mean, double* rstd) {
+  const double m = LaneSum(d, [r](int64_t j) { return double(r[j]); }) / double(d);
+  const double q = LaneSum(d, [r, m](int64_t j) {
     const double c = r[j] - m;
-    q[0] += c * c;
-  }
+    return c * c;
+  });
   *mean = m;
-  *rstd = 1.0 / sqrt(LaneTotal(q) / double(d) + eps);
+  *rstd = 1.0 / sqrt(q / double(d) + eps);
 }
 
 // layerNorm(x, gamma, beta, y, rows, d, eps): y = (x − mean)/sqrt(var + eps)·gamma + beta, per row of d.
@@ -124,28 +121,14 @@ FF_VECTOR_CLONES void LayerNormGradRows(const float* __restrict dy, const float*
     double mean, rstd;
     RowStats(r, d, eps, &mean, &rstd);
     const float m = float(mean), s = float(rstd);
-    double sg[kLanes] = {0, 0, 0, 0}, sgx[kLanes] = {0, 0, 0, 0};
     for (int64_t j = 0; j < d; ++j) {
       const float xh = (r[j] - m) * s;
       dg[j] += e[j] * xh;
       db[j] += e[j];
     }
-    const int64_t d4 = d - d % kLanes;
-    for (int64_t j = 0; j < d4; j += kLanes) {
-      for (int k = 0; k < kLanes; ++k) {
-        const float xh = (r[j + k] - m) * s;
-        const float gj = e[j + k] * g[j + k];
-        sg[k] += gj;
-        sgx[k] += double(gj) * xh;
-      }
-    }
-    for (int64_t j = d4; j < d; ++j) {
-      const float xh = (r[j] - m) * s;
-      const float gj = e[j] * g[j];
-      sg[0] += gj;
-      sgx[0] += double(gj) * xh;
-    }
-    const float mg = float(LaneTotal(sg) / double(d)), mgx = float(LaneTotal(sgx) / double(d));
+    const double sg = LaneSum(d, [e, g](int64_t j) { return double(e[j] * g[j]); });
+    const double sgx = LaneSum(d, [e, g, r, m, s](int64_t j) { return double(e[j] * g[j]) * double((r[j] - m) * s); });
+    const float mg = float(sg / double(d)), mgx = float(sgx / double(d));
     for (int64_t j = 0; j < d; ++j) {
       const float xh = (r[j] - m) * s;
       o[j] = s * (e[j] * g[j] - mg - xh * mgx);

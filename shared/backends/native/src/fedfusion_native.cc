@@ -576,20 +576,15 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   }
   memset(dx, 0, size_t(inSize) * sizeof(float));
   const int64_t C = g.C;
-  if (g.sh >= g.KH && g.sw >= g.KW) {
-    // Windows do not overlap (the usual 2x2 pool with stride 2): each x position belongs to at most one
-    // window, so its gradient is written, not accumulated, by branch-free loops over the channels.
-    float* best = Workspace(env, size_t(2 * std::max<int64_t>(1, C)));
-    if (best == nullptr) {
-      napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
-      return nullptr;
-    }
-    MaxPoolGradDisjoint(x, dy, dx, g, best, best + C);
-    return nullptr;
-  }
   float* best = Workspace(env, size_t(2 * std::max<int64_t>(1, C)));
   if (best == nullptr) {
     napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
+    return nullptr;
+  }
+  if (g.sh >= g.KH && g.sw >= g.KW) {
+    // Windows do not overlap (the usual 2x2 pool with stride 2): each x position belongs to at most one
+    // window, so its gradient is written, not accumulated, by branch-free loops over the channels.
+    MaxPoolGradDisjoint(x, dy, dx, g, best, best + C);
     return nullptr;
   }
   int64_t* where = static_cast<int64_t*>(malloc(size_t(std::max<int64_t>(1, C)) * sizeof(int64_t)));

@@ -409,6 +409,17 @@ const counts = new Map<string, { native: number; fallback: number }>();
 let registered: { kernels: string[]; blas: string } | undefined;
 
 /**
+ * Registers `kernelFunc` in place of `original` on wasm, remembering `original` for unregisterNativeKernels.
+ * The rest of the registration is kept: a stock kernel's setupFunc binds the wasm function its fallback calls.
+ */
+function replaceKernel(original: KernelConfig, kernelFunc: KernelFunc): void {
+  markWasmReplacement(kernelFunc, original.kernelFunc);
+  previous.set(original.kernelName, original);
+  tf.unregisterKernel(original.kernelName, BACKEND);
+  tf.registerKernel({ ...original, kernelFunc });
+}
+
+/**
  * Loads the addon, applies registerWasmTrainingKernels() and replaces the heavy kernels on backend
  * 'wasm' (import '@tensorflow/tfjs-backend-wasm' comes with this module; call before or after
  * tf.setBackend('wasm')). Idempotent. Returns why not (one line) when the addon is missing or cannot
@@ -438,22 +449,14 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
       count.native++;
       return execute(addon, params.backend, p);
     };
-    markWasmReplacement(kernelFunc, fallback);
-    previous.set(name, original);
-    tf.unregisterKernel(name, BACKEND);
-    // The setupFunc binds the stock kernel's wasm function, which the fallback still calls.
-    tf.registerKernel({ ...original, kernelFunc });
+    replaceKernel(original, kernelFunc);
     kernels.push(name);
   }
   kernels.push(...registerEncoderKernels(addon));
   // registerWasmTrainingKernels() installed Adam's update in JavaScript; the addon runs the same loop in C.
   const jsAdam = tf.getKernel(ADAM_KERNEL, BACKEND);
   if (jsAdam) {
-    const kernelFunc = adamKernel(addon.adamUpdate);
-    markWasmReplacement(kernelFunc, jsAdam.kernelFunc);
-    previous.set(ADAM_KERNEL, jsAdam);
-    tf.unregisterKernel(ADAM_KERNEL, BACKEND);
-    tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: BACKEND, kernelFunc });
+    replaceKernel(jsAdam, adamKernel(addon.adamUpdate));
     kernels.push(ADAM_KERNEL);
   }
   registered = { kernels, blas };

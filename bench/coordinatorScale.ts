@@ -10,6 +10,7 @@
 import { MB } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { cliRoundSettings } from "./harness/settings.js";
+import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
@@ -224,7 +225,7 @@ export async function layoutWorker(): Promise<{ name: string; shape: number[] }[
 // ---------------------------------------------------------------------------------------------
 
 export async function runConfig(clients: number, fraction: number, rounds: number, layout: { name: string; shape: number[] }[], timeoutMs: number, log: (l: string) => void) {
-  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds }, { timeoutMs, log });
+  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   const procs: ReturnType<typeof startChild<ClientsResult>>[] = [];
   try {
     const { port } = await coord.nextMessage<{ port: number }>(120_000);
@@ -318,12 +319,12 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A CPU profile at 300 clients: about half the busy time is grpc-js and Node's HTTP/2 — grpc-js copies every outgoing 1 MiB message into a fresh buffer behind its 5-byte prefix and concatenates incoming 16 KiB frames into new ones, and collecting those buffers is ~25% of the busy time (GC); the upload's copy + CRC-32C, validation and float64 fold are ~10%. Non-selected clients only long-poll. Under 1 s needs fewer copies in the transport than grpc-js makes`
+        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 300 clients (10% selected): the kernel's socket and page work ~25%, JavaScript (grpc-js, Node's HTTP/2 streams, our handlers) ~20%, V8's collector ~16% — grpc-js allocates a fresh 1 MiB buffer for every message it sends (copied behind its 5-byte prefix) or receives (concatenated from 16 KiB frames); the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}) already removed most of the full collections those buffers triggered, ~35% of the CPU per round — other V8 and Node runtime ~25%, libc copies and malloc ~10%, nghttp2 ~4%; the upload's copy + CRC-32C and the float64 fold ~6%. Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per byte than grpc-js`
         : undefined,
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
+    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
     "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: sampled every 100 ms and the kernel's high-water mark.",
   );
   return { figures, targets, tables, notes };

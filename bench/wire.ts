@@ -14,6 +14,7 @@
  * Target: ≥ 50% of the raw socket's throughput.
  */
 import net from "node:net";
+import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
 import { MB, MiB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
@@ -210,7 +211,7 @@ interface TransferResult {
 
 export async function transfer(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<TransferResult> {
   const classes = cnnClassesFor((mb * MB) / 4);
-  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log });
+  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   try {
     const info = await server.nextMessage<ServerInfo>(120_000);
     const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${info.port}`);
@@ -262,7 +263,7 @@ interface MeasuredRow {
 
 async function measuredUploads(params: number, log: (l: string) => void, timeoutMs: number): Promise<{ params: number; rows: MeasuredRow[] }> {
   const classes = cnnClassesFor(params);
-  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log });
+  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   const counted = { up: 0, down: 0 };
   const proxy = net.createServer((client) => {
     const upstream = net.connect(info.port, "127.0.0.1");

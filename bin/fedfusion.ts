@@ -3,13 +3,16 @@
  * The `fedfusion` command. A UserError (bad flag, missing folder, refused join, …) is printed as one line
  * with a non-zero exit; anything else is a bug and is printed with its stack.
  */
+import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import { UserError } from "../shared/errors.js";
+import { followLauncher, missingNodeFlags, relaunchWith } from "./relaunch.js";
 type Run = (argv: string[]) => Promise<void>;
 
 // Commands load on demand: `--help` and flag errors answer without loading TensorFlow.js.
-const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string }> = {
+// `nodeFlags`: V8 flags the command's process needs; it relaunches itself with them when started without.
+const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string; nodeFlags?: readonly string[] }> = {
   simulate: { load: async () => (await import("./commands/simulateCommand.js")).simulateCommand, summary: "simulate a federation on this machine (coordinator + clients over loopback gRPC)" },
-  coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator" },
+  coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator", nodeFlags: COORDINATOR_NODE_FLAGS },
   client: { load: async () => (await import("./commands/clientCommand.js")).clientCommand, summary: "run a site's client next to its private images" },
   train: { load: async () => (await import("./commands/trainCommand.js")).trainCommand, summary: "train centrally on the whole dataset (the baseline)" },
   evaluate: { load: async () => (await import("./commands/evaluateCommand.js")).evaluateCommand, summary: "evaluate a saved model on labelled images" },
@@ -26,6 +29,7 @@ function usage(): string {
 }
 
 async function main(argv: string[]): Promise<number> {
+  followLauncher();
   const [name, ...rest] = argv;
   if (!name || name === "--help" || name === "-h" || name === "help") {
     process.stdout.write(usage());
@@ -33,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = COMMANDS[name];
   if (!command) throw new UserError(`unknown command '${name}': expected one of ${Object.keys(COMMANDS).join(", ")}`);
+  const missing = missingNodeFlags(command.nodeFlags ?? []);
+  if (missing.length > 0) return relaunchWith(missing);
   await (await command.load())(rest);
   return 0;
 }

@@ -22,8 +22,9 @@ export interface CliProcess {
   exited: Promise<CliResult>;
 }
 
-export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+/** `nodeFlags`: options for node itself, before the script. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   const listeners = new Set<() => void>();

@@ -1,0 +1,77 @@
+/**
+ * `fedfusion coordinator` relaunches itself with the coordinator's V8 flags: the real coordinator runs with
+ * them, signals sent to the launcher reach it, and killing the launcher never leaves it running.
+ */
+import { readFileSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { missingNodeFlags } from "../../bin/relaunch.js";
+import { COORDINATOR_NODE_FLAGS } from "../../coordinator/processFlags.js";
+import { killAll, startCli, type CliProcess } from "../helpers/cli.js";
+
+const COORDINATOR = ["coordinator", "--host", "127.0.0.1", "--port", "0", "--classes", "a,b", "--backend", "cpu"];
+
+/** The process's children (Linux /proc), with their command lines. */
+function children(pid: number): { pid: number; argv: string[] }[] {
+  const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+  return tasks ? tasks.split(/\s+/).map(Number).map((c) => ({ pid: c, argv: readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0").filter(Boolean) })) : [];
+}
+
+/** True while `pid` exists and is not a zombie (a zombie is dead, only not yet reaped). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+async function until(f: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 50))) if (f()) return true;
+  return f();
+}
+
+describe("fedfusion coordinator relaunch", () => {
+  const procs: CliProcess[] = [];
+  afterEach(() => killAll(procs.splice(0), "SIGKILL"));
+
+  it("flags are compared by name, so a value the user chose is kept", () => {
+    expect(missingNodeFlags(["--initial-old-space-size=256"], [])).toEqual(["--initial-old-space-size=256"]);
+    expect(missingNodeFlags(["--initial-old-space-size=256"], ["--initial-old-space-size=512"])).toEqual([]);
+    expect(missingNodeFlags(["--a=1", "--b"], ["--b", "--inspect"])).toEqual(["--a=1"]);
+  });
+
+  it("runs the coordinator in a child with the coordinator's flags; SIGTERM to the launcher stops it gracefully", async () => {
+    const p = startCli(COORDINATOR);
+    procs.push(p);
+    await p.waitFor(/listening on 127\.0\.0\.1:\d+/);
+    const kids = children(p.child.pid!);
+    expect(kids).toHaveLength(1);
+    expect(kids[0].argv.slice(1, 1 + COORDINATOR_NODE_FLAGS.length)).toEqual(COORDINATOR_NODE_FLAGS);
+    expect(kids[0].argv.slice(-COORDINATOR.length)).toEqual(COORDINATOR);
+
+    p.child.kill("SIGTERM");
+    const r = await p.exited;
+    expect(r.stdout + r.stderr).toMatch(/stopping: interrupted/);
+    expect(r.code).toBe(0);
+    expect(running(kids[0].pid)).toBe(false);
+  });
+
+  it("started with the flags already, it runs in the same process", async () => {
+    const p = startCli(COORDINATOR, {}, COORDINATOR_NODE_FLAGS);
+    procs.push(p);
+    await p.waitFor(/listening on/);
+    expect(children(p.child.pid!)).toHaveLength(0);
+    p.child.kill("SIGTERM");
+    await p.exited;
+  });
+
+  it("SIGKILL to the launcher ends the coordinator too", async () => {
+    const p = startCli(COORDINATOR);
+    procs.push(p);
+    await p.waitFor(/listening on/);
+    const [kid] = children(p.child.pid!);
+    p.child.kill("SIGKILL");
+    // Not p.exited: an orphaned coordinator would hold the output pipes open, and that would never settle.
+    expect(await until(() => !running(kid.pid), 10_000)).toBe(true);
+  });
+});

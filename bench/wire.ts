@@ -216,8 +216,14 @@ export async function transfer(mb: number, repeats: number, log: (l: string) => 
     const info = await server.nextMessage<ServerInfo>(120_000);
     const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${info.port}`);
     try {
+      // As the client agent downloads: into the buffer of the version it retired (two buffers alternate).
+      const { DownloadBuffers } = await import("../client/agent/downloadBuffers.js");
+      const buffers = new DownloadBuffers();
+      let current: Float32Array[] = [];
       const grpc = async () => {
-        await conn.downloadModel(sessionId, 0, info.specs, false, 600_000);
+        const next = (await conn.downloadModel(sessionId, 0, info.specs, false, 600_000, buffers.take)).map((t) => t.values);
+        buffers.retire(current, next);
+        current = next;
       };
       const tcp = () => rawTcpReceive(info.tcpPort, info.modelBytes);
       const s = await measureInterleaved({ grpc, tcp }, { warmup: 1, repeats });
@@ -408,7 +414,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
         threshold: 0.5,
         limitedBy:
           `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, ` +
-          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames; the receiver concatenates them into 1 MiB messages — chunk payloads themselves are no longer copied by protobuf), and the client also copies every chunk into its assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here)`,
+          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames; the receiver concatenates them into 1 MiB messages — chunk payloads themselves are no longer copied by protobuf), and the client also copies every chunk into its (reused) assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here)`,
       });
     } catch (e) {
       targets.push({ id: `transfer.${mb}`, description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`, measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });
@@ -417,7 +423,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
 
   notes.unshift(
     `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
-    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
+    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (`DownloadBuffers`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
   );
   try {
     const cost = await encodingAccuracy(ctx, log);

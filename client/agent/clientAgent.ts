@@ -14,6 +14,7 @@ import { mergeFederated, parseFederateMode } from "../../shared/model/federatedP
 import { modelFingerprint } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { SiteTrainer } from "../training/siteTrainer.js";
+import { DownloadBuffers } from "./downloadBuffers.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
 import { describeGrpcError, withRetry, type RetryPolicy } from "./retry.js";
 import type { OpenedSiteData, SiteData } from "./siteData.js";
@@ -52,6 +53,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     let spec: ModelSpec | null = null;
     let trainer: SiteTrainer | null = null;
     let cached = null as { version: number; weights: Float32Array[] } | null;
+    const downloadBuffers = new DownloadBuffers();
     let roundsTrained = 0;
 
     const join = async (): Promise<string> => {
@@ -112,13 +114,16 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       const expected = partial ? fed.map((i) => tr.specs[i]) : tr.specs;
       let tensors: NamedTensor[];
       try {
-        tensors = await call("download", (s) => conn.downloadModel(s, version, expected, partial, 600_000));
+        tensors = await call("download", (s) => conn.downloadModel(s, version, expected, partial, 600_000, downloadBuffers.take));
       } catch (e) {
         if ((e as { code?: number }).code === status.FAILED_PRECONDITION) return null;
         throw e;
       }
       const values = tensors.map((x) => x.values);
+      const previous = cached?.weights ?? [];
       cached = { version, weights: partial ? mergeFederated(cached!.weights, fed, values) : values };
+      // Only the new version is written into the model from here on.
+      downloadBuffers.retire(previous, cached.weights);
       return cached.weights;
     };
     // Federated evaluation: the global model on this site's held-out split; only the metrics leave.

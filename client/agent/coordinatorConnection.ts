@@ -58,8 +58,18 @@ export class CoordinatorConnection {
     );
   }
 
-  /** Downloads one model version; rejects if the payload does not match the expected layout or digest. */
-  downloadModel(sessionId: string, modelVersion: number, expected: readonly WeightSpec[], federatedOnly: boolean, timeoutMs: number): Promise<NamedTensor[]> {
+  /**
+   * Downloads one model version; rejects if the payload does not match the expected layout or digest.
+   * `buffer`: where to assemble it (see DownloadBuffers); by default a new buffer.
+   */
+  downloadModel(
+    sessionId: string,
+    modelVersion: number,
+    expected: readonly WeightSpec[],
+    federatedOnly: boolean,
+    timeoutMs: number,
+    buffer?: (bytes: number) => Uint8Array,
+  ): Promise<NamedTensor[]> {
     const maxBytes = expected.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
     return new Promise((resolve, reject) => {
       const call = this.client.downloadModel({ sessionId, modelVersion, federatedOnly }, new grpc.Metadata(), { deadline: deadline(timeoutMs) });
@@ -76,7 +86,7 @@ export class CoordinatorConnection {
           const part = chunk.part;
           if (part?.$case === "header") {
             if (!part.value.manifest) throw new Error("model header has no manifest");
-            assembler = new PayloadAssembler(part.value.manifest, expected, maxBytes);
+            assembler = new PayloadAssembler(part.value.manifest, expected, maxBytes, buffer);
           } else if (part?.$case === "data") {
             if (!assembler) throw new Error("model data arrived before its header");
             assembler.push(part.value);

@@ -6,6 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { CoordinatorConnection } from "../../../client/agent/coordinatorConnection.js";
+import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
 import { RoundStateMachine } from "../../../coordinator/rounds/roundStateMachine.js";
 import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
 import { createFederationService } from "../../../coordinator/transport/federationService.js";
@@ -109,5 +110,26 @@ describe("a model larger than any gRPC message", () => {
     expect(machine.globalWeights[0][300_001]).toBe(1.5);
     expect(machine.globalWeights[1][0]).toBe(1);
     machine.stop();
+  });
+
+  it("assembles downloads in the previous version's buffer once it is retired (two buffers alternate), bit for bit", async () => {
+    const small = [
+      { name: "w/kernel", shape: [300, 1000] },
+      { name: "w/bias", shape: [1000] },
+    ];
+    const initial = [new Float32Array(300_000).map((_, i) => Math.cos(i)), new Float32Array(1000).fill(2)];
+    const { machine, conn, joined } = await federation(small, initial);
+    expect((await conn.getTask(joined.sessionId, 1_000)).kind?.$case).toBe("train");
+    const buffers = new DownloadBuffers();
+    const first = await conn.downloadModel(joined.sessionId, 0, small, false, 30_000, buffers.take);
+    const second = await conn.downloadModel(joined.sessionId, 0, small, false, 30_000, buffers.take);
+    expect(second[0].values.buffer).not.toBe(first[0].values.buffer); // nothing retired yet: a new buffer
+    buffers.retire(first.map((t) => t.values), second.map((t) => t.values));
+    first[0].values.fill(NaN); // whatever the old version's buffer held is overwritten
+    const third = await conn.downloadModel(joined.sessionId, 0, small, false, 30_000, buffers.take);
+    conn.close();
+    machine.stop();
+    expect(third[0].values.buffer).toBe(first[0].values.buffer);
+    third.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(Buffer.from(initial[i].buffer))).toBe(true));
   });
 });

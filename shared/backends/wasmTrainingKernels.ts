@@ -47,6 +47,7 @@ import type {
 } from "@tensorflow/tfjs-core";
 import { ADAM_KERNEL, adamKernel, jsAdamUpdate } from "./adamKernel.js";
 import { requireFloat32 } from "./wasmHeap.js";
+import { canSliceMatMul, sliceMatMul } from "./wasmSliceMatMul.js";
 
 const BACKEND = "wasm";
 
@@ -70,7 +71,7 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   Conv2DBackpropFilter: "missing on stock wasm (conv2d filter gradient)",
   MaxPoolGrad: "stock wasm drops the gradient of windows whose max is <= 0 and breaks ties differently from cpu; also slow",
   Conv2DBackpropInput: "stock wasm version is a scalar loop, 15-30x slower than the forward conv",
-  BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) in a scalar loop",
+  BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) and batched ones (attention) in a scalar loop",
   Identity: "stock wasm copies the data; gradients call it hundreds of times per step (now shares it, as cpu does)",
   Cast: "stock wasm copies even to the same dtype (now shares the data then, as cpu does)",
   [ADAM_KERNEL]: "new: Adam's update of a variable in one pass (tfjs's AdamOptimizer runs 14 kernels per variable)",
@@ -398,8 +399,9 @@ function makeMaxPoolGrad(stock: Stock): KernelFunc {
 
 /**
  * Routes the products stock wasm would run in its scalar loop to its XNNPACK path (which needs no
- * transposes and batch 1) by transposing operands explicitly and folding a's batch into its rows when
- * b is not batched. Cases with a batched b stay on the stock kernel.
+ * transposes and batch 1) by transposing operands explicitly, then folding a's batch into its rows when
+ * b is not batched, or running batch slice by slice when both are (wasmSliceMatMul.ts). Broadcast batch
+ * dimensions with a batched b stay on the stock kernel.
  */
 function makeBatchMatMul(stock: Stock): KernelFunc {
   return (args) => {
@@ -414,9 +416,10 @@ function makeBatchMatMul(stock: Stock): KernelFunc {
     const Ka = transposeA ? a.shape[aRank - 2] : a.shape[aRank - 1];
     const Kb = transposeB ? b.shape[bRank - 1] : b.shape[bRank - 2];
     const N = transposeB ? b.shape[bRank - 2] : b.shape[bRank - 1];
+    const slices = batchB !== 1 && sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2)) && canSliceMatMul(backend);
     const useStock =
       a.dtype !== "float32" || b.dtype !== "float32" || aRank < 2 || bRank < 2 || Ka !== Kb ||
-      batchB !== 1 || (!transposeA && !transposeB && batchA === 1) || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0;
+      (batchB !== 1 && !slices) || (!transposeA && !transposeB && batchA === 1) || sizeOf(a.shape) === 0 || sizeOf(b.shape) === 0;
     if (useStock) return stock.BatchMatMul(args);
     const K = Ka;
     const outShape = [
@@ -425,6 +428,20 @@ function makeBatchMatMul(stock: Stock): KernelFunc {
     const rows = batchA * M;
     const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
     const noTranspose = { transposeA: false, transposeB: false };
+    if (slices) {
+      return composed(stock, backend as KernelBackend, (run) => {
+        const a2 = transposeA ? run("Transpose", { x: a }, { perm: swapLast(aRank) }) : a; // [..., M, K]
+        const b2 = transposeB ? run("Transpose", { x: b }, { perm: swapLast(bRank) }) : b; // [..., K, N]
+        const out = (backend as unknown as { makeOutput(shape: number[], dtype: "float32"): TensorInfo }).makeOutput(outShape, "float32");
+        try {
+          sliceMatMul(backend, a2, b2, out, batchA, M, K, N);
+        } catch (e) {
+          (backend as KernelBackend).disposeData(out.dataId);
+          throw e;
+        }
+        return out;
+      });
+    }
     return composed(stock, backend as KernelBackend, (run) => {
       if (transposeB && N > rows) {
         // out^T [N, rows] = B [N, K] · A^T [K, rows]: the small A^T is the packed operand.

@@ -414,7 +414,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
         threshold: 0.5,
         limitedBy:
           `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, ` +
-          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames; the receiver concatenates them into 1 MiB messages — chunk payloads themselves are no longer copied by protobuf), and the client also copies every chunk into its (reused) assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here)`,
+          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames; the receiver concatenates them into 1 MiB messages — chunk payloads themselves are no longer copied by protobuf), and the client also copies every chunk into its (reused) assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here). The client runs with Node's default heap: grpc-js's fresh 1 MiB buffer per received message then triggers a full collection every ~20 MB; the coordinator's flags (${COORDINATOR_NODE_FLAGS.join(" ")}) halve the client's CPU per MB in a probe, but cost a training client ~90 MB of RSS, so clients do without`,
       });
     } catch (e) {
       targets.push({ id: `transfer.${mb}`, description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`, measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });

@@ -8,8 +8,12 @@ import { spawn } from "node:child_process";
 const RELAUNCHED = "FEDFUSION_RELAUNCHED";
 const RELAYED = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
-/** The flags (compared by name, so a value the user chose wins) this process was not started with. */
-export function missingNodeFlags(flags: readonly string[], execArgv: readonly string[] = process.execArgv): string[] {
+/**
+ * The flags (compared by name, so a value the user chose wins) this process was not started with; none
+ * under a debugger (--inspect…), whose session would otherwise end up in the launcher instead of the command.
+ */
+export function missingNodeFlags(flags: readonly string[], execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ""): string[] {
+  if ([...execArgv, ...nodeOptions.split(/\s+/)].some((a) => a.startsWith("--inspect"))) return [];
   const name = (flag: string) => flag.split("=")[0];
   return flags.filter((f) => !execArgv.some((a) => name(a) === name(f)));
 }

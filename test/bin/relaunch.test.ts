@@ -35,9 +35,15 @@ describe("fedfusion coordinator relaunch", () => {
   afterEach(() => killAll(procs.splice(0), "SIGKILL"));
 
   it("flags are compared by name, so a value the user chose is kept", () => {
-    expect(missingNodeFlags(["--initial-old-space-size=256"], [])).toEqual(["--initial-old-space-size=256"]);
-    expect(missingNodeFlags(["--initial-old-space-size=256"], ["--initial-old-space-size=512"])).toEqual([]);
-    expect(missingNodeFlags(["--a=1", "--b"], ["--b", "--inspect"])).toEqual(["--a=1"]);
+    expect(missingNodeFlags(["--initial-old-space-size=256"], [], "")).toEqual(["--initial-old-space-size=256"]);
+    expect(missingNodeFlags(["--initial-old-space-size=256"], ["--initial-old-space-size=512"], "")).toEqual([]);
+    expect(missingNodeFlags(["--a=1", "--b"], ["--b"], "")).toEqual(["--a=1"]);
+  });
+
+  it("never relaunches under a debugger (the session would attach to the launcher)", () => {
+    expect(missingNodeFlags(["--a=1"], ["--inspect-brk=9230"], "")).toEqual([]);
+    expect(missingNodeFlags(["--a=1"], [], "--max-old-space-size=900 --inspect")).toEqual([]);
+    expect(missingNodeFlags(["--a=1"], [], "--max-old-space-size=900")).toEqual(["--a=1"]);
   });
 
   it("runs the coordinator in a child with the coordinator's flags; SIGTERM to the launcher stops it gracefully", async () => {

@@ -208,6 +208,7 @@ function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
       if (sizeOf(x.shape) === 0 || sizeOf(dy.shape) === 0) {
         return run("Fill", {}, { shape: filterShape, value: 0, dtype: "float32" });
       }
+      if (channelsLast && sh === 1 && sw === 1 && info.inChannels === 1) return filterGradSingleChannel(run, x, dy, info);
       // x -> [Ci, H, W, B] (batch Ci, channels B); dy -> [OH, OW, B, Co] (the "filter").
       const xT = run("Transpose", { x }, { perm: channelsLast ? [3, 1, 2, 0] : [1, 2, 3, 0] });
       const dyT = run("Transpose", { x: dy }, { perm: channelsLast ? [1, 2, 0, 3] : [2, 3, 0, 1] });
@@ -219,6 +220,34 @@ function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
       return run("Transpose", { x: g }, { perm: [1, 2, 0, 3] });
     });
   };
+}
+
+/**
+ * The filter gradient of a stride-1 NHWC convolution over ONE input channel (a network's first layer on
+ * grey images) as a plain product: dW [KH·KW, Co] = patches [KH·KW, B·OH·OW] · dy [B·OH·OW, Co], each row of
+ * patches x's canvas cropped to one tap's offset (two row-wise slices, contiguous copies). The general
+ * form above runs it as a convolution with a B-channel OH×OW "filter" and a KH×KW output, which XNNPACK does
+ * at ~1.2–1.6 GFLOP/s for [32,28,28,1]; this takes about half the time (the product itself ~1 ms of ~5).
+ */
+function filterGradSingleChannel(run: Run, x: TensorInfo, dy: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW, outHeight: OH, outWidth: OW, outChannels: CO } = info;
+  const { top, left } = info.padInfo;
+  const bottom = OH - 1 + KH - H - top;
+  const right = OW - 1 + KW - W - left;
+  const canvas = padOrCrop(run, x, [top, bottom, left, right], 0); // [B, OH+KH-1, OW+KW-1, 1]
+  if (canvas == null) return run("Fill", {}, { shape: [KH, KW, 1, CO], value: 0, dtype: "float32" });
+  const rows: TensorInfo[] = [];
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const tap = crop(run, canvas, kh, KH - 1 - kh, kw, KW - 1 - kw); // [B, OH, OW, 1]
+      rows.push(run("Reshape", { x: tap }, { shape: [1, B * OH * OW] }));
+    }
+  }
+  const patches = rows.length === 1 ? rows[0] : run("Concat", rows, { axis: 0 });
+  const a = run("Reshape", { x: patches }, { shape: [1, KH * KW, B * OH * OW] });
+  const b = run("Reshape", { x: dy }, { shape: [1, B * OH * OW, CO] });
+  const g = run("BatchMatMul", { a, b }, { transposeA: false, transposeB: false }); // XNNPACK: batch 1, no transposes
+  return run("Reshape", { x: g }, { shape: [KH, KW, 1, CO] });
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -122,6 +122,10 @@ const CONV_SHAPES: [number, number, number, number, number, number][] = [
   [2, 12, 10, 4, 3, 3],
   [2, 7, 7, 3, 2, 2],
   [2, 6, 9, 3, 2, 1],
+  // One input channel: the filter gradient's patches-product path.
+  [3, 8, 10, 1, 4, 3],
+  [2, 6, 5, 1, 3, 2],
+  [2, 7, 7, 1, 2, 1],
 ];
 const CONV_CASES: { pad: Pad; stride: number | [number, number]; rounding?: "floor" | "ceil" }[] = [
   { pad: "same", stride: 1 },

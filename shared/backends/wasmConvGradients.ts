@@ -37,19 +37,26 @@ function convExplicit(
   });
 }
 
+type Shape4 = [number, number, number, number];
+
+/** The forward conv's geometry, as both gradients see it: its data format and tfjs's Conv2DInfo. */
+function convInfo(xShape: Shape4, filterShape: Shape4, attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs) {
+  const channelsLast = backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC") === "channelsLast";
+  const info = backend_util.computeConv2DInfo(
+    xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, channelsLast ? "channelsLast" : "channelsFirst",
+  );
+  return { channelsLast, info };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Conv2DBackpropFilter
 
 export function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+    const { filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
     requireFloat32("Conv2DBackpropFilter", x, dy);
-    const channelsLast = backend_util.convertConv2DDataFormat(dataFormat ?? "NHWC") === "channelsLast";
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false,
-      channelsLast ? "channelsLast" : "channelsFirst",
-    );
+    const { channelsLast, info } = convInfo(x.shape as Shape4, filterShape, attrs as unknown as Conv2DBackpropFilterAttrs);
     if (!sameShape(dy.shape, info.outShape)) {
       throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }
@@ -111,13 +118,9 @@ function filterGradSingleChannel(run: Run, x: TensorInfo, dy: TensorInfo, info: 
 export function makeConv2DBackpropInput(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+    const { inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
     requireFloat32("Conv2DBackpropInput", dy, filter);
-    const channelsLast = backend_util.convertConv2DDataFormat(dataFormat ?? "NHWC") === "channelsLast";
-    const info = backend_util.computeConv2DInfo(
-      inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false,
-      channelsLast ? "channelsLast" : "channelsFirst",
-    );
+    const { channelsLast, info } = convInfo(inputShape, filter.shape as Shape4, attrs as unknown as Conv2DBackpropInputAttrs);
     if (!sameShape(dy.shape, info.outShape)) {
       throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }

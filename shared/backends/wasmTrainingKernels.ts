@@ -16,10 +16,11 @@
  *   dense-layer gradients need (x^T·dy, dy·W^T) fall to a scalar loop (~10 ms each for 32x1600x128), and
  *   so do products with both operands batched (attention: ~1.2 GFLOP/s).
  *
- * All four are registered here, composed only of wasm's own C++/XNNPACK kernels (Conv2D,
+ * All four are registered here, composed of wasm's own C++/XNNPACK kernels (Conv2D,
  * DepthwiseConv2dNative, MaxPool, Transpose, Reverse, PadV2, Reshape, Sub, Multiply, Step, ...), called
  * directly the way tfjs-backend-wasm's kernels call each other (no engine bookkeeping, no tape), with
- * every intermediate released via `backend.disposeData`; no per-element JavaScript. Everything else
+ * every intermediate released via `backend.disposeData`. Per-element JavaScript runs only where it beats
+ * any composition: Adam's one-pass update, and MaxPoolGrad for windows that do not tile the input. Everything else
  * training needs exists on stock wasm and matches cpu (checked: FusedConv2D, _FusedMatMul, MaxPool,
  * Relu/Step, Softmax, Erf/Tanh (gelu, gelu_new), Mean/Sum, SquaredDifference, Rsqrt, Tile, Concat,
  * Slice, Pad, Transpose, the adam/sgd update ops).

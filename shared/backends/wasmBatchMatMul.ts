@@ -2,6 +2,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchMatMulAttrs, KernelBackend, KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { composed, sameShape, sizeOf, type Stock } from "./wasmComposed.js";
+import { withHeapOutputs } from "./wasmHeap.js";
 import { canSliceMatMul, sliceMatMul } from "./wasmSliceMatMul.js";
 
 /**
@@ -39,14 +40,7 @@ export function makeBatchMatMul(stock: Stock): KernelFunc {
       return composed(stock, backend as KernelBackend, (run) => {
         const a2 = transposeA ? run("Transpose", { x: a }, { perm: swapLast(aRank) }) : a; // [..., M, K]
         const b2 = transposeB ? run("Transpose", { x: b }, { perm: swapLast(bRank) }) : b; // [..., K, N]
-        const out = (backend as unknown as { makeOutput(shape: number[], dtype: "float32"): TensorInfo }).makeOutput(outShape, "float32");
-        try {
-          sliceMatMul(backend, a2, b2, out, batchA, M, K, N);
-        } catch (e) {
-          (backend as KernelBackend).disposeData(out.dataId);
-          throw e;
-        }
-        return out;
+        return withHeapOutputs(backend, [outShape], ([out]) => sliceMatMul(backend, a2, b2, out, batchA, M, K, N))[0];
       });
     }
     return composed(stock, backend as KernelBackend, (run) => {

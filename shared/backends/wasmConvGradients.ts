@@ -54,9 +54,10 @@ function convInfo(xShape: Shape4, filterShape: Shape4, attrs: Conv2DBackpropFilt
 export function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+    const conv = attrs as unknown as Conv2DBackpropFilterAttrs;
+    const { filterShape } = conv;
     requireFloat32("Conv2DBackpropFilter", x, dy);
-    const { channelsLast, info } = convInfo(x.shape as Shape4, filterShape, attrs as unknown as Conv2DBackpropFilterAttrs);
+    const { channelsLast, info } = convInfo(x.shape as Shape4, filterShape, conv);
     if (!sameShape(dy.shape, info.outShape)) {
       throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }
@@ -118,9 +119,10 @@ function filterGradSingleChannel(run: Run, x: TensorInfo, dy: TensorInfo, info: 
 export function makeConv2DBackpropInput(stock: Stock): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+    const conv = attrs as unknown as Conv2DBackpropInputAttrs;
+    const { inputShape } = conv;
     requireFloat32("Conv2DBackpropInput", dy, filter);
-    const { channelsLast, info } = convInfo(inputShape, filter.shape as Shape4, attrs as unknown as Conv2DBackpropInputAttrs);
+    const { channelsLast, info } = convInfo(inputShape, filter.shape as Shape4, conv);
     if (!sameShape(dy.shape, info.outShape)) {
       throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
     }

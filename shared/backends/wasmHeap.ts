@@ -27,23 +27,19 @@ export function requireFloat32(kernel: string, ...ts: TensorInfo[]): void {
 
 export type View = (t: TensorInfo) => Float32Array;
 
-/**
- * Allocates float32 outputs of these shapes on the wasm heap, then runs `fill` with views of them and a
- * view maker for inputs. On error the outputs are freed.
- */
-export function executeOnHeap(backend: unknown, outShapes: number[][], fill: (outs: Float32Array[], view: View) => void): TensorInfo[] {
+/** Where `t`'s data starts in the wasm heap, in bytes. */
+export function heapOffset(backend: unknown, t: TensorInfo): number {
+  const offset = (backend as WasmHeapBackend).dataIdMap.get(t.dataId)?.memoryOffset;
+  if (offset == null) throw new Error("wasm kernel: a tensor has no data on the wasm heap");
+  return offset;
+}
+
+/** Allocates float32 outputs of these shapes on the wasm heap and runs `fill` with them; on error they are freed. */
+export function withHeapOutputs(backend: unknown, outShapes: number[][], fill: (outs: TensorInfo[]) => void): TensorInfo[] {
   const b = backend as WasmHeapBackend;
   const outs = outShapes.map((shape) => b.makeOutput(shape, "float32"));
   try {
-    // Only now, with every allocation done, views of the heap: allocating may have grown (and so
-    // detached) the memory. Nothing allocates on the wasm heap until the addon has returned.
-    const heap = b.wasm.HEAPU8.buffer;
-    const view: View = (t) => {
-      const offset = b.dataIdMap.get(t.dataId)?.memoryOffset;
-      if (offset == null) throw new Error("native wasm kernel: a tensor has no data on the wasm heap");
-      return new Float32Array(heap, offset, util.sizeFromShape(t.shape));
-    };
-    fill(outs.map(view), view);
+    fill(outs);
   } catch (e) {
     for (const o of outs) b.disposeData(o.dataId, true);
     throw e;
@@ -51,3 +47,16 @@ export function executeOnHeap(backend: unknown, outShapes: number[][], fill: (ou
   return outs;
 }
 
+/**
+ * Allocates float32 outputs of these shapes on the wasm heap, then runs `fill` with views of them and a
+ * view maker for inputs. On error the outputs are freed.
+ */
+export function executeOnHeap(backend: unknown, outShapes: number[][], fill: (outs: Float32Array[], view: View) => void): TensorInfo[] {
+  return withHeapOutputs(backend, outShapes, (outs) => {
+    // Only now, with every allocation done, views of the heap: allocating may have grown (and so
+    // detached) the memory. Nothing allocates on the wasm heap until the addon has returned.
+    const heap = (backend as WasmHeapBackend).wasm.HEAPU8.buffer;
+    const view: View = (t) => new Float32Array(heap, heapOffset(backend, t), util.sizeFromShape(t.shape));
+    fill(outs.map(view), view);
+  });
+}

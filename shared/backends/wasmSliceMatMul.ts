@@ -11,6 +11,7 @@
  * belongs to the batched tensor. {@link canSliceMatMul} checks the exports exist (tfjs-backend-wasm 4.x).
  */
 import type { TensorInfo } from "@tensorflow/tfjs-core";
+import { heapOffset } from "./wasmHeap.js";
 
 interface WasmModule {
   HEAPU8: Uint8Array;
@@ -23,7 +24,7 @@ interface WasmModule {
 
 interface WasmBackend {
   wasm: WasmModule;
-  dataIdMap: { get(dataId: TensorInfo["dataId"]): { memoryOffset: number } | undefined };
+  dataIdMap: unknown;
   dataIdNextNumber: number;
 }
 
@@ -44,12 +45,7 @@ export function canSliceMatMul(backend: unknown): boolean {
 export function sliceMatMul(backend: unknown, a: TensorInfo, b: TensorInfo, out: TensorInfo, batch: number, m: number, k: number, n: number): void {
   const be = backend as WasmBackend;
   const w = be.wasm;
-  const offset = (t: TensorInfo) => {
-    const o = be.dataIdMap.get(t.dataId)?.memoryOffset;
-    if (o == null) throw new Error("BatchMatMul (wasm slices): a tensor has no data on the wasm heap");
-    return o;
-  };
-  const [ao, bo, oo] = [offset(a), offset(b), offset(out)];
+  const [ao, bo, oo] = [a, b, out].map((t) => heapOffset(backend, t));
   // Three tensor ids of our own, never entered in the backend's map.
   const id = be.dataIdNextNumber;
   be.dataIdNextNumber += 3;

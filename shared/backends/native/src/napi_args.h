@@ -37,19 +37,26 @@ inline bool GetTypedArray(napi_env env, napi_value v, napi_typedarray_type* type
   return true;
 }
 
-inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
+// A typed array of exactly `want` (`kind` names it in the TypeError), as T* and its length in elements.
+template <class T>
+inline bool GetTypedOf(napi_env env, napi_value v, napi_typedarray_type want, const char* kind, T** data, int64_t* len,
+                       const char* what) {
   napi_typedarray_type type;
   size_t length = 0;
   void* ptr = nullptr;
-  if (!GetTypedArray(env, v, &type, &ptr, &length, what, "Float32Array")) return false;
-  if (type != napi_float32_array) {
+  if (!GetTypedArray(env, v, &type, &ptr, &length, what, kind)) return false;
+  if (type != want) {
     char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a Float32Array", what);
+    snprintf(msg, sizeof msg, "%s must be a %s", what, kind);
     return Throw(env, msg, false);
   }
-  *data = static_cast<float*>(ptr);
+  *data = static_cast<T*>(ptr);
   *len = static_cast<int64_t>(length);
   return true;
+}
+
+inline bool GetF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
+  return GetTypedOf(env, v, napi_float32_array, "Float32Array", data, len, what);
 }
 
 // Any typed array (a Buffer included), as bytes.
@@ -83,20 +90,7 @@ inline bool GetBytes(napi_env env, napi_value v, uint8_t** data, size_t* bytes, 
 }
 
 inline bool GetF64(napi_env env, napi_value v, double** data, int64_t* len, const char* what) {
-  bool is_ta = false;
-  napi_is_typedarray(env, v, &is_ta);
-  napi_typedarray_type type = napi_float32_array;
-  size_t length = 0;
-  void* ptr = nullptr;
-  if (is_ta) napi_get_typedarray_info(env, v, &type, &length, &ptr, nullptr, nullptr);
-  if (!is_ta || type != napi_float64_array) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "%s must be a Float64Array", what);
-    return Throw(env, msg, false);
-  }
-  *data = static_cast<double*>(ptr);
-  *len = static_cast<int64_t>(length);
-  return true;
+  return GetTypedOf(env, v, napi_float64_array, "Float64Array", data, len, what);
 }
 
 // Float32Array, or null/undefined -> nullptr with length 0.

@@ -49,7 +49,17 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
   const strategy = strategyFrom(o);
   const settings = roundSettingsFrom(o, o["min-clients"], strategy);
 
-  const coordinator = await startCoordinator({
+  // Handlers before the server starts: a SIGTERM just after "listening on" (a service manager, a test)
+  // must stop it gracefully too, not kill it in the moment before they would otherwise be installed.
+  let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined;
+  let interrupted = false;
+  const stop = () => {
+    interrupted = true;
+    void coordinator?.stop("interrupted");
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  coordinator = await startCoordinator({
     host: o.host,
     port: o.port,
     spec: modelSpec,
@@ -65,9 +75,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     config: { command: "coordinator", ...o, backend: backend.name, modelSpec },
     log,
   });
-  const stop = () => void coordinator.stop("interrupted");
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  if (interrupted) void coordinator.stop("interrupted");
   const result = await coordinator.done;
   const final = result.final;
   log(`done: final accuracy ${final?.accuracy === null || final?.accuracy === undefined ? "-" : (100 * final.accuracy).toFixed(2) + "%"} after ${result.rounds.length} rounds`);

@@ -25,6 +25,7 @@ import { RoundStateMachine } from "./rounds/roundStateMachine.js";
 import type { RoundSettings } from "./rounds/types.js";
 import type { Strategy } from "./strategies/strategy.js";
 import { createFederationService } from "./transport/federationService.js";
+import { DEFAULT_RECEIVE_WINDOW, setReceiveWindow } from "./transport/receiveWindow.js";
 
 export interface TlsFiles {
   cert: Buffer;
@@ -50,6 +51,8 @@ export interface CoordinatorOptions {
   tls?: TlsFiles;
   /** Publish round metrics on NATS (nats://host:port). */
   eventsUrl?: string;
+  /** HTTP/2 receive window per upload and per connection, bytes (default 1 MiB; see receiveWindow.ts). */
+  receiveWindowBytes?: number;
   /** Recorded in metrics.json as the run's configuration. */
   config: Record<string, unknown>;
   log: Logger;
@@ -138,6 +141,9 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
+  if (!setReceiveWindow(server, o.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW)) {
+    log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
+  }
   server.addService(
     ChunkedFederationService,
     createFederationService({

@@ -15,7 +15,7 @@ import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
 import { cpuNow, median } from "./harness/timing.js";
-import { cnnClassesFor } from "./wire.js";
+import { cnnClassesFor } from "./harness/coordinatorProcess.js";
 
 const PARAMS = 1_000_000;
 

@@ -10,35 +10,27 @@
  *
  * Transfer throughput: the model download over real gRPC on loopback (a real coordinator from
  * startCoordinator in one process, CoordinatorConnection.downloadModel in another, so each side has a core)
- * against a raw TCP socket moving the same number of bytes between the same two processes.
+ * against a raw TCP socket moving the same number of bytes between the same two processes; the update
+ * upload likewise, and over an emulated link with latency (uploadTransfer.ts).
  * Target: ≥ 50% of the raw socket's throughput.
  */
 import net from "node:net";
 import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
-import { MB, MiB, fillPattern } from "./harness/fixtures.js";
+import { cnnClassesFor, joinCoordinator, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { MB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
-import { cliRoundSettings } from "./harness/settings.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
 import { encodingAccuracy } from "./encodingAccuracy.js";
-import { cpuNow, describeSample, measure, measureInterleaved, timeBoth, type Sample } from "./harness/timing.js";
+import { uploadResults } from "./uploadTransfer.js";
+import { describeSample, measure, measureInterleaved, timeBoth, type Sample } from "./harness/timing.js";
 
 type EncodingKey = "float32" | "float16" | "int8" | "topk";
 const ENCODINGS: EncodingKey[] = ["float32", "float16", "int8", "topk"];
 const TOPK_FRACTION = 0.01;
 const TARGETS: Partial<Record<EncodingKey, number>> = { float32: 1.02, float16: 0.52, int8: 0.27 };
-
-/** Parameters of `cnn` on 28×28×1 input with `classes` classes: conv 3×3×1×32 + bias, dense 5408×classes + bias. */
-export function cnnParams(classes: number): number {
-  return 3 * 3 * 1 * 32 + 32 + 26 * 26 * 32 / 4 * classes + classes;
-}
-
-/** The number of classes that makes `cnn` at least `params` parameters. */
-export function cnnClassesFor(params: number): number {
-  return Math.max(2, Math.ceil((params - 320) / 5409));
-}
 
 async function encodingEnum(key: EncodingKey) {
   const { Encoding } = await import("../shared/generated/fedfusion/v1/federation.js");
@@ -115,71 +107,6 @@ export async function computedWorker(args: { synthetic: number[] }): Promise<Com
 // ---------------------------------------------------------------------------------------------
 // a real coordinator (child), plus a raw TCP sender of the same byte count
 
-interface ServerInfo {
-  port: number;
-  tcpPort: number;
-  specs: WeightSpec[];
-  params: number;
-  modelBytes: number;
-}
-
-export async function coordinatorServer(args: { classes: number; rounds: number; minClients: number }, io: ChildIO): Promise<{ stopped: boolean }> {
-  const { initBackend } = await import("../shared/backends/selectBackend.js");
-  await initBackend("cpu"); // the coordinator only builds the model for its layout; no training here
-  const { buildModel } = await import("../shared/model/architectures.js");
-  const { resolveModelSpec } = await import("../shared/model/modelSpec.js");
-  const { weightSpecs } = await import("../shared/model/weights.js");
-  const { startCoordinator } = await import("../coordinator/coordinator.js");
-  const spec = resolveModelSpec("cnn", [28, 28, 1], Array.from({ length: args.classes }, (_, i) => `c${i}`));
-  const probe = buildModel(spec);
-  const specs = weightSpecs(probe);
-  probe.dispose();
-  const params = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  const { settings, strategy } = await cliRoundSettings(["--rounds", String(args.rounds), "--fraction", "1", "--round-timeout", "300", "--seed", "1"], args.minClients);
-  const coordinator = await startCoordinator({ host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log: () => undefined });
-  // Raw TCP: the same number of bytes, in 1 MiB writes, honouring backpressure.
-  const modelBytes = params * 4;
-  const block = Buffer.from(fillPattern(new Float32Array(MiB / 4), 3).buffer);
-  const tcp = net.createServer((sock) => {
-    let sent = 0;
-    const pump = () => {
-      while (sent < modelBytes) {
-        const n = Math.min(block.byteLength, modelBytes - sent);
-        sent += n;
-        if (!sock.write(n === block.byteLength ? block : block.subarray(0, n))) return void sock.once("drain", pump);
-      }
-      sock.end();
-    };
-    sock.on("error", () => undefined);
-    pump();
-  });
-  const tcpPort = await new Promise<number>((resolve) => tcp.listen(0, "127.0.0.1", () => resolve((tcp.address() as net.AddressInfo).port)));
-  io.send({ port: coordinator.port, tcpPort, specs, params, modelBytes } satisfies ServerInfo);
-  // "cpu": this process's CPU time so far (ms); "stop": shut down.
-  for (let m = await io.next(); m !== "stop"; m = await io.next()) if (m === "cpu") io.send(cpuNow());
-  tcp.close();
-  await coordinator.stop("benchmark finished");
-  return { stopped: true };
-}
-
-async function joinCoordinator(address: string) {
-  const { CoordinatorConnection } = await import("../client/agent/coordinatorConnection.js");
-  const { Encoding, JoinRequest } = await import("../shared/generated/fedfusion/v1/federation.js");
-  const conn = new CoordinatorConnection({ address });
-  const joined = await conn.join(
-    JoinRequest.fromPartial({
-      siteName: `bench-${process.pid}`,
-      numExamples: 100,
-      backend: "none",
-      // Empty architecture and shape: "whatever the federation runs".
-      model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
-      clientVersion: "fedfusion-bench",
-      supportedEncodings: [Encoding.ENCODING_FLOAT32, Encoding.ENCODING_FLOAT16, Encoding.ENCODING_INT8, Encoding.ENCODING_TOPK],
-    }),
-  );
-  return { conn, sessionId: joined.sessionId };
-}
-
 /** Receives `expected` bytes from a raw TCP sender, counting them. */
 function rawTcpReceive(port: number, expected: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -211,7 +138,7 @@ interface TransferResult {
 
 export async function transfer(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<TransferResult> {
   const classes = cnnClassesFor((mb * MB) / 4);
-  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   try {
     const info = await server.nextMessage<ServerInfo>(120_000);
     const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${info.port}`);
@@ -269,7 +196,7 @@ interface MeasuredRow {
 
 async function measuredUploads(params: number, log: (l: string) => void, timeoutMs: number): Promise<{ params: number; rows: MeasuredRow[] }> {
   const classes = cnnClassesFor(params);
-  const server = startChild<{ stopped: boolean }>("wire.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   const counted = { up: 0, down: 0 };
   const proxy = net.createServer((client) => {
     const upstream = net.connect(info.port, "127.0.0.1");
@@ -421,9 +348,15 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     }
   }
 
+  const uploads = await uploadResults(q, sizes, log);
+  figures.push(...uploads.figures);
+  targets.push(...uploads.targets);
+
   notes.unshift(
     `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
     "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (`DownloadBuffers`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
+
+    ...uploads.notes,
   );
   try {
     const cost = await encodingAccuracy(ctx, log);

@@ -10,7 +10,7 @@ import { BENCHMARKS, selectBenchmarks } from "../../bench/harness/registry.js";
 import { benchmarkResult, evaluateTarget, ratio, timestampName, type SuiteResults, type TargetInput } from "../../bench/harness/results.js";
 import { median, repeatsFor } from "../../bench/harness/timing.js";
 import { firstReaching } from "../../bench/timeToAccuracy.js";
-import { cnnClassesFor, cnnParams } from "../../bench/wire.js";
+import { cnnClassesFor, cnnParams } from "../../bench/harness/coordinatorProcess.js";
 
 const target = (over: Partial<TargetInput>): TargetInput => ({
   id: "t",

@@ -1,0 +1,271 @@
+/**
+ * Uploads as a site sends them: `CoordinatorConnection.uploadUpdate` of a float32 update to a real
+ * coordinator (harness/coordinatorProcess.ts, one client, one round per upload), timed from the first byte
+ * to the coordinator's answer, which comes once the update is decoded, verified and folded in.
+ *
+ * - On loopback, against a raw TCP socket moving the same bytes into the coordinator's process.
+ * - Over an emulated wide-area link (a proxy process that holds every segment for half the round-trip
+ *   time in each direction): the coordinator's receive window (coordinator/transport/receiveWindow.ts)
+ *   against grpc-js's own 64 KiB, two coordinators in the same run. The window bounds the data in flight,
+ *   so on a link with latency it, not the bandwidth, sets an upload's speed.
+ */
+import net from "node:net";
+import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { MiB, fillPattern } from "./harness/fixtures.js";
+import { formatNumber } from "./harness/markdown.js";
+import { startChild, type ChildIO } from "./harness/proc.js";
+import { ratio, type Figure, type TargetInput } from "./harness/results.js";
+import { describeSample, measureInterleaved, type Sample } from "./harness/timing.js";
+import { cnnClassesFor, joinCoordinator, type ServerInfo } from "./harness/coordinatorProcess.js";
+
+/** grpc-js's receive window on a server it configures alone (HTTP/2's initial window). */
+export const GRPC_JS_WINDOW = 65_535;
+
+// ---------------------------------------------------------------------------------------------
+// the emulated link (child)
+
+/** A TCP proxy to 127.0.0.1:`port` that delivers every segment `oneWayMs` after it arrived, in order. */
+export async function delayProxy(args: { port: number; oneWayMs: number }, io: ChildIO): Promise<{ stopped: boolean }> {
+  const delayed = (to: net.Socket) => {
+    const queue: { due: number; data: Buffer }[] = [];
+    let timer: NodeJS.Timeout | null = null;
+    const flush = () => {
+      timer = null;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0].due <= now) to.write(queue.shift()!.data);
+      if (queue.length > 0) timer = setTimeout(flush, queue[0].due - now);
+    };
+    return (data: Buffer) => {
+      queue.push({ due: performance.now() + args.oneWayMs, data });
+      timer ??= setTimeout(flush, args.oneWayMs);
+    };
+  };
+  const server = net.createServer((client) => {
+    client.setNoDelay(true);
+    const upstream = net.connect(args.port, "127.0.0.1");
+    upstream.setNoDelay(true);
+    client.on("data", delayed(upstream));
+    upstream.on("data", delayed(client));
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const s of [client, upstream]) {
+      s.on("error", close);
+      s.on("close", close);
+    }
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as net.AddressInfo).port)));
+  io.send({ port });
+  await io.next(); // "stop"
+  server.close();
+  return { stopped: true };
+}
+
+// ---------------------------------------------------------------------------------------------
+// measurements (bench process)
+
+interface Coordinator {
+  info: ServerInfo;
+  stop(): Promise<void>;
+}
+
+async function startCoordinatorChild(mb: number, receiveWindowBytes: number | undefined, log: (l: string) => void, timeoutMs: number): Promise<Coordinator> {
+  const child = startChild<{ stopped: boolean }>(
+    "harness/coordinatorProcess.js",
+    "coordinatorServer",
+    { classes: cnnClassesFor((mb * 1e6) / 4), rounds: 100_000, minClients: 1, receiveWindowBytes },
+    { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] },
+  );
+  const info = await child.nextMessage<ServerInfo>(120_000);
+  return {
+    info,
+    async stop() {
+      child.send("stop");
+      await child.result.catch(() => undefined);
+      child.kill();
+    },
+  };
+}
+
+/** A joined site that uploads the same float32 update once per round: `next` waits for the round's task. */
+async function uploadingSite(address: string, info: ServerInfo) {
+  const { encodePayload } = await import("../shared/codec/payload.js");
+  const { UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
+  const { conn, sessionId } = await joinCoordinator(address);
+  const payload = encodePayload(info.specs.map((s, i) => ({ ...s, values: fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 70 + i) })));
+  let task: { round: number; modelVersion: number } | null = null;
+  return {
+    async next() {
+      for (let i = 0; i < 10 && !task; i++) {
+        const t = (await conn.getTask(sessionId, 10_000)).kind;
+        if (t?.$case === "train") task = t.value;
+      }
+      if (!task) throw new Error("the coordinator gave no training task");
+    },
+    async upload() {
+      if (!task) throw new Error("upload without a task");
+      const header = UpdateHeader.fromPartial({ sessionId, round: task.round, baseModelVersion: task.modelVersion, numExamples: 100, metrics: { loss: 0.3, accuracy: 0.9, steps: 4, trainMillis: 100, skippedFiles: 0 } });
+      task = null;
+      const ack = await conn.uploadUpdate(header, payload, 600_000);
+      if (!ack.accepted) throw new Error(`upload rejected: ${ack.reason}`);
+    },
+    async close() {
+      await conn.leave(sessionId, "benchmark finished").catch(() => undefined);
+      conn.close();
+    },
+  };
+}
+
+/** Sends `bytes` to a raw TCP sink in 1 MiB writes, honouring backpressure; resolves on its one-byte answer. */
+function rawTcpSend(port: number, bytes: number): Promise<void> {
+  const block = Buffer.from(fillPattern(new Float32Array(MiB / 4), 9).buffer);
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let sent = 0;
+    const pump = () => {
+      while (sent < bytes) {
+        const n = Math.min(block.byteLength, bytes - sent);
+        sent += n;
+        if (!sock.write(n === block.byteLength ? block : block.subarray(0, n))) return void sock.once("drain", pump);
+      }
+    };
+    sock.on("connect", pump);
+    sock.on("data", () => sock.end());
+    sock.on("close", () => (sent === bytes ? resolve() : reject(new Error(`raw TCP: sent ${sent} of ${bytes} bytes`))));
+    sock.on("error", reject);
+  });
+}
+
+export interface LoopbackUpload {
+  mb: number;
+  bytes: number;
+  grpc: Sample;
+  tcp: Sample;
+}
+
+/** gRPC upload vs raw TCP on loopback, interleaved. */
+export async function loopbackUpload(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<LoopbackUpload> {
+  const coordinator = await startCoordinatorChild(mb, undefined, log, timeoutMs);
+  try {
+    const site = await uploadingSite(`127.0.0.1:${coordinator.info.port}`, coordinator.info);
+    try {
+      const bytes = coordinator.info.modelBytes;
+      const s = await measureInterleaved(
+        { grpc: () => site.upload(), tcp: () => rawTcpSend(coordinator.info.tcpSinkPort, bytes) },
+        { warmup: 1, repeats, before: (k) => (k === "grpc" ? site.next() : undefined) },
+      );
+      return { mb, bytes, ...s };
+    } finally {
+      await site.close();
+    }
+  } finally {
+    await coordinator.stop();
+  }
+}
+
+export interface LinkUpload {
+  mb: number;
+  bytes: number;
+  rttMs: number;
+  window: number;
+  /** With the coordinator's receive window. */
+  ours: Sample;
+  /** With grpc-js's 64 KiB. */
+  grpcJs: Sample;
+}
+
+/** The same upload over the same emulated link to two coordinators: ours, and one left at grpc-js's window. */
+export async function linkUpload(mb: number, rttMs: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<LinkUpload> {
+  const { DEFAULT_RECEIVE_WINDOW } = await import("../coordinator/transport/receiveWindow.js");
+  const started: Coordinator[] = [];
+  const proxies: ReturnType<typeof startChild<{ stopped: boolean }>>[] = [];
+  try {
+    const sites: Awaited<ReturnType<typeof uploadingSite>>[] = [];
+    for (const window of [DEFAULT_RECEIVE_WINDOW, GRPC_JS_WINDOW]) {
+      const c = await startCoordinatorChild(mb, window, log, timeoutMs);
+      started.push(c);
+      const proxy = startChild<{ stopped: boolean }>("uploadTransfer.js", "delayProxy", { port: c.info.port, oneWayMs: rttMs / 2 }, { timeoutMs, log });
+      proxies.push(proxy);
+      const { port } = await proxy.nextMessage<{ port: number }>(30_000);
+      sites.push(await uploadingSite(`127.0.0.1:${port}`, c.info));
+    }
+    const [ours, grpcJs] = sites;
+    try {
+      const s = await measureInterleaved({ ours: () => ours.upload(), grpcJs: () => grpcJs.upload() }, { warmup: 1, repeats, before: (k) => sites[k === "ours" ? 0 : 1].next() });
+      return { mb, bytes: started[0].info.modelBytes, rttMs, window: DEFAULT_RECEIVE_WINDOW, ...s };
+    } finally {
+      for (const site of sites) await site.close();
+    }
+  } finally {
+    for (const p of proxies) {
+      p.send("stop");
+      await p.result.catch(() => undefined);
+      p.kill();
+    }
+    for (const c of started) await c.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// figures and targets (for wire.ts)
+
+export async function uploadResults(quick: boolean, sizes: number[], log: (l: string) => void): Promise<{ figures: Figure[]; targets: TargetInput[]; notes: string[] }> {
+  const figures: Figure[] = [];
+  const targets: TargetInput[] = [];
+  const describe = (mb: number) => `update upload throughput over gRPC on loopback, ${mb} MB, vs raw TCP`;
+  for (const mb of sizes) {
+    try {
+      const u = await loopbackUpload(mb, quick ? (mb >= 100 ? 4 : 7) : mb >= 400 ? 3 : 7, log, quick ? 150_000 : 900_000);
+      const g = u.bytes / u.grpc.median / 1e3;
+      const r = u.bytes / u.tcp.median / 1e3;
+      log(`upload ${mb} MB: gRPC ${formatNumber(g)} MB/s, raw TCP ${formatNumber(r)} MB/s`);
+      figures.push({
+        id: `upload.${mb}`,
+        label: `update upload over gRPC, ${mb} MB (until the coordinator's answer)`,
+        value: g,
+        unit: "MB/s",
+        baseline: { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" },
+        ratio: ratio(g, r),
+        detail: `gRPC ${describeSample(u.grpc)}; TCP ${describeSample(u.tcp)}`,
+      });
+      targets.push({
+        id: `upload.${mb}`,
+        description: describe(mb),
+        measured: ratio(g, r),
+        unit: "%",
+        op: ">=",
+        threshold: 0.5,
+        limitedBy: UPLOAD_LIMITS,
+      });
+    } catch (e) {
+      targets.push({ id: `upload.${mb}`, description: describe(mb), measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });
+    }
+  }
+  const notes = [
+    "Upload: a real coordinator (as for the download, one round per upload, FedAvg) in one process; the bench process joins and calls `CoordinatorConnection.uploadUpdate` with a float32 update as the client agent does, timed from the call to the coordinator's answer, which it gives once the update is assembled, CRC-checked, validated and folded into the round's sum. Baseline: the same number of bytes written in 1 MiB writes to a raw TCP socket in the coordinator's process, which answers one byte when it has them all. Interleaved after a warm-up of each; wall time, medians.",
+  ];
+  try {
+    const rttMs = 20;
+    const l = await linkUpload(4, rttMs, quick ? 3 : 5, log, 300_000);
+    log(`upload over a ${rttMs} ms link: ${formatNumber(l.ours.median)} ms with a ${l.window / MiB} MiB window, ${formatNumber(l.grpcJs.median)} ms with grpc-js's 64 KiB`);
+    figures.push({
+      id: "upload.link",
+      label: `${formatNumber(l.bytes / 1e6)} MB update over an emulated ${rttMs} ms round-trip link, coordinator receive window ${l.window / MiB} MiB`,
+      value: l.bytes / l.ours.median / 1e3,
+      unit: "MB/s",
+      baseline: { label: "grpc-js's own 64 KiB window, same link", value: l.bytes / l.grpcJs.median / 1e3, unit: "MB/s" },
+      ratio: l.grpcJs.median / l.ours.median,
+      detail: `ours ${describeSample(l.ours)}; 64 KiB ${describeSample(l.grpcJs)}; ratio = speed-up`,
+    });
+    notes.push(
+      `Upload over a link with latency: two coordinators in the same run, one with its receive window (coordinator/transport/receiveWindow.ts, ${l.window / MiB} MiB), one left at grpc-js's 64 KiB (what grpc-js gives a server: it has no option to raise it), each behind a proxy process that delivers every TCP segment ${rttMs / 2} ms late in each direction (${rttMs} ms round trip, no bandwidth limit). The same upload to each, interleaved. At most one window is in flight per round trip, so the 64 KiB server allows ~${formatNumber(GRPC_JS_WINDOW / (rttMs / 1e3) / 1e6)} MB/s on this link whatever its bandwidth.`,
+    );
+  } catch (e) {
+    notes.push(`Upload over an emulated link failed: ${(e as Error).message.split("\n")[0]}`);
+  }
+  return { figures, targets, notes };
+}
+
+const UPLOAD_LIMITS =
+  "the sending client: each 1 MiB chunk is framed into a fresh buffer (encodeDataChunk) and copied again by grpc-js behind its 5-byte prefix, and with Node's default heap those two fresh buffers per MiB bring frequent collections; the coordinator answers only after assembling (copy + CRC-32C), validating and folding the update";

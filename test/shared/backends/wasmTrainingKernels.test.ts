@@ -247,6 +247,22 @@ describe("MaxPoolGrad matches cpu", () => {
     });
   }
 
+  it("adds overlapping windows' gradients as cpu does: in float64, rounded once (bit for bit)", async () => {
+    // The centre wins all nine 3x3 windows around it: 1 from the first, 2^-24 from each of the others,
+    // which float32 additions would drop one by one (cpu's float64 sum gives 1 + 2^-21).
+    const fn = () => {
+      const x = tf.tensor4d(Float32Array.from({ length: 25 }, (_, i) => (i === 12 ? 10 : -1)), [1, 5, 5, 1]);
+      const dyv = new Float32Array(25);
+      for (let oh = 1; oh <= 3; oh++) for (let ow = 1; ow <= 3; ow++) dyv[oh * 5 + ow] = oh === 1 && ow === 1 ? 1 : 2 ** -24;
+      const dy = tf.tensor4d(dyv, [1, 5, 5, 1]);
+      return tf.engine().runKernel("MaxPoolGrad", { dy, input: x, output: dy }, { filterSize: 3, strides: 1, pad: "same" }) as tf.Tensor;
+    };
+    const [want] = await on("cpu", fn);
+    const [got] = await on("wasm", fn);
+    expect(want.v[12]).toBe(Math.fround(1 + 2 ** -21));
+    expect(got.v).toEqual(want.v);
+  });
+
   it("through tf.grad of maxPool after a linear conv (all-negative windows)", async () => {
     const xv = values([4, 12, 10, 3]);
     const fv = values([3, 3, 3, 5]);

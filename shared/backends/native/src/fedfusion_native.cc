@@ -587,8 +587,14 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     MaxPoolGradDisjoint(x, dy, dx, g, best, best + C);
     return nullptr;
   }
+  // Overlapping windows: a position's gradient is the sum of what every window it wins sends it, added
+  // in float64 and rounded once, as tfjs-backend-cpu and the wasm path's loop (wasmMaxPoolGrad.ts) do, so
+  // the three agree bit for bit (float32 additions would drop small terms next to a large one).
   int64_t* where = static_cast<int64_t*>(malloc(size_t(std::max<int64_t>(1, C)) * sizeof(int64_t)));
-  if (where == nullptr) {
+  double* sum = static_cast<double*>(calloc(size_t(inSize), sizeof(double)));
+  if (where == nullptr || sum == nullptr) {
+    free(where);
+    free(sum);
     napi_throw_error(env, nullptr, "maxPoolGrad: out of memory");
     return nullptr;
   }
@@ -611,10 +617,12 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     }
     const float* g_out = dy + window * C;
     for (int64_t c = 0; c < C; ++c) {
-      if (where[c] >= 0) dx[where[c]] += g_out[c];
+      if (where[c] >= 0) sum[where[c]] += double(g_out[c]);
     }
   });
+  for (int64_t i = 0; i < inSize; ++i) dx[i] = float(sum[i]);
   free(where);
+  free(sum);
   return nullptr;
 }
 

@@ -618,6 +618,20 @@ describe("MaxPool and MaxPoolGrad", () => {
     });
   }
 
+  it("overlapping windows add their gradients as cpu does: in float64, rounded once (bit for bit)", async () => {
+    // x's centre is the maximum of all nine 3x3 windows around it. The first window in row-major order
+    // sends it 1, the other eight 2^-24 each: added one by one in float32 each of those is lost (1 + 2^-24
+    // rounds to 1), while cpu's float64 sum gives 1 + 2^-21.
+    const x: Input = { shape: [1, 5, 5, 1], v: Float32Array.from({ length: 25 }, (_, i) => (i === 12 ? 10 : -1)) };
+    const dyv = new Float32Array(25);
+    for (let oh = 1; oh <= 3; oh++) for (let ow = 1; ow <= 3; ow++) dyv[oh * 5 + ow] = oh === 1 && ow === 1 ? 1 : 2 ** -24;
+    const dy: Input = { shape: [1, 5, 5, 1], v: dyv };
+    const fn = () => tf.engine().runKernel(tf.MaxPoolGrad, tensors({ dy, input: x, output: dy }), { filterSize: 3, strides: 1, pad: "same" }) as tf.Tensor;
+    await expectNativeMatchesCpu("maxPoolGrad float64 sum", tf.MaxPoolGrad, fn, { times: 1, rtol: 0 });
+    const [cpu] = await on("cpu", fn);
+    expect(cpu!.v[12]).toBe(Math.fround(1 + 2 ** -21));
+  });
+
   it("gradients through tf.maxPool use both kernels", async () => {
     const x = input([3, 8, 8, 5]);
     await expectNativeMatchesCpu("d maxPool", [tf.MaxPool, tf.MaxPoolGrad], () => {

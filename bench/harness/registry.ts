@@ -23,7 +23,7 @@ const MIN = 60_000;
 export const BENCHMARKS: readonly BenchmarkEntry[] = [
   { name: "compute", file: "compute.js", title: "Compute: sgemm peak, tfjs matMul and training GFLOP/s", quickTimeoutMs: 4 * MIN, fullTimeoutMs: 40 * MIN },
   { name: "overhead", file: "federatedOverhead.js", title: "Federated overhead: SiteTrainer.train vs model.fit", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
-  { name: "cores", file: "bothCores.js", title: "Both cores: `fedfusion simulate` with 1 vs 2 workers", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
+  { name: "cores", file: "bothCores.js", title: "Both cores: `fedfusion simulate` with worker processes vs BLAS threads", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "aggregation", file: "aggregation.js", title: "Aggregation at memory speed and coordinator memory", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "wire", file: "wire.js", title: "Wire: bytes per update and gRPC transfer throughput", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "scale", file: "coordinatorScale.js", title: "Coordinator scale: CPU per round and RSS with many clients", quickTimeoutMs: 4 * MIN, fullTimeoutMs: 60 * MIN },

@@ -9,6 +9,7 @@ import { cell, formatDuration, formatNumber, formatValue, renderMarkdown } from 
 import { BENCHMARKS, selectBenchmarks } from "../../bench/harness/registry.js";
 import { benchmarkResult, evaluateTarget, ratio, timestampName, type SuiteResults, type TargetInput } from "../../bench/harness/results.js";
 import { median, repeatsFor } from "../../bench/harness/timing.js";
+import { blasThreads, roundSeconds } from "../../bench/bothCores.js";
 import { firstReaching } from "../../bench/timeToAccuracy.js";
 import { cnnClassesFor, cnnParams } from "../../bench/harness/coordinatorProcess.js";
 
@@ -279,6 +280,18 @@ describe("helpers", () => {
     const classes = cnnClassesFor(1_000_000);
     expect(cnnParams(classes)).toBeGreaterThanOrEqual(1_000_000);
     expect(cnnParams(classes - 1)).toBeLessThan(1_000_000);
+  });
+
+  it("reads round times and the BLAS thread count from a simulate log", () => {
+    const log = [
+      "06:03:13 simulate     backend native: wasm (SIMD) + 16 native kernels on OpenBLAS 0.3.21, core Haswell (OPENBLAS_CORETYPE=Haswell chosen from /proc/cpuinfo flags), 2 threads + project gradient kernels (skipped: gpu: x)",
+      "06:03:15 coordinator  round 1/2  accuracy 77.20%  loss 0.6707  clients 4/4  train-loss 1.1870  up 0.83 MiB  down 0.83 MiB  2.1s",
+      "06:03:16 coordinator  round 2/2  accuracy 81.20%  loss 0.5494  clients 4/4  train-loss 0.6726  up 0.83 MiB  down 0.83 MiB  1.5s",
+    ].join("\n");
+    expect(roundSeconds(log)).toEqual([2.1, 1.5]);
+    expect(blasThreads(log)).toBe(2);
+    expect(blasThreads(log.replace("2 threads", "1 thread"))).toBe(1);
+    expect(blasThreads("06:03:13 simulate     backend wasm: wasm (SIMD) + 7 project gradient kernels")).toBeNull();
   });
 
   it("finds the first round reaching an accuracy and the training time to it", () => {

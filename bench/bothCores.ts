@@ -51,7 +51,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   const clients = 4;
   const plans = [
     { model: "cnn", samples: q ? 2000 : 3000, rounds: 3 },
-    { model: "fusion-s", samples: q ? 300 : 600, rounds: 2 },
+    { model: "fusion-s", samples: q ? 600 : 1500, rounds: 3 },
   ];
   const repeats = q ? 1 : 3;
   const figures: Figure[] = [];
@@ -104,7 +104,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   }
   const notes = [
     `Commands: ${commands.join(" and ")}, with OPENBLAS_NUM_THREADS=1 or 2 (backend auto), ${repeats === 1 ? "once each" : `${repeats} times each, interleaved; medians`}. The BLAS threads column is what the run's backend line reported.`,
-    `The machine has ${ctx.machine.cores} cores; the ideal speed-up is ${Math.min(ctx.machine.cores, 2)}×. Two independent training processes side by side ran at ~1.7× the throughput of one in a probe here (a shared virtual machine), which bounds the two-worker figure. The coordinator (aggregation, central evaluation) runs in the parent process and shares the cores with the workers; other load on the machine (see the load average) takes cores away from every run alike. \`simulate\` uses worker processes with one BLAS thread each (the faster way here); OPENBLAS_NUM_THREADS overrides the thread count.`,
+    `The machine has ${ctx.machine.cores} cores; the ideal speed-up is ${Math.min(ctx.machine.cores, 2)}×. Two independent training processes side by side ran at ~1.7× the throughput of one in a probe here (a shared virtual machine), which bounds the two-worker figure. The coordinator (aggregation, central evaluation) runs in the parent process and shares the cores with the workers; its evaluation of each new global model on the test set (1,000 images here) runs between rounds while the workers wait, a serial part that weighs more for fusion-s (~0.6 s per round in a probe, about a quarter of a two-worker round); other load on the machine (see the load average) takes cores away from every run alike. \`simulate\` uses worker processes with one BLAS thread each (the faster way here); OPENBLAS_NUM_THREADS overrides the thread count.`,
     ...errors.map((e) => `Failed run: ${e}`),
   ];
   return { figures, targets: [], tables, notes };

@@ -26,6 +26,10 @@ const spec = {
     "tls-cert": { kind: "string", meta: "PEM", help: "server certificate (enables TLS)" },
     "tls-key": { kind: "string", meta: "PEM", help: "server private key" },
     "tls-client-ca": { kind: "string", meta: "PEM", help: "require client certificates signed by this CA" },
+    "receive-window": {
+      kind: "int", min: 64, max: 2_097_151, default: 1024, meta: "KiB",
+      help: "HTTP/2 receive window: the most of an upload in flight per round trip, and what an upload waiting its turn may hold in memory",
+    },
   },
 } as const;
 
@@ -73,6 +77,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
     outDir: o.out,
     tls: tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey, clientCa: readPem("tls-client-ca", o["tls-client-ca"]) } : undefined,
     config: { command: "coordinator", ...o, backend: backend.name, modelSpec },
+    receiveWindowBytes: o["receive-window"] * 1024,
     log,
   });
   if (interrupted) void coordinator.stop("interrupted");

@@ -15,6 +15,7 @@ import { createStrategy } from "../../../coordinator/strategies/createStrategy.j
 import { DEFAULT_RECEIVE_WINDOW, setReceiveWindow } from "../../../coordinator/transport/receiveWindow.js";
 import { initBackend } from "../../../shared/backends/selectBackend.js";
 import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
+import { killAll, startCli } from "../../helpers/cli.js";
 
 interface Windows {
   /** SETTINGS_INITIAL_WINDOW_SIZE the server advertised: each stream's receive window. */
@@ -96,6 +97,17 @@ describe("the coordinator's receive window", () => {
       }
     }
     expect(DEFAULT_RECEIVE_WINDOW).toBe(1 << 20);
+  });
+
+  it("is set by `fedfusion coordinator --receive-window` (KiB)", async () => {
+    const coordinator = startCli(["coordinator", "--port", "0", "--host", "127.0.0.1", "--classes", "a,b", "--backend", "wasm", "--receive-window", "256"]);
+    try {
+      const port = (await coordinator.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1];
+      expect(await windowsOf(`http://127.0.0.1:${port}`, 256 << 10)).toEqual({ stream: 256 << 10, connection: 256 << 10 });
+    } finally {
+      killAll([coordinator]);
+      await coordinator.exited;
+    }
   });
 
   it("refuses a window HTTP/2 cannot carry", () => {

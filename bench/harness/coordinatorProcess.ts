@@ -21,6 +21,21 @@ export function cnnClassesFor(params: number): number {
   return Math.max(2, Math.ceil((params - 320) / 5409));
 }
 
+/** Writes `bytes` bytes of a fixed pattern to `sock` in 1 MiB writes, honouring backpressure; then `done`. */
+export function writeInBlocks(sock: net.Socket, bytes: number, done: () => void): void {
+  const block = Buffer.from(fillPattern(new Float32Array(MiB / 4), 3).buffer);
+  let sent = 0;
+  const pump = () => {
+    while (sent < bytes) {
+      const n = Math.min(block.byteLength, bytes - sent);
+      sent += n;
+      if (!sock.write(n === block.byteLength ? block : block.subarray(0, n))) return void sock.once("drain", pump);
+    }
+    done();
+  };
+  pump();
+}
+
 export interface ServerInfo {
   port: number;
   /** Raw TCP: sends the model's byte count to whoever connects. */
@@ -53,19 +68,9 @@ export async function coordinatorServer(
   });
   // Raw TCP: the same number of bytes, in 1 MiB writes, honouring backpressure.
   const modelBytes = params * 4;
-  const block = Buffer.from(fillPattern(new Float32Array(MiB / 4), 3).buffer);
   const tcp = net.createServer((sock) => {
-    let sent = 0;
-    const pump = () => {
-      while (sent < modelBytes) {
-        const n = Math.min(block.byteLength, modelBytes - sent);
-        sent += n;
-        if (!sock.write(n === block.byteLength ? block : block.subarray(0, n))) return void sock.once("drain", pump);
-      }
-      sock.end();
-    };
     sock.on("error", () => undefined);
-    pump();
+    writeInBlocks(sock, modelBytes, () => sock.end());
   });
   const sink = net.createServer((sock) => {
     let got = 0;

@@ -96,7 +96,7 @@ export async function centralWorker(args: { model: string; epochs: number; sampl
   for (let epoch = 1; epoch <= args.epochs; epoch++) {
     const t0 = Date.now();
     await trainLocally(model, train, { epochs: 1, batchSize: 32, learningRate: 0.001, optimizer: "adam", proximalMu: 0, seed: args.seed + epoch });
-    const ev = evaluateModel(model, test);
+    const ev = await evaluateModel(model, test);
     points.push({ round: epoch, accuracy: ev.accuracy, durationMs: Date.now() - t0 });
     io.log(`centralized ${args.model} epoch ${epoch}: ${formatNumber(100 * ev.accuracy)}%`);
   }

@@ -27,7 +27,7 @@ export async function evaluateCommand(argv: string[]): Promise<void> {
   const data = await resolveDataset(o.data, { height, width, channels: channels as 1 | 3, classNames: meta.spec.classNames, warn });
   // A folder without train/test parts is evaluated whole; a built-in dataset or a split folder by its test part.
   const set = data.test ?? data.train;
-  const r = evaluateModel(model, set);
+  const r = await evaluateModel(model, set);
   if (o.json) process.stdout.write(JSON.stringify({ accuracy: r.accuracy, loss: r.loss, examples: r.examples }) + "\n");
   else process.stdout.write(`accuracy ${(100 * r.accuracy).toFixed(2)}%  loss ${r.loss.toFixed(4)}  examples ${r.examples}\n`);
 }

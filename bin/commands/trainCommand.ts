@@ -66,7 +66,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
       proximalMu: 0,
       seed: (o.seed * 1_000_003 + epoch) >>> 0,
     });
-    const ev = test ? evaluateModel(model, test) : null;
+    const ev = test ? await evaluateModel(model, test) : null;
     // One "round" per epoch, so centralized and federated runs share the metrics.json layout.
     doc.rounds.push({
       round: epoch,

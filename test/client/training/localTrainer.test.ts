@@ -125,11 +125,11 @@ describe("trainLocally", () => {
   it("never changes the data: validation evaluation is the same before and after augmented training", async () => {
     const before = Buffer.from(dataset.images);
     writeWeights(model, start);
-    const evalBefore = evaluateModel(model, dataset);
+    const evalBefore = await evaluateModel(model, dataset);
     await trainLocally(model, dataset, config({ augment: { flip: true, cropPadding: 3 } }));
     expect(Buffer.from(dataset.images).equals(before)).toBe(true);
     writeWeights(model, start);
-    expect(evaluateModel(model, dataset)).toEqual(evalBefore);
+    expect(await evaluateModel(model, dataset)).toEqual(evalBefore);
   });
 
   it("leaves no tensors behind and refuses bad augmentation before starting", async () => {
@@ -142,12 +142,31 @@ describe("trainLocally", () => {
   });
 });
 
+describe("evaluateModel", () => {
+  it("lets the event loop run between batches (a coordinator evaluating a large test set keeps answering gRPC)", async () => {
+    const { dataset } = await loadImageFolder(await folder(), shape);
+    writeWeights(model, start);
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      if (!counting) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const r = await evaluateModel(model, dataset, 5);
+    counting = false;
+    expect(r.examples).toBe(36);
+    expect(turns).toBeGreaterThanOrEqual(Math.ceil(36 / 5) - 1);
+  });
+});
+
 describe("evaluateLocally", () => {
   it("gives evaluateModel's result for loaded data, and the same for streamed data", async () => {
     const dir = await folder();
     const { dataset } = await loadImageFolder(dir, shape);
     writeWeights(model, start);
-    const want = evaluateModel(model, dataset, 7);
+    const want = await evaluateModel(model, dataset, 7);
     expect(await evaluateLocally(model, dataset, 7)).toEqual(want);
     expect(await evaluateLocally(model, inMemorySource(dataset), 7)).toEqual(want);
     const { source } = await openImageFolder(dir, shape);

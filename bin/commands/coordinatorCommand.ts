@@ -2,9 +2,10 @@ import { startCoordinator } from "../../coordinator/coordinator.js";
 import { isBuiltinDataset, loadBuiltinDataset } from "../../client/data/builtinDatasets.js";
 import { loadImageFolder } from "../../client/data/imageFolder.js";
 import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
-import type { ImageDataset } from "../../shared/data/imageDataset.js";
+import { sampleOf, type ImageDataset } from "../../shared/data/imageDataset.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger, type Logger } from "../../shared/logging.js";
+import { Random } from "../../shared/random.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
 import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand, parseShape } from "../cliOptions.js";
@@ -18,6 +19,7 @@ const spec = {
     port: { kind: "int", min: 0, max: 65535, default: 50051, help: "port to listen on (0 = any free port)" },
     "min-clients": { kind: "int", min: 1, default: 2, help: "clients that must join before the first round" },
     "test-data": { kind: "string", meta: "DIR|fashion-mnist|mnist", help: "central test set; also gives the class list and input shape" },
+    "test-samples": { kind: "int", min: 1, help: "evaluate each round on this many test examples, drawn once with --seed (default: all)" },
     classes: { kind: "string", meta: "A,B,...", help: "the federation's class list (default: the test set's)" },
     "input-shape": { kind: "string", meta: "HxWxC", help: "model input (default: the test set's, else 28x28x1)" },
     ...federationOptions,
@@ -43,7 +45,10 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
 
   const shape = o["input-shape"] ? parseShape("input-shape", o["input-shape"]) : undefined;
   const classes = o.classes?.split(",").map((c) => c.trim()).filter(Boolean);
-  const testSet = o["test-data"] ? await loadTestSet(o["test-data"], shape, classes, log) : undefined;
+  if (o["test-samples"] !== undefined && !o["test-data"]) throw new UserError("coordinator: --test-samples needs --test-data");
+  const loaded = o["test-data"] ? await loadTestSet(o["test-data"], shape, classes, log) : undefined;
+  const testSet = loaded && sampleOf(loaded, o["test-samples"], new Random(o.seed));
+  if (testSet && testSet !== loaded) log(`evaluating each round on ${testSet.count} of the ${loaded!.count} test images`);
   const classNames = classes ?? (testSet ? [...testSet.classNames] : undefined);
   if (!classNames) throw new UserError("coordinator: give --test-data or --classes so the federation has a class list");
   const modelSpec = resolveModelSpec(o.model, shape ?? (testSet ? [testSet.height, testSet.width, testSet.channels] : [28, 28, 1]), classNames, fusionKnobs(o));

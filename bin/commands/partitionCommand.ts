@@ -2,9 +2,9 @@ import path from "node:path";
 import { capPartition, formatHistograms, parsePartitionSpec, partitionIndices } from "../../client/data/partition.js";
 import { resolveDataset } from "../../client/data/resolveDataset.js";
 import { writeImageFolder } from "../../client/data/writeImageFolder.js";
-import { subset } from "../../shared/data/imageDataset.js";
+import { sampleOf, subset } from "../../shared/data/imageDataset.js";
 import { UserError } from "../../shared/errors.js";
-import { Random, sampleIndices } from "../../shared/random.js";
+import { Random } from "../../shared/random.js";
 import { parseCommand } from "../cliOptions.js";
 
 const spec = {
@@ -36,8 +36,7 @@ export async function partitionCommand(argv: string[]): Promise<void> {
     process.stdout.write(`wrote ${idx.length} images to ${dir}\n`);
   }
   if (data.test) {
-    let test = data.test;
-    if (o["test-samples"] !== undefined && o["test-samples"] < test.count) test = subset(test, sampleIndices(test.count, o["test-samples"], rng));
+    const test = sampleOf(data.test, o["test-samples"], rng);
     await writeImageFolder(path.join(o.out, "test"), test);
     process.stdout.write(`wrote ${test.count} test images to ${path.join(o.out, "test")}\n`);
   } else if (parts.length === 0) {

@@ -2,10 +2,10 @@ import os from "node:os";
 import { parsePartitionSpec } from "../../client/data/partition.js";
 import { resolveDataset } from "../../client/data/resolveDataset.js";
 import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
-import { subset } from "../../shared/data/imageDataset.js";
+import { sampleOf } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
-import { Random, sampleIndices } from "../../shared/random.js";
+import { Random } from "../../shared/random.js";
 import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand } from "../cliOptions.js";
 import { backendOption, federationOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
@@ -47,10 +47,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const backend = await initBackend(parseBackendChoice(o.backend));
   log(`backend ${backend.name}: ${backend.detail}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}`);
   const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
-  let test = data.test;
-  if (test && o["test-samples"] !== undefined && o["test-samples"] < test.count) {
-    test = subset(test, sampleIndices(test.count, o["test-samples"], new Random(o.seed)));
-  }
+  const test = data.test && sampleOf(data.test, o["test-samples"], new Random(o.seed));
   const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames], fusionKnobs(o));
   const settings = roundSettingsFrom(o, o.clients, strategy);
   const result = await runSimulation({

@@ -2,6 +2,8 @@
  * An in-memory set of labelled images, stored compactly as bytes (0–255), NHWC, row-major.
  * Pixels are rescaled to [0, 1] only when a batch becomes a tensor, so a shard costs 1 byte per pixel.
  */
+import { sampleIndices, type Random } from "../random.js";
+
 export interface ImageDataset {
   /** count × height × width × channels bytes. */
   readonly images: Uint8Array;
@@ -29,6 +31,11 @@ export function subset(d: ImageDataset, indices: ArrayLike<number>): ImageDatase
     labels[i] = d.labels[src];
   }
   return { ...d, images, labels, count: indices.length };
+}
+
+/** At most `n` examples of `d`, drawn at random without replacement; `d` itself when n is undefined or ≥ its count. */
+export function sampleOf(d: ImageDataset, n: number | undefined, rng: Random): ImageDataset {
+  return n !== undefined && n < d.count ? subset(d, sampleIndices(d.count, n, rng)) : d;
 }
 
 /** How many examples of each class (index = class). */

@@ -20,6 +20,7 @@ const cases: [string[], RegExp][] = [
   [["simulate", "--model", "cnn", "--token-dim", "32"], /^fedfusion: fusion options apply only to fusion models, not 'cnn'$/],
   [["coordinator", "--port", "70000"], /^fedfusion: coordinator: --port must be at most 65535, got 70000$/],
   [["coordinator", "--receive-window", "32"], /^fedfusion: coordinator: --receive-window must be at least 64, got 32$/],
+  [["coordinator", "--classes", "a,b", "--test-samples", "100"], /^fedfusion: coordinator: --test-samples needs --test-data$/],
   [["train", "--lr-schedule", "cosine:1"], /^fedfusion: --lr-schedule cosine:<min> needs 0 ≤ min ≤ --lr \(0.001\), got '1'$/],
   [["simulate", "--lr-schedule", "step"], /^fedfusion: unknown --lr-schedule 'step': expected constant, cosine or cosine:<min>$/],
   [["predict", "--model", "/x"], /^fedfusion: predict: give at least one image file$/],

@@ -1,7 +1,9 @@
 /**
  * The federation's rounds as a state machine:
  *   waiting (for min clients) → training (selected clients fetch the model, train, upload) →
- *   aggregating (strategy) → evaluating (central test set) → next round … → done.
+ *   aggregating (strategy) → next round … → final evaluation (by the clients) → done.
+ * The central evaluation of each new global model runs while the next round trains; the round is
+ * recorded (the "round" event) when it completes, always before the next aggregation.
  * It knows clients by session id only; the gRPC layer decodes requests into calls on this class.
  */
 import { randomUUID } from "node:crypto";
@@ -86,6 +88,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   /** Long-polling GetTask calls wake up when anything changes. */
   private readonly changed = new EventEmitter();
   private readonly log: (line: string) => void;
+  /** The last finished round's central evaluation and record (the next round trains meanwhile). */
+  private recording: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: RoundStateMachineOptions) {
     super();
@@ -285,7 +289,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     if (this.phase !== "done") {
       this.phase = "done";
       this.log(`stopping: ${reason}`);
-      this.emit("done", this.history);
+      // A round still under central evaluation is recorded first.
+      void this.recording.then(() => this.emit("done", this.history));
     }
     this.notify();
   }
@@ -341,6 +346,11 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   }
 
   private async finishRound(open: OpenRound, why: string): Promise<void> {
+    // The previous round may still be under central evaluation (its successor, this round, started
+    // meanwhile): its record, and what its listeners read — the global weights, for a checkpoint — come
+    // before this aggregation changes them.
+    await this.recording;
+    if (this.phase === "done") return;
     const clients = open.aggregation.count;
     if (clients > 0) {
       // The machine owns its weights: FedAvg writes the new ones over the old (no model-sized allocation).
@@ -349,11 +359,33 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     } else {
       this.log(`round ${open.number}: no update arrived (${why}); the global model is unchanged`);
     }
-    const evaluation = (await this.options.evaluate?.(this.weights)) ?? null;
+    const aggregatedAt = Date.now();
+    const evaluation = this.options.evaluate?.(this.weights) ?? Promise.resolve(null);
+    this.lastRound = open.number;
+    this.open = null;
+    const last = open.number >= this.options.settings.rounds;
+    if (!last) {
+      // The next round starts now: its clients download and train while the coordinator evaluates this
+      // model on the central test set, instead of waiting for it (seconds per round for a large test set).
+      this.phase = "waiting";
+      this.maybeStartRound();
+      this.notify();
+    }
+    this.recording = evaluation.then(
+      (e) => this.record(open, clients, aggregatedAt, e, last),
+      (err: unknown) => {
+        this.log(`round ${open.number} failed: central evaluation: ${(err as Error).message}`);
+        this.stop(`round ${open.number} failed`);
+      },
+    );
+    await this.recording;
+  }
+
+  private record(open: OpenRound, clients: number, aggregatedAt: number, evaluation: CentralEvaluation | null, last: boolean): void {
     const s = open.trainStats;
     const record: RoundRecord = {
       round: open.number,
-      modelVersion: this.version,
+      modelVersion: open.startVersion + (clients > 0 ? 1 : 0),
       accuracy: evaluation?.accuracy ?? null,
       loss: evaluation?.loss ?? null,
       clients,
@@ -364,18 +396,13 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       trainAccuracy: s.examples > 0 ? s.accuracy / s.examples : null,
       bytesUp: open.bytesUp,
       bytesDown: open.bytesDown,
-      durationMs: Date.now() - open.startedAt,
+      durationMs: aggregatedAt - open.startedAt,
     };
     this.history.push(record);
-    this.lastRound = open.number;
-    this.open = null;
+    // Also when the machine was stopped during the evaluation: the round was aggregated, so it is recorded
+    // (and checkpointed) before "done".
     this.emit("round", record);
-    if (open.number >= this.options.settings.rounds) {
-      this.startFinalEvaluation();
-    } else {
-      this.phase = "waiting";
-      this.maybeStartRound();
-    }
+    if (last && this.phase !== "done") this.startFinalEvaluation();
     this.notify();
   }
 

@@ -119,5 +119,6 @@ export interface RoundRecord {
   trainAccuracy: number | null;
   bytesUp: number;
   bytesDown: number;
+  /** From the round's start to its aggregation; the central evaluation overlaps the next round. */
   durationMs: number;
 }

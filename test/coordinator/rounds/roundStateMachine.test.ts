@@ -74,6 +74,68 @@ describe("round state machine", () => {
     expect(Array.from(m.globalWeights[0])).toEqual([5, 6]);
   });
 
+  it("starts the next round while the central evaluation runs; records each round before the next aggregation", async () => {
+    // Evaluations that finish when the test says so, each seeing the weights it was given (copied at once,
+    // as the coordinator copies them into its model).
+    const pending: { weights: number[]; resolve: (accuracy: number) => void }[] = [];
+    const m = (machine = new RoundStateMachine({
+      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
+      evaluate: (w) => new Promise((resolve) => {
+        pending.push({ weights: Array.from(w[0]), resolve: (accuracy) => resolve({ loss: 1, accuracy, examples: 10 }) });
+      }),
+    }));
+    const rounds: { round: number; accuracy: number | null; weights: number[] }[] = [];
+    let done = false;
+    m.on("round", (r) => rounds.push({ round: r.round, accuracy: r.accuracy, weights: Array.from(m.globalWeights[0]) }));
+    m.on("done", () => (done = true));
+    const tick = () => new Promise((r) => setImmediate(r));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+    await tick();
+    // Round 1 is aggregated and under evaluation: round 2 is already open for training.
+    expect(pending.map((p) => p.weights)).toEqual([[1, 1]]);
+    expect(rounds).toEqual([]);
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "train", round: 2, modelVersion: 1 });
+    // Round 2's updates arrive before round 1's evaluation ends: its aggregation waits for round 1's record,
+    // so a listener of round 1 still sees round 1's weights.
+    expect(m.submitUpdate(a.sessionId, update(2, 1, 10, [2, 2], [0, 0, 0]))).toEqual({ accepted: true });
+    await tick();
+    expect(Array.from(m.globalWeights[0])).toEqual([1, 1]);
+    pending[0].resolve(0.5);
+    await tick();
+    expect(rounds).toEqual([{ round: 1, accuracy: 0.5, weights: [1, 1] }]);
+    expect(Array.from(m.globalWeights[0])).toEqual([3, 3]);
+    expect(pending.map((p) => p.weights)).toEqual([[1, 1], [3, 3]]);
+    // Stopped while round 2 is under evaluation: round 2 is still recorded, before "done".
+    m.stop("test");
+    await tick();
+    expect(done).toBe(false);
+    pending[1].resolve(0.7);
+    await tick();
+    expect(rounds.map((r) => [r.round, r.accuracy])).toEqual([[1, 0.5], [2, 0.7]]);
+    expect(done).toBe(true);
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "finished" });
+  });
+
+  it("stops, naming the round, when the central evaluation fails", async () => {
+    const lines: string[] = [];
+    const m = (machine = new RoundStateMachine({
+      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
+      evaluate: async () => {
+        throw new Error("out of memory");
+      },
+      log: (l) => lines.push(l),
+    }));
+    let done = false;
+    m.on("done", () => (done = true));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+    await new Promise((r) => setImmediate(r));
+    expect(lines).toContain("round 1 failed: central evaluation: out of memory");
+    expect(done).toBe(true);
+    expect(m.rounds).toEqual([]);
+  });
+
   it("gives each round's task the learning rate of the schedule", async () => {
     const training = { ...settings().training, learningRate: 0.1, learningRateSchedule: { kind: "cosine" as const, min: 0 } };
     const m = make({ rounds: 2, minClients: 1, training });

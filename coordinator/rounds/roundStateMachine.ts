@@ -371,13 +371,17 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       this.maybeStartRound();
       this.notify();
     }
-    this.recording = evaluation.then(
-      (e) => this.record(open, clients, aggregatedAt, e, last),
-      (err: unknown) => {
-        this.log(`round ${open.number} failed: central evaluation: ${(err as Error).message}`);
+    // Never rejects: a failure (the evaluation, or a listener of the round) stops the federation here, so
+    // the next aggregation and "done" (which wait for it) still go ahead.
+    this.recording = evaluation
+      .catch((err: unknown) => {
+        throw new Error(`central evaluation: ${(err as Error).message}`);
+      })
+      .then((e) => this.record(open, clients, aggregatedAt, e, last))
+      .catch((err: unknown) => {
+        this.log(`round ${open.number} failed: ${(err as Error).message}`);
         this.stop(`round ${open.number} failed`);
-      },
-    );
+      });
     await this.recording;
   }
 

@@ -136,6 +136,25 @@ describe("round state machine", () => {
     expect(m.rounds).toEqual([]);
   });
 
+  it("stops, naming the round, when a listener of the round fails; done still comes", async () => {
+    const lines: string[] = [];
+    const m = (machine = new RoundStateMachine({
+      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
+      evaluate: async () => ({ loss: 1, accuracy: 0.5, examples: 10 }),
+      log: (l) => lines.push(l),
+    }));
+    let done = false;
+    m.on("round", () => {
+      throw new Error("disk full");
+    });
+    m.on("done", () => (done = true));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+    await new Promise((r) => setImmediate(r));
+    expect(lines).toContain("round 1 failed: disk full");
+    expect(done).toBe(true);
+  });
+
   it("gives each round's task the learning rate of the schedule", async () => {
     const training = { ...settings().training, learningRate: 0.1, learningRateSchedule: { kind: "cosine" as const, min: 0 } };
     const m = make({ rounds: 2, minClients: 1, training });

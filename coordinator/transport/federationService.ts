@@ -3,9 +3,7 @@
  * and encodes the answer; no round logic lives here.
  */
 import * as grpc from "@grpc/grpc-js";
-import { preEncoded } from "../../shared/codec/chunkMessages.js";
 import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
-import { GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import {
   Encoding,
   ModelChunk,
@@ -17,7 +15,9 @@ import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
 import type { EncodingName, Task } from "../rounds/types.js";
+import { handleDownload } from "./downloadHandler.js";
 import { GlobalModelCache } from "./globalModelCache.js";
+import { Slots } from "./slots.js";
 import { UploadGate } from "./uploadGate.js";
 import { handleUpload } from "./uploadHandler.js";
 
@@ -35,6 +35,8 @@ export interface FederationServiceOptions {
   maxPollMs: number;
   /** Uploads assembled at once (each holds one model-sized buffer); the rest wait, paused. */
   maxConcurrentUploads?: number;
+  /** Downloads sending at once (each holds at most two 1 MiB chunk copies); the rest wait their turn. */
+  maxConcurrentDownloads?: number;
 }
 
 type Status = grpc.status;
@@ -51,6 +53,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
   // The largest honest update: top-k keeping everything sends an index beside each float32 value.
   const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
   const gate = new UploadGate(o.maxConcurrentUploads ?? 2);
+  const downloads = new Slots(o.maxConcurrentDownloads ?? 64);
   const knownSession = (id: string) => machine.client(id) !== undefined;
   const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
 
@@ -98,20 +101,10 @@ export function createFederationService(o: FederationServiceOptions): Federation
       const model = federatedOnly
         ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
         : fullCache.get(machine.modelVersion, o.fullWeights);
-      const headerMessage: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.manifest } } };
-      machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + ModelChunk.encode(headerMessage).finish().length);
-      call.write(headerMessage);
-      let next = 0;
-      // Respect backpressure: write while the stream accepts, resume on 'drain'.
-      const pump = () => {
-        while (next < model.chunks.length) {
-          const chunk = model.chunks[next++];
-          machine.recordTransfer("down", GRPC_MESSAGE_PREFIX + chunk.length);
-          if (!call.write(preEncoded<ModelChunk>(chunk))) return void call.once("drain", pump);
-        }
-        call.end();
-      };
-      pump();
+      const header: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.manifest } } };
+      handleDownload(call, header, model.chunks, { slots: downloads, recordTransfer: (bytes) => machine.recordTransfer("down", bytes) }).catch((e: unknown) =>
+        call.destroy(fail(grpc.status.INTERNAL, `download failed: ${(e as Error).message}`)),
+      );
     },
 
     uploadUpdate(call, callback) {

@@ -7,6 +7,8 @@
  * data is still referenced, e.g. kept by a non-streaming strategy) and serve the next uploads, so a
  * round allocates no model-sized buffer per client: no page faults, no garbage waiting for the collector.
  */
+import { Slots } from "./slots.js";
+
 export interface UploadSlot {
   /** A buffer of `bytes` bytes, reused from an earlier upload when one is large enough. */
   buffer(bytes: number): Uint8Array;
@@ -15,16 +17,16 @@ export interface UploadSlot {
 }
 
 export class UploadGate {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly slots: Slots;
   private readonly spare: ArrayBuffer[] = [];
 
-  constructor(private readonly slots: number) {}
+  constructor(size: number) {
+    this.slots = new Slots(size);
+  }
 
   /** Resolves with a slot once one is free. */
   async acquire(): Promise<UploadSlot> {
-    if (this.active >= this.slots) await new Promise<void>((r) => this.waiting.push(r));
-    else this.active++;
+    await this.slots.acquire();
     let released = false;
     let lent: ArrayBuffer | null = null;
     return {
@@ -38,15 +40,13 @@ export class UploadGate {
         released = true;
         if (lent && reuse) this.giveBack(lent);
         lent = null;
-        const next = this.waiting.shift();
-        if (next) next(); // the slot passes straight to the next waiter
-        else this.active--;
+        this.slots.release();
       },
     };
   }
 
   get inUse(): number {
-    return this.active;
+    return this.slots.inUse;
   }
 
   /** The smallest spare buffer that fits, else a new one. */
@@ -62,6 +62,6 @@ export class UploadGate {
   private giveBack(b: ArrayBuffer): void {
     this.spare.push(b);
     this.spare.sort((x, y) => y.byteLength - x.byteLength);
-    this.spare.length = Math.min(this.spare.length, this.slots);
+    this.spare.length = Math.min(this.spare.length, this.slots.size);
   }
 }

@@ -28,9 +28,24 @@ const update = (round: number, version: number, n: number, a: number[], b: numbe
 let machine: RoundStateMachine | null = null;
 afterEach(() => machine?.stop());
 
-function make(over: Partial<RoundSettings> = {}, evaluate?: () => Promise<{ loss: number; accuracy: number; examples: number }>) {
-  machine = new RoundStateMachine({ settings: settings(over), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"), evaluate });
+type Evaluate = (weights: Float32Array[]) => Promise<{ loss: number; accuracy: number; examples: number }>;
+
+function make(over: Partial<RoundSettings> = {}, evaluate?: Evaluate, log?: (line: string) => void) {
+  machine = new RoundStateMachine({ settings: settings(over), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"), evaluate, log });
   return machine;
+}
+
+/** A one-client federation whose first round fails in `how`; the log lines and whether "done" came. */
+async function failingFirstRound(evaluate: Evaluate, onRound?: () => void) {
+  const lines: string[] = [];
+  const m = make({ rounds: 3, minClients: 1 }, evaluate, (l) => lines.push(l));
+  let done = false;
+  if (onRound) m.on("round", onRound);
+  m.on("done", () => (done = true));
+  const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+  m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+  await new Promise((r) => setImmediate(r));
+  return { lines, done, rounds: m.rounds };
 }
 
 describe("round state machine", () => {
@@ -78,11 +93,8 @@ describe("round state machine", () => {
     // Evaluations that finish when the test says so, each seeing the weights it was given (copied at once,
     // as the coordinator copies them into its model).
     const pending: { weights: number[]; resolve: (accuracy: number) => void }[] = [];
-    const m = (machine = new RoundStateMachine({
-      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
-      evaluate: (w) => new Promise((resolve) => {
-        pending.push({ weights: Array.from(w[0]), resolve: (accuracy) => resolve({ loss: 1, accuracy, examples: 10 }) });
-      }),
+    const m = make({ rounds: 3, minClients: 1 }, (w) => new Promise((resolve) => {
+      pending.push({ weights: Array.from(w[0]), resolve: (accuracy) => resolve({ loss: 1, accuracy, examples: 10 }) });
     }));
     const rounds: { round: number; accuracy: number | null; weights: number[] }[] = [];
     let done = false;
@@ -118,41 +130,20 @@ describe("round state machine", () => {
   });
 
   it("stops, naming the round, when the central evaluation fails", async () => {
-    const lines: string[] = [];
-    const m = (machine = new RoundStateMachine({
-      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
-      evaluate: async () => {
-        throw new Error("out of memory");
-      },
-      log: (l) => lines.push(l),
-    }));
-    let done = false;
-    m.on("done", () => (done = true));
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
-    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
-    await new Promise((r) => setImmediate(r));
-    expect(lines).toContain("round 1 failed: central evaluation: out of memory");
-    expect(done).toBe(true);
-    expect(m.rounds).toEqual([]);
+    const r = await failingFirstRound(async () => {
+      throw new Error("out of memory");
+    });
+    expect(r.lines).toContain("round 1 failed: central evaluation: out of memory");
+    expect(r.done).toBe(true);
+    expect(r.rounds).toEqual([]);
   });
 
   it("stops, naming the round, when a listener of the round fails; done still comes", async () => {
-    const lines: string[] = [];
-    const m = (machine = new RoundStateMachine({
-      settings: settings({ rounds: 3, minClients: 1 }), shapes, initialWeights: zeros(), strategy: createStrategy("fedavg"),
-      evaluate: async () => ({ loss: 1, accuracy: 0.5, examples: 10 }),
-      log: (l) => lines.push(l),
-    }));
-    let done = false;
-    m.on("round", () => {
+    const r = await failingFirstRound(async () => ({ loss: 1, accuracy: 0.5, examples: 10 }), () => {
       throw new Error("disk full");
     });
-    m.on("done", () => (done = true));
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
-    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
-    await new Promise((r) => setImmediate(r));
-    expect(lines).toContain("round 1 failed: disk full");
-    expect(done).toBe(true);
+    expect(r.lines).toContain("round 1 failed: disk full");
+    expect(r.done).toBe(true);
   });
 
   it("gives each round's task the learning rate of the schedule", async () => {

@@ -27,7 +27,7 @@ describe("a model larger than any gRPC message", () => {
   afterAll(() => servers.forEach((s) => s.forceShutdown()));
 
   /** A coordinator (FedAvg, one round, one client) serving these weights, and a client joined to it. */
-  async function federation(specs: { name: string; shape: number[] }[], initial: Float32Array[]) {
+  async function federation(specs: { name: string; shape: number[] }[], initial: Float32Array[], maxConcurrentDownloads?: number) {
     const machine = new RoundStateMachine({
       settings: {
         rounds: 1, minClients: 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 120_000, seed: 1, maxUpdateNorm: 0,
@@ -43,7 +43,7 @@ describe("a model larger than any gRPC message", () => {
     const parameterCount = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
     server.addService(ChunkedFederationService, createFederationService({
       machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount,
-      federationId: "test", maxPollMs: 1_000,
+      federationId: "test", maxPollMs: 1_000, maxConcurrentDownloads,
     }));
     const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
     const conn = new CoordinatorConnection({ address: `127.0.0.1:${port}` });
@@ -110,6 +110,23 @@ describe("a model larger than any gRPC message", () => {
     expect(machine.globalWeights[0][300_001]).toBe(1.5);
     expect(machine.globalWeights[1][0]).toBe(1);
     machine.stop();
+  });
+
+  it("serves concurrent downloads through one slot in turn, each bit for bit", async () => {
+    const small = [
+      { name: "w/kernel", shape: [700, 1000] },
+      { name: "w/bias", shape: [1000] },
+    ];
+    const initial = [new Float32Array(700_000).map((_, i) => Math.sin(i / 7)), new Float32Array(1000).fill(3)];
+    const { machine, conn, joined } = await federation(small, initial, 1);
+    expect((await conn.getTask(joined.sessionId, 1_000)).kind?.$case).toBe("train");
+    const all = await Promise.all(Array.from({ length: 4 }, () => conn.downloadModel(joined.sessionId, 0, small, false, 30_000)));
+    conn.close();
+    machine.stop();
+    for (const down of all) {
+      down.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(Buffer.from(initial[i].buffer))).toBe(true));
+    }
+    expect(machine.rounds).toEqual([]);
   });
 
   it("assembles downloads in the previous version's buffer once it is retired (two buffers alternate), bit for bit", async () => {

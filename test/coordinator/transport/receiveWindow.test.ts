@@ -79,7 +79,7 @@ describe("the coordinator's receive window", () => {
   it("is 1 MiB on a running coordinator unless it is given one", async () => {
     const training = {
       localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant" as const, min: 0 }, optimizer: "sgd" as const, proximalMu: 0,
-      federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32" as const, topkFraction: 0 },
+      federate: "all" as const, augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32" as const, topkFraction: 0 },
     };
     const settings = { rounds: 1, minClients: 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 60_000, seed: 1, maxUpdateNorm: 0, training };
     const start = (receiveWindowBytes?: number) =>

@@ -257,8 +257,8 @@ describe("MaxPoolGrad matches cpu", () => {
       const dy = tf.tensor4d(dyv, [1, 5, 5, 1]);
       return tf.engine().runKernel("MaxPoolGrad", { dy, input: x, output: dy }, { filterSize: 3, strides: 1, pad: "same" }) as tf.Tensor;
     };
-    const [want] = await on("cpu", fn);
-    const [got] = await on("wasm", fn);
+    const [want] = await on("cpu", fn, true);
+    const [got] = await on("wasm", fn, true);
     expect(want.v[12]).toBe(Math.fround(1 + 2 ** -21));
     expect(got.v).toEqual(want.v);
   });

@@ -12,7 +12,7 @@ import { createStrategy } from "../../../coordinator/strategies/createStrategy.j
 import { createFederationService } from "../../../coordinator/transport/federationService.js";
 import { encodePayload } from "../../../shared/codec/payload.js";
 import { modelSpecToWire } from "../../../shared/codec/modelSpecWire.js";
-import { ChunkedFederationService } from "../../../shared/codec/chunkMessages.js";
+import { ChunkedFederationClient, ChunkedFederationService } from "../../../shared/codec/chunkMessages.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
 
@@ -51,7 +51,7 @@ describe("a model larger than any gRPC message", () => {
       siteName: "site", numExamples: 10, backend: "test", model: modelSpecToWire(spec, 0), clientVersion: "test",
       supportedEncodings: [Encoding.ENCODING_FLOAT32], extensions: {},
     });
-    return { machine, conn, joined };
+    return { machine, conn, joined, port };
   }
 
   const header = (sessionId: string) => ({ sessionId, round: 1, baseModelVersion: 0, numExamples: 10, metrics: undefined, manifest: undefined, extensions: {} });
@@ -127,6 +127,30 @@ describe("a model larger than any gRPC message", () => {
       down.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(Buffer.from(initial[i].buffer))).toBe(true));
     }
     expect(machine.rounds).toEqual([]);
+  });
+
+  it("frees a download's slot when its client cancels it midway: the next download still runs", async () => {
+    const small = [
+      { name: "w/kernel", shape: [2000, 1000] },
+      { name: "w/bias", shape: [1000] },
+    ];
+    const initial = [new Float32Array(2_000_000).map((_, i) => i % 97), new Float32Array(1000).fill(1)];
+    const { machine, conn, joined, port } = await federation(small, initial, 1);
+    expect((await conn.getTask(joined.sessionId, 1_000)).kind?.$case).toBe("train");
+    // A client of its own (grpc-js's 64 KiB receive window: the coordinator cannot send far ahead) that
+    // cancels after the first message, while the download holds the only slot.
+    const raw = new ChunkedFederationClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.use_local_subchannel_pool": 1 });
+    await new Promise<void>((resolve) => {
+      const call = raw.downloadModel({ sessionId: joined.sessionId, modelVersion: 0, federatedOnly: false });
+      call.once("data", () => call.cancel());
+      call.on("error", () => resolve());
+      call.on("end", () => resolve());
+    });
+    raw.close();
+    const down = await conn.downloadModel(joined.sessionId, 0, small, false, 15_000);
+    conn.close();
+    machine.stop();
+    down.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(Buffer.from(initial[i].buffer))).toBe(true));
   });
 
   it("assembles downloads in the previous version's buffer once it is retired (two buffers alternate), bit for bit", async () => {

@@ -39,12 +39,20 @@ function convExplicit(
 
 type Shape4 = [number, number, number, number];
 
-/** The forward conv's geometry, as both gradients see it: its data format and tfjs's Conv2DInfo. */
-function convInfo(xShape: Shape4, filterShape: Shape4, attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs) {
+/**
+ * The forward conv's geometry, as both gradients see it: its data format and tfjs's Conv2DInfo, checked
+ * against the shape of the dy the kernel was given.
+ */
+function convInfo(
+  kernel: string, xShape: Shape4, filterShape: Shape4, dy: TensorInfo, attrs: Conv2DBackpropFilterAttrs | Conv2DBackpropInputAttrs,
+) {
   const channelsLast = backend_util.convertConv2DDataFormat(attrs.dataFormat ?? "NHWC") === "channelsLast";
   const info = backend_util.computeConv2DInfo(
     xShape, filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode, false, channelsLast ? "channelsLast" : "channelsFirst",
   );
+  if (!sameShape(dy.shape, info.outShape)) {
+    throw new Error(`${kernel} (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
+  }
   return { channelsLast, info };
 }
 
@@ -57,10 +65,7 @@ export function makeConv2DBackpropFilter(stock: Stock): KernelFunc {
     const conv = attrs as unknown as Conv2DBackpropFilterAttrs;
     const { filterShape } = conv;
     requireFloat32("Conv2DBackpropFilter", x, dy);
-    const { channelsLast, info } = convInfo(x.shape as Shape4, filterShape, conv);
-    if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`Conv2DBackpropFilter (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
-    }
+    const { channelsLast, info } = convInfo("Conv2DBackpropFilter", x.shape as Shape4, filterShape, dy, conv);
     if (filterShape[2] !== info.inChannels) {
       throw new Error(`Conv2DBackpropFilter (wasm): filterShape ${filterShape} does not match x's ${info.inChannels} channels`);
     }
@@ -122,10 +127,7 @@ export function makeConv2DBackpropInput(stock: Stock): KernelFunc {
     const conv = attrs as unknown as Conv2DBackpropInputAttrs;
     const { inputShape } = conv;
     requireFloat32("Conv2DBackpropInput", dy, filter);
-    const { channelsLast, info } = convInfo(inputShape, filter.shape as Shape4, conv);
-    if (!sameShape(dy.shape, info.outShape)) {
-      throw new Error(`Conv2DBackpropInput (wasm): dy shape ${dy.shape} does not match the conv output ${info.outShape}`);
-    }
+    const { channelsLast, info } = convInfo("Conv2DBackpropInput", inputShape, filter.shape as Shape4, dy, conv);
     const { batchSize: B, inHeight: H, inWidth: W, filterHeight: KH, filterWidth: KW } = info;
     const { outHeight: OH, outWidth: OW, outChannels: CO, strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;

@@ -1,5 +1,5 @@
 /**
- * One DownloadModel call: the header message, then the version's serialized chunks, with the coordinator's
+ * One DownloadModel call: the version's serialized header and chunks (GlobalModelCache), with the coordinator's
  * memory bounded however many clients download at once.
  *
  * grpc-js copies every message it sends into a fresh buffer and holds it until HTTP/2 flow control lets it
@@ -11,7 +11,8 @@
 import type * as grpc from "@grpc/grpc-js";
 import { preEncoded } from "../../shared/codec/chunkMessages.js";
 import { GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
-import { ModelChunk, type DownloadModelRequest } from "../../shared/generated/fedfusion/v1/federation.js";
+import type { DownloadModelRequest, ModelChunk } from "../../shared/generated/fedfusion/v1/federation.js";
+import type { CachedModel } from "./globalModelCache.js";
 import type { Slots } from "./slots.js";
 
 /** Chunks of one download written but not yet handed to HTTP/2: two keep the connection busy. */
@@ -25,8 +26,7 @@ export interface DownloadDeps {
 
 export async function handleDownload(
   call: grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>,
-  header: ModelChunk,
-  chunks: readonly Buffer[],
+  model: CachedModel,
   d: DownloadDeps,
 ): Promise<void> {
   let gone = false;
@@ -52,9 +52,9 @@ export async function handleDownload(
   await d.slots.acquire();
   try {
     if (gone) return;
-    d.recordTransfer(GRPC_MESSAGE_PREFIX + ModelChunk.encode(header).finish().length);
-    call.write(header);
-    for (const chunk of chunks) {
+    d.recordTransfer(GRPC_MESSAGE_PREFIX + model.header.length);
+    call.write(preEncoded<ModelChunk>(model.header));
+    for (const chunk of model.chunks) {
       await until(() => inFlight < PER_CALL);
       if (gone) return;
       d.recordTransfer(GRPC_MESSAGE_PREFIX + chunk.length);

@@ -6,7 +6,6 @@ import * as grpc from "@grpc/grpc-js";
 import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
 import {
   Encoding,
-  ModelChunk,
   type FederationServer,
   type Task as WireTask,
 } from "../../shared/generated/fedfusion/v1/federation.js";
@@ -101,8 +100,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
       const model = federatedOnly
         ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
         : fullCache.get(machine.modelVersion, o.fullWeights);
-      const header: ModelChunk = { part: { $case: "header", value: { modelVersion, manifest: model.manifest } } };
-      handleDownload(call, header, model.chunks, { slots: downloads, recordTransfer: (bytes) => machine.recordTransfer("down", bytes) }).catch((e: unknown) =>
+      handleDownload(call, model, { slots: downloads, recordTransfer: (bytes) => machine.recordTransfer("down", bytes) }).catch((e: unknown) =>
         call.destroy(fail(grpc.status.INTERNAL, `download failed: ${(e as Error).message}`)),
       );
     },

@@ -1,10 +1,11 @@
 import { encodeDataChunk } from "../../shared/codec/chunkMessages.js";
 import { chunkPayload, encodePayload } from "../../shared/codec/payload.js";
-import type { PayloadManifest } from "../../shared/generated/fedfusion/v1/federation.js";
+import { ModelChunk } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 
 export interface CachedModel {
-  manifest: PayloadManifest;
+  /** The stream's first message, `{ header: { modelVersion, manifest } }`, serialized once. */
+  header: Buffer;
   /** The payload's data chunks, serialized once (encodeDataChunk) for every download of this version. */
   chunks: Buffer[];
 }
@@ -24,9 +25,10 @@ export class GlobalModelCache {
       this.cached = null; // let the previous version go before building this one
       const w = weights();
       const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })));
-      // Only the manifest and the serialized copies are kept: the payload's parts are views of the
-      // global weights, which the next round overwrites.
-      this.cached = { version, manifest: payload.manifest, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
+      // Only the serialized messages are kept: the payload's parts are views of the global weights, which
+      // the next round overwrites.
+      const header = Buffer.from(ModelChunk.encode({ part: { $case: "header", value: { modelVersion: version, manifest: payload.manifest } } }).finish());
+      this.cached = { version, header, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
     }
     return this.cached;
   }

@@ -29,11 +29,11 @@ class FakeCall extends EventEmitter {
   }
 }
 
-const header: ModelChunk = { part: { $case: "header", value: { modelVersion: 3, manifest: undefined } } };
+const header = Buffer.from("header");
 const chunks = Array.from({ length: 5 }, (_, i) => Buffer.alloc(10, i));
 const tick = () => new Promise((r) => setImmediate(r));
 const start = (call: FakeCall, slots: Slots, bytes: number[] = []) =>
-  handleDownload(call as unknown as grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>, header, chunks, { slots, recordTransfer: (b) => bytes.push(b) });
+  handleDownload(call as unknown as grpc.ServerWritableStream<DownloadModelRequest, ModelChunk>, { header, chunks }, { slots, recordTransfer: (b) => bytes.push(b) });
 
 describe("handleDownload", () => {
   it("keeps at most PER_CALL chunks unsent, writes them in order, then ends and frees its slot", async () => {
@@ -56,7 +56,7 @@ describe("handleDownload", () => {
     expect(call.written).toEqual([header, ...chunks]);
     expect(call.ended).toBe(true);
     expect(slots.inUse).toBe(0);
-    expect(bytes.slice(1)).toEqual(chunks.map((c) => 5 + c.length));
+    expect(bytes).toEqual([header, ...chunks].map((c) => 5 + c.length));
   });
 
   it("lets `slots` downloads send at once; the next one starts when one ends", async () => {

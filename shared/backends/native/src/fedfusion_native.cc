@@ -574,7 +574,6 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
     Throw(env, "maxPoolGrad: an array is smaller than the geometry needs");
     return nullptr;
   }
-  memset(dx, 0, size_t(inSize) * sizeof(float));
   const int64_t C = g.C;
   float* best = Workspace(env, size_t(2 * std::max<int64_t>(1, C)));
   if (best == nullptr) {
@@ -583,7 +582,9 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   }
   if (g.sh >= g.KH && g.sw >= g.KW) {
     // Windows do not overlap (the usual 2x2 pool with stride 2): each x position belongs to at most one
-    // window, so its gradient is written, not accumulated, by branch-free loops over the channels.
+    // window, so its gradient is written, not accumulated, by branch-free loops over the channels; the
+    // positions no window covers (a stride longer than the window, cropped edges) stay 0.
+    memset(dx, 0, size_t(inSize) * sizeof(float));
     MaxPoolGradDisjoint(x, dy, dx, g, best, best + C);
     return nullptr;
   }

@@ -77,15 +77,7 @@ async function startCoordinatorChild(mb: number, receiveWindowBytes: number | un
     { classes: cnnClassesFor((mb * 1e6) / 4), rounds: 100_000, minClients: 1, receiveWindowBytes },
     { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] },
   );
-  const info = await child.nextMessage<ServerInfo>(120_000);
-  return {
-    info,
-    async stop() {
-      child.send("stop");
-      await child.result.catch(() => undefined);
-      child.kill();
-    },
-  };
+  return { info: await child.nextMessage<ServerInfo>(120_000), stop: () => child.stop() };
 }
 
 /** A joined site that uploads the same float32 update once per round: `next` waits for the round's task. */
@@ -190,11 +182,7 @@ export async function linkUpload(mb: number, rttMs: number, repeats: number, log
       for (const site of sites) await site.close();
     }
   } finally {
-    for (const p of proxies) {
-      p.send("stop");
-      await p.result.catch(() => undefined);
-      p.kill();
-    }
+    for (const p of proxies) await p.stop();
     for (const c of started) await c.stop();
   }
 }

@@ -177,9 +177,7 @@ export async function transfer(mb: number, repeats: number, log: (l: string) => 
       conn.close();
     }
   } finally {
-    server.send("stop");
-    await server.result.catch(() => undefined);
-    server.kill();
+    await server.stop();
   }
 }
 
@@ -249,9 +247,7 @@ async function measuredUploads(params: number, log: (l: string) => void, timeout
     return { params: info.params, rows };
   } finally {
     proxy.close();
-    server.send("stop");
-    await server.result.catch(() => undefined);
-    server.kill();
+    await server.stop();
   }
 }
 

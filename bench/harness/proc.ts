@@ -43,6 +43,8 @@ export interface ChildHandle<R> {
   nextMessage<M = unknown>(timeoutMs?: number): Promise<M>;
   send(message: unknown): void;
   kill(): void;
+  /** For a child serving until told: sends "stop", waits for its result (or failure), then kills what is left. */
+  stop(): Promise<void>;
 }
 
 type Envelope =
@@ -120,6 +122,9 @@ export function startChild<R>(file: string, fn: string, args: unknown, o: ChildO
     rejectResult(new Error(`${file}:${fn} exited with ${signal ?? `code ${code}`} before returning a result${tailNote(tail)}`));
   });
 
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
   return {
     pid: child.pid ?? -1,
     result,
@@ -144,8 +149,11 @@ export function startChild<R>(file: string, fn: string, args: unknown, o: ChildO
     send(message: unknown) {
       if (child.connected) child.send({ type: "message", payload: message });
     },
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    kill,
+    async stop() {
+      if (child.connected) child.send({ type: "message", payload: "stop" });
+      await result.catch(() => undefined);
+      kill();
     },
   };
 }

@@ -14,6 +14,7 @@ import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
 import { correctCount, crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
+import { fusedForward } from "../../shared/model/fusedForward.js";
 import { createOptimizer } from "./optimizers.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
@@ -78,7 +79,7 @@ export async function trainLocally(
             const { x, y } = makeBatch(batch.data, batch.order, batch.start, batch.end, augmenter);
             const cost = optimizer.minimize(
               () => {
-                const p = model.apply(x, { training: true }) as tf.Tensor2D;
+                const p = fusedForward(model, x, true) as tf.Tensor2D;
                 hits.push(tf.keep(correctCount(y, p)));
                 const ce = crossEntropySum(y, p);
                 losses.push(tf.keep(ce));

@@ -12,7 +12,7 @@ type DataId = TensorInfo["dataId"];
 interface WasmHeapBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(dataId: DataId): { memoryOffset: number | null } | undefined };
-  makeOutput(shape: number[], dtype: "float32"): TensorInfo;
+  makeOutput(shape: number[], dtype: "float32" | "int32"): TensorInfo;
   disposeData(dataId: DataId, force?: boolean): boolean;
 }
 
@@ -34,10 +34,18 @@ export function heapOffset(backend: unknown, t: TensorInfo): number {
   return offset;
 }
 
-/** Allocates float32 outputs of these shapes on the wasm heap and runs `fill` with them; on error they are freed. */
-export function withHeapOutputs(backend: unknown, outShapes: number[][], fill: (outs: TensorInfo[]) => void): TensorInfo[] {
+/**
+ * Allocates outputs of these shapes (float32 unless `dtypes` says otherwise) on the wasm heap and runs
+ * `fill` with them; on error they are freed.
+ */
+export function withHeapOutputs(
+  backend: unknown,
+  outShapes: number[][],
+  fill: (outs: TensorInfo[]) => void,
+  dtypes?: ("float32" | "int32")[],
+): TensorInfo[] {
   const b = backend as WasmHeapBackend;
-  const outs = outShapes.map((shape) => b.makeOutput(shape, "float32"));
+  const outs = outShapes.map((shape, i) => b.makeOutput(shape, dtypes?.[i] ?? "float32"));
   try {
     fill(outs);
   } catch (e) {
@@ -55,8 +63,19 @@ export function executeOnHeap(backend: unknown, outShapes: number[][], fill: (ou
   return withHeapOutputs(backend, outShapes, (outs) => {
     // Only now, with every allocation done, views of the heap: allocating may have grown (and so
     // detached) the memory. Nothing allocates on the wasm heap until the addon has returned.
-    const heap = (backend as WasmHeapBackend).wasm.HEAPU8.buffer;
-    const view: View = (t) => new Float32Array(heap, heapOffset(backend, t), util.sizeFromShape(t.shape));
+    const view: View = (t) => float32View(backend, t);
     fill(outs.map(view), view);
   });
+}
+
+/** A view of an int32 tensor's data on the wasm heap (take it after every allocation of the kernel). */
+export function int32View(backend: unknown, t: TensorInfo): Int32Array {
+  const heap = (backend as WasmHeapBackend).wasm.HEAPU8.buffer;
+  return new Int32Array(heap, heapOffset(backend, t), util.sizeFromShape(t.shape));
+}
+
+/** A view of a float32 tensor's data on the wasm heap (take it after every allocation of the kernel). */
+export function float32View(backend: unknown, t: TensorInfo): Float32Array {
+  const heap = (backend as WasmHeapBackend).wasm.HEAPU8.buffer;
+  return new Float32Array(heap, heapOffset(backend, t), util.sizeFromShape(t.shape));
 }

@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { identityOrder, makeBatch } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
+import { fusedForward } from "./fusedForward.js";
 
 export interface Evaluation {
   loss: number;
@@ -34,7 +35,7 @@ export async function evaluateModel(model: tfl.LayersModel, data: ImageDataset, 
 export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tensor4D; y: tf.Tensor2D }): [number, number] {
   return tf.tidy(() => {
     const { x, y } = batch();
-    const p = model.predict(x) as tf.Tensor2D;
+    const p = fusedForward(model, x, false) as tf.Tensor2D;
     const loss = crossEntropySum(y, p);
     return [loss.dataSync()[0], correctCount(y, p).dataSync()[0]];
   });
@@ -57,7 +58,7 @@ export function predictProbabilities(model: tfl.LayersModel, data: ImageDataset,
   const out: Float32Array[] = [];
   for (let start = 0; start < data.count; start += batchSize) {
     const end = Math.min(start + batchSize, data.count);
-    const probs = tf.tidy(() => (model.predict(makeBatch(data, order, start, end).x) as tf.Tensor2D).dataSync() as Float32Array);
+    const probs = tf.tidy(() => fusedForward(model, makeBatch(data, order, start, end).x, false).dataSync() as Float32Array);
     const k = data.classNames.length;
     for (let i = 0; i < end - start; i++) out.push(probs.slice(i * k, (i + 1) * k));
   }

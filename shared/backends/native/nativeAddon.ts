@@ -56,6 +56,23 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: ConvGeometry): void;
+  /**
+   * The conv block: y = maxPool2x2(relu(conv2d(x, filter) + bias)) (stride-1 conv; geometry as conv2d's) and,
+   * per pooled value, its window's winning position 0..3 (row-major). src/conv_pool.cc.
+   */
+  convPool(x: Float32Array, filter: Float32Array, bias: Float32Array, y: Float32Array, argmax: Int32Array, geometry: ConvGeometry): void;
+  /** The block's gradients from convPool's y and argmax; dx (cleared first) is skipped when null. */
+  convPoolGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    filter: Float32Array,
+    y: Float32Array,
+    argmax: Int32Array,
+    dfilter: Float32Array,
+    dbias: Float32Array,
+    dx: Float32Array | null,
+    geometry: ConvGeometry,
+  ): void;
   /** y = max pooling of x (NHWC), as tfjs-backend-cpu computes it. */
   maxPool(x: Float32Array, y: Float32Array, geometry: PoolGeometry): void;
   /** dx = gradient of maxPool: each dy goes to the first maximum of its window in x. */

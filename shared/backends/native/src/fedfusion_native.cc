@@ -9,6 +9,8 @@
 
 #include "aggregation.h"
 #include "checksum.h"
+#include "conv_core.h"
+#include "conv_pool.h"
 #include "elementwise.h"
 #include "encoder.h"
 #include "napi_args.h"
@@ -37,7 +39,14 @@ char* openblas_get_corename(void);
 
 namespace {
 
+using ff::Col2ImRows;
 using ff::DefineMethods;
+using ff::Gemm;
+using ff::Geo;
+using ff::GetGeo;
+using ff::Im2ColRows;
+using ff::kColLimit;
+using ff::Workspace;
 using ff::GetArgs;
 using ff::GetBool;
 using ff::GetF32;
@@ -50,10 +59,10 @@ constexpr int kRowMajor = 101;
 constexpr int kNoTrans = 111;
 constexpr int kTrans = 112;
 
-// Largest im2col buffer a single conv pass uses, in floats (2 MiB). Larger problems are done in chunks
-// of output rows, so memory stays bounded whatever the batch size, and the columns are still in cache
-// when sgemm reads them (the fusion stem's 3x3 convolutions ran ~15% faster than with 16 MiB passes).
-constexpr int64_t kColLimit = int64_t(1) << 19;
+
+}  // namespace
+
+namespace ff {
 
 // Per-environment (main thread, each worker) scratch buffer for im2col columns.
 struct Instance {
@@ -79,6 +88,10 @@ float* Workspace(napi_env env, size_t n) {
   return inst->ws;
 }
 
+}  // namespace ff
+
+namespace {
+
 // Number of floats a row-major rows x cols matrix with leading dimension ld occupies.
 int64_t MatExtent(int64_t rows, int64_t cols, int64_t ld) {
   if (rows == 0 || cols == 0) return 0;
@@ -87,6 +100,10 @@ int64_t MatExtent(int64_t rows, int64_t cols, int64_t ld) {
 
 // ---------------------------------------------------------------------------------------------
 // sgemm wrapper: C = alpha * op(A) * op(B) + beta * C, row-major. Handles K == 0 (C = beta * C).
+
+}  // namespace
+
+namespace ff {
 
 void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -105,6 +122,10 @@ void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
   cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(M), int(N), int(K), alpha,
               A, int(lda), B, int(ldb), beta, C, int(ldc));
 }
+
+}  // namespace ff
+
+namespace {
 
 // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 napi_value Sgemm(napi_env env, napi_callback_info info) {
@@ -182,17 +203,11 @@ napi_value BatchMatMul(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Convolution geometry and im2col / col2im over a range of output rows. Output row r is
-// (n, oh, ow) flattened; its im2col row holds KH*KW*C values in [kh][kw][c] order.
+}  // namespace
 
-struct Geo {
-  int64_t N, H, W, C, KH, KW, OC, sh, sw, dh, dw, pt, pl, OH, OW;
-  int64_t rows() const { return N * OH * OW; }
-  int64_t kc() const { return KH * KW * C; }
-  bool pointwise() const {  // 1x1, stride 1, no padding: the input already is the im2col matrix
-    return KH == 1 && KW == 1 && sh == 1 && sw == 1 && pt == 0 && pl == 0 && OH == H && OW == W;
-  }
-};
+namespace ff {
+
+// Convolution geometry and im2col / col2im over a range of output rows (declared in conv_core.h).
 
 // geometry: [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, padLeft, OH, OW]
 bool GetGeo(napi_env env, napi_value v, Geo* g) {
@@ -308,6 +323,10 @@ void Col2ImRows(const float* col, const Geo& g, int64_t r0, int64_t r1, float* d
     }
   }
 }
+
+}  // namespace ff
+
+namespace {
 
 int64_t ChunkRows(const Geo& g) {
   return std::max<int64_t>(1, std::min<int64_t>(g.rows(), kColLimit / std::max<int64_t>(1, g.kc())));
@@ -750,7 +769,7 @@ napi_value SetNumThreads(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
-  napi_set_instance_data(env, new Instance(), FinalizeInstance, nullptr);
+  napi_set_instance_data(env, new ff::Instance(), ff::FinalizeInstance, nullptr);
   DefineMethods(env, exports, {
       {"sgemm", Sgemm},
       {"batchMatMul", BatchMatMul},
@@ -769,6 +788,7 @@ napi_value Init(napi_env env, napi_value exports) {
   ff::DefineAggregation(env, exports);
   ff::DefineEncoder(env, exports);
   ff::DefineChecksum(env, exports);
+  ff::DefineConvPool(env, exports);
   return exports;
 }
 

@@ -79,6 +79,10 @@ describe("fused Adam", () => {
     addon.adamUpdate(x, g, m, v, ...a, c);
     jsAdamUpdate(x, g, m, v, ...b, c);
     for (let k = 0; k < 3; k++) expect(bits(a[k])).toEqual(bits(b[k]));
+    // In place (each output its input), as the native loop allows: the same values.
+    const [xi, mi, vi] = [x.slice(), m.slice(), v.slice()];
+    addon.adamUpdate(xi, g, mi, vi, xi, mi, vi, c);
+    [xi, mi, vi].forEach((t, k) => expect(bits(t)).toEqual(bits(a[k])));
   });
 
   for (const impl of ["native", "javascript"] as const) {

@@ -58,6 +58,8 @@ const CASES: Case[] = [
   { name: "12 filters (tile)", x: [2, 12, 12, 1], filter: [3, 3, 1, 12], pad: "valid" },
   { name: "a second block, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same" },
   { name: "odd conv output 11x11 (tile)", x: [2, 13, 13, 5], filter: [3, 3, 5, 7], pad: "valid" },
+  // A pooled row of this one needs more than the 2 MiB tile budget: one per tile.
+  { name: "a wide image, one pooled row per tile (tile)", x: [2, 4, 830, 8], filter: [3, 3, 8, 16], pad: "same" },
 ];
 
 /** Value and gradients (x, filter, bias) of Σ w·block(x, filter, bias) on a backend. */

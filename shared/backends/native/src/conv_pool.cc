@@ -3,8 +3,9 @@
 // kernels (Conv2D, Add, Relu, MaxPool; MaxPoolGrad, Step, Multiply, Sum, Conv2DBackpropFilter), each a
 // pass over the full-size conv output; here the conv output exists only a tile at a time, in cache.
 //
-// Tiles are whole images: their im2col rows (only the conv rows a pooling window reads: 2*PH of OH),
-// one sgemm, then bias, ReLU and the pooling straight from the sgemm's output. The forward pass keeps,
+// Tiles are runs of pooled rows: the im2col rows of the two conv rows each reads (an odd last conv row,
+// which no window reads, is skipped), one sgemm, then bias, ReLU and the pooling straight from the
+// sgemm's output; at most kColLimit floats of scratch whatever the image size. The forward pass keeps,
 // per pooled value, which of its window's four positions won (0..3, row-major; the first maximum wins,
 // and NaN never does, as tfjs-backend-cpu's max pool); the backward pass sends each pooled gradient to
 // that position when the pooled value is > 0 (the ReLU's derivative there), then does the conv's filter
@@ -27,58 +28,59 @@ namespace {
 
 struct Block {
   Geo g;
-  int64_t PH, PW;                           // pooled output
-  int64_t rowsPerImage() const { return 2 * PH * g.OW; }  // conv output rows a window reads
+  int64_t PH, PW;  // pooled output
+  // A unit is one pooled row: the two conv output rows (all OW columns) its windows read. Unit u is
+  // (n, ph) = (u / PH, u % PH); its conv rows are contiguous im2col rows.
+  int64_t units() const { return g.N * PH; }
+  int64_t unitRows() const { return 2 * g.OW; }
+  int64_t firstRow(int64_t u) const { return ((u / PH) * g.OH + 2 * (u % PH)) * g.OW; }
   int64_t pooled() const { return g.N * PH * PW * g.OC; }
 };
 
-// Images per tile: their columns, conv outputs and (backward) column gradients within kColLimit floats.
-int64_t TileImages(const Block& b, bool backward) {
-  const int64_t perImage = b.rowsPerImage() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
-  return std::max<int64_t>(1, std::min<int64_t>(b.g.N, kColLimit / std::max<int64_t>(1, perImage)));
+// Units per tile: their columns, conv outputs and (backward) column gradients within kColLimit floats
+// (at least one unit, however wide the image).
+int64_t TileUnits(const Block& b, bool backward) {
+  const int64_t perUnit = b.unitRows() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
+  return std::max<int64_t>(1, std::min<int64_t>(b.units(), kColLimit / std::max<int64_t>(1, perUnit)));
 }
 
-// Im2col of the rows the pooling reads, for images [n0, n1), one image after another.
-void TileColumns(const float* x, const Block& b, int64_t n0, int64_t n1, float* col) {
-  const int64_t rows = b.rowsPerImage(), imageRows = b.g.OH * b.g.OW, KC = b.g.kc();
-  for (int64_t n = n0; n < n1; ++n) Im2ColRows(x, b.g, n * imageRows, n * imageRows + rows, col + (n - n0) * rows * KC);
+// Im2col of units [u0, u1), one after another.
+void TileColumns(const float* x, const Block& b, int64_t u0, int64_t u1, float* col) {
+  const int64_t rows = b.unitRows(), KC = b.g.kc();
+  for (int64_t u = u0; u < u1; ++u) Im2ColRows(x, b.g, b.firstRow(u), b.firstRow(u) + rows, col + (u - u0) * rows * KC);
 }
 
-// Offset (in conv output rows, within an image's tile rows) of window (ph, pw)'s position k (0..3).
-inline int64_t WindowRow(const Block& b, int64_t ph, int64_t pw, int32_t k) {
-  return (2 * ph + (k >> 1)) * b.g.OW + 2 * pw + (k & 1);
-}
+// Row (within its unit's conv rows) of window pw's position k (0..3, row-major over the 2x2 window).
+inline int64_t WindowRow(const Block& b, int64_t pw, int32_t k) { return (k >> 1) * b.g.OW + 2 * pw + (k & 1); }
 
 void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Block& b, float* ws) {
   const Geo& g = b.g;
-  const int64_t T = TileImages(b, false), rows = b.rowsPerImage(), KC = g.kc(), OC = g.OC;
+  const int64_t T = TileUnits(b, false), rows = b.unitRows(), KC = g.kc(), OC = g.OC;
   float* col = ws;
   float* z = ws + T * rows * KC;
-  for (int64_t n0 = 0; n0 < g.N; n0 += T) {
-    const int64_t n1 = std::min(g.N, n0 + T);
-    TileColumns(x, b, n0, n1, col);
-    Gemm(false, false, (n1 - n0) * rows, OC, KC, 1.f, col, std::max<int64_t>(1, KC), w, OC, 0.f, z, OC);
-    for (int64_t n = n0; n < n1; ++n) {
-      const float* zi = z + (n - n0) * rows * OC;
-      for (int64_t ph = 0; ph < b.PH; ++ph) {
-        for (int64_t pw = 0; pw < b.PW; ++pw) {
-          const int64_t out = ((n * b.PH + ph) * b.PW + pw) * OC;
-          const float* q[4];
-          for (int32_t k = 0; k < 4; ++k) q[k] = zi + WindowRow(b, ph, pw, k) * OC;
-          for (int64_t c = 0; c < OC; ++c) {
-            float best = -INFINITY;
-            int32_t where = 0;
-            for (int32_t k = 0; k < 4; ++k) {
-              float v = q[k][c] + bias[c];
-              v = v < 0.f ? 0.f : v;  // ReLU; NaN passes, as in tfjs
-              if (v > best) {
-                best = v;
-                where = k;
-              }
+  for (int64_t u0 = 0; u0 < b.units(); u0 += T) {
+    const int64_t u1 = std::min(b.units(), u0 + T);
+    TileColumns(x, b, u0, u1, col);
+    Gemm(false, false, (u1 - u0) * rows, OC, KC, 1.f, col, std::max<int64_t>(1, KC), w, OC, 0.f, z, OC);
+    for (int64_t u = u0; u < u1; ++u) {
+      const float* zu = z + (u - u0) * rows * OC;
+      for (int64_t pw = 0; pw < b.PW; ++pw) {
+        const int64_t out = (u * b.PW + pw) * OC;  // pooled (n, ph, pw) in NHWC
+        const float* q[4];
+        for (int32_t k = 0; k < 4; ++k) q[k] = zu + WindowRow(b, pw, k) * OC;
+        for (int64_t c = 0; c < OC; ++c) {
+          float best = -INFINITY;
+          int32_t where = 0;
+          for (int32_t k = 0; k < 4; ++k) {
+            float v = q[k][c] + bias[c];
+            v = v < 0.f ? 0.f : v;  // ReLU; NaN passes, as in tfjs
+            if (v > best) {
+              best = v;
+              where = k;
             }
-            y[out + c] = best;
-            arg[out + c] = where;
           }
+          y[out + c] = best;
+          arg[out + c] = where;
         }
       }
     }
@@ -88,36 +90,34 @@ void Forward(const float* x, const float* w, const float* bias, float* y, int32_
 void Backward(const float* dy, const float* x, const float* w, const float* y, const int32_t* arg, const Block& b,
               float* dw, float* db, float* dx, float* ws) {
   const Geo& g = b.g;
-  const int64_t T = TileImages(b, true), rows = b.rowsPerImage(), KC = g.kc(), OC = g.OC, imageRows = g.OH * g.OW;
+  const int64_t T = TileUnits(b, true), rows = b.unitRows(), KC = g.kc(), OC = g.OC;
   float* col = ws;
   float* dz = col + T * rows * KC;
   float* dcol = dz + T * rows * OC;
   std::vector<double> dbSum(size_t(OC), 0.0);
   if (dx != nullptr) memset(dx, 0, size_t(g.N * g.H * g.W * g.C) * sizeof(float));
   bool first = true;
-  for (int64_t n0 = 0; n0 < g.N; n0 += T) {
-    const int64_t n1 = std::min(g.N, n0 + T), tileRows = (n1 - n0) * rows;
+  for (int64_t u0 = 0; u0 < b.units(); u0 += T) {
+    const int64_t u1 = std::min(b.units(), u0 + T), tileRows = (u1 - u0) * rows;
     memset(dz, 0, size_t(tileRows * OC) * sizeof(float));
-    for (int64_t n = n0; n < n1; ++n) {
-      float* dzi = dz + (n - n0) * rows * OC;
-      for (int64_t ph = 0; ph < b.PH; ++ph) {
-        for (int64_t pw = 0; pw < b.PW; ++pw) {
-          const int64_t out = ((n * b.PH + ph) * b.PW + pw) * OC;
-          for (int64_t c = 0; c < OC; ++c) {
-            if (!(y[out + c] > 0.f)) continue;  // the ReLU's derivative is 0 there
-            const float v = dy[out + c];
-            dzi[WindowRow(b, ph, pw, arg[out + c]) * OC + c] = v;
-            dbSum[size_t(c)] += double(v);
-          }
+    for (int64_t u = u0; u < u1; ++u) {
+      float* dzu = dz + (u - u0) * rows * OC;
+      for (int64_t pw = 0; pw < b.PW; ++pw) {
+        const int64_t out = (u * b.PW + pw) * OC;
+        for (int64_t c = 0; c < OC; ++c) {
+          if (!(y[out + c] > 0.f)) continue;  // the ReLU's derivative is 0 there
+          const float v = dy[out + c];
+          dzu[WindowRow(b, pw, arg[out + c]) * OC + c] = v;
+          dbSum[size_t(c)] += double(v);
         }
       }
     }
-    TileColumns(x, b, n0, n1, col);
+    TileColumns(x, b, u0, u1, col);
     Gemm(true, false, KC, OC, tileRows, 1.f, col, std::max<int64_t>(1, KC), dz, OC, first ? 0.f : 1.f, dw, OC);
     first = false;
     if (dx == nullptr) continue;
     Gemm(false, true, tileRows, KC, OC, 1.f, dz, OC, w, OC, 0.f, dcol, std::max<int64_t>(1, KC));
-    for (int64_t n = n0; n < n1; ++n) Col2ImRows(dcol + (n - n0) * rows * KC, g, n * imageRows, n * imageRows + rows, dx);
+    for (int64_t u = u0; u < u1; ++u) Col2ImRows(dcol + (u - u0) * rows * KC, g, b.firstRow(u), b.firstRow(u) + rows, dx);
   }
   if (first) memset(dw, 0, size_t(KC * OC) * sizeof(float));  // no images
   for (int64_t c = 0; c < OC; ++c) db[c] = float(dbSum[size_t(c)]);
@@ -139,8 +139,8 @@ bool GetI32(napi_env env, napi_value v, int32_t** data, int64_t* len, const char
 }
 
 float* TileWorkspace(napi_env env, const Block& b, bool backward) {
-  const int64_t T = TileImages(b, backward);
-  const int64_t floats = T * b.rowsPerImage() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
+  const int64_t T = TileUnits(b, backward);
+  const int64_t floats = T * b.unitRows() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
   float* ws = Workspace(env, size_t(std::max<int64_t>(1, floats)));
   if (ws == nullptr) napi_throw_error(env, nullptr, "convPool: out of memory for its tiles");
   return ws;

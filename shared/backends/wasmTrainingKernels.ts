@@ -31,6 +31,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { ADAM_KERNEL, adamKernel, jsAdamUpdate } from "./adamKernel.js";
+import { CORRECT_COUNT_KERNEL, CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, LOSS_KERNELS } from "./lossKernels.js";
 import { makeBatchMatMul } from "./wasmBatchMatMul.js";
 import { STOCK_KERNELS, type Stock } from "./wasmComposed.js";
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from "./wasmConvGradients.js";
@@ -52,6 +53,9 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   Identity: "stock wasm copies the data; gradients call it hundreds of times per step (now shares it, as cpu does)",
   Cast: "stock wasm copies even to the same dtype (now shares the data then, as cpu does)",
   [ADAM_KERNEL]: "new: Adam's update of a variable in one pass (tfjs's AdamOptimizer runs 14 kernels per variable)",
+  [CROSS_ENTROPY_KERNEL]: "new: a batch's cross-entropy in one kernel (the composite is 5, on [batch, classes])",
+  [CROSS_ENTROPY_GRAD_KERNEL]: "new: its gradient in one kernel (the composite's is ~13)",
+  [CORRECT_COUNT_KERNEL]: "new: a batch's correct predictions in one kernel (the composite is 8)",
 };
 
 /** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
@@ -94,6 +98,9 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   Identity: makeIdentity,
   Cast: makeCast,
   [ADAM_KERNEL]: () => adamKernel(jsAdamUpdate),
+  [CROSS_ENTROPY_KERNEL]: () => LOSS_KERNELS[CROSS_ENTROPY_KERNEL],
+  [CROSS_ENTROPY_GRAD_KERNEL]: () => LOSS_KERNELS[CROSS_ENTROPY_GRAD_KERNEL],
+  [CORRECT_COUNT_KERNEL]: () => LOSS_KERNELS[CORRECT_COUNT_KERNEL],
 };
 
 /**

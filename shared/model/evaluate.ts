@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
+import { CLIP_MIN, CORRECT_COUNT_KERNEL, CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL } from "../backends/lossKernels.js";
 import { identityOrder, makeBatch } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
 import { fusedForward } from "./fusedForward.js";
@@ -41,16 +42,41 @@ export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tenso
   });
 }
 
+// Where the active backend has the loss kernels (shared/backends/lossKernels.ts: wasm, plain and native),
+// the loss, its gradient and the count are one kernel each; elsewhere the composite ops below, which are
+// also what those kernels are tested against.
+const fused = (kernel: string, ...ts: tf.Tensor[]) => ts.every((t) => t.dtype === "float32") && tf.getKernel(kernel, tf.getBackend()) !== undefined;
+
 /** Correct predictions in a batch; a row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it. */
 export function correctCount(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
+  if (fused(CORRECT_COUNT_KERNEL, y, p)) return tf.engine().runKernel(CORRECT_COUNT_KERNEL, { p, y }) as tf.Scalar;
+  return correctCountComposite(y, p);
+}
+
+export function correctCountComposite(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
   const valid = tf.logicalAnd(tf.equal(tf.argMax(p, 1), tf.argMax(y, 1)), tf.isFinite(tf.sum(p, 1)));
   return tf.sum(tf.cast(valid, "float32"));
 }
 
 /** Σ over the batch of −Σ y·log p, with p clipped as Keras does so a confident mistake costs a finite loss. */
 export function crossEntropySum(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
-  return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1)))));
+  if (fused(CROSS_ENTROPY_KERNEL, y, p) && fused(CROSS_ENTROPY_GRAD_KERNEL)) return fusedCrossEntropy(p, y);
+  return crossEntropySumComposite(y, p);
 }
+
+export function crossEntropySumComposite(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, CLIP_MIN, 1)))));
+}
+
+// tf.customGrad passes the inputs, then the save function, as one rest list.
+const fusedCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [p, y, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+  save([p, y]);
+  return {
+    value: tf.engine().runKernel(CROSS_ENTROPY_KERNEL, { p, y }) as tf.Scalar,
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(CROSS_ENTROPY_GRAD_KERNEL, { dy, p: saved[0], y: saved[1] }) as tf.Tensor[],
+  };
+}) as (p: tf.Tensor2D, y: tf.Tensor2D) => tf.Scalar;
 
 /** Class probabilities for each image, in order. */
 export function predictProbabilities(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Float32Array[] {

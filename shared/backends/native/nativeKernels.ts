@@ -29,7 +29,6 @@ import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainin
 import { encoderKernels } from "./encoderKernels.js";
 import { registerAddedKernels, unregisterAddedKernels } from "./addedKernels.js";
 import { ENCODER_KERNEL_NAMES } from "../encoderKernelNames.js";
-import { CONV_POOL_KERNEL_NAMES } from "../convPoolKernelNames.js";
 import { executeOnHeap, type View } from "../wasmHeap.js";
 import { convGeometry, type ConvPad, type Pair, type Rounding, type Shape4 } from "./convGeometry.js";
 import { convPoolKernels } from "./convPoolKernels.js";
@@ -420,8 +419,16 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     replaceKernel(original, kernelFunc);
     kernels.push(name);
   }
-  kernels.push(...registerAddedKernels({ ...encoderKernels(addon), ...convPoolKernels(addon) }));
-  // registerWasmTrainingKernels() installed Adam's update in JavaScript; the addon runs the same loop in C.
+  kernels.push(...registerAddedKernels(encoderKernels(addon)));
+  // registerWasmTrainingKernels() installed the conv block (over XNNPACK) and Adam's update in JavaScript;
+  // the addon's replace them.
+  for (const [name, kernelFunc] of Object.entries(convPoolKernels(addon))) {
+    const js = tf.getKernel(name, BACKEND);
+    if (!js) continue;
+    replaceKernel(js, kernelFunc);
+    kernels.push(name);
+  }
+  // Adam's: the addon runs the same loop in C.
   const jsAdam = tf.getKernel(ADAM_KERNEL, BACKEND);
   if (jsAdam) {
     replaceKernel(jsAdam, adamKernel(addon.adamUpdate));
@@ -438,7 +445,7 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
-  unregisterAddedKernels([...ENCODER_KERNEL_NAMES, ...CONV_POOL_KERNEL_NAMES]);
+  unregisterAddedKernels(ENCODER_KERNEL_NAMES);
   registered = undefined;
 }
 

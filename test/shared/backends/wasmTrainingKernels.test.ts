@@ -75,8 +75,8 @@ beforeAll(async () => {
 describe("registerWasmTrainingKernels", () => {
   it("registers the missing, broken and slow kernels once, on wasm only", () => {
     expect(registered.sort()).toEqual([
-      "BatchMatMul", "Cast", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FedfusionAdam", "FedfusionCorrectCount", "FedfusionCrossEntropy",
-      "FedfusionCrossEntropyGrad", "Identity", "MaxPoolGrad",
+      "BatchMatMul", "Cast", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FedfusionAdam", "FedfusionConvPool", "FedfusionConvPoolGrad",
+      "FedfusionCorrectCount", "FedfusionCrossEntropy", "FedfusionCrossEntropyGrad", "Identity", "MaxPoolGrad",
     ]);
     expect(Object.keys(WASM_TRAINING_KERNELS).sort()).toEqual(registered);
     expect(registerWasmTrainingKernels()).toEqual([]); // idempotent

@@ -1,0 +1,26 @@
+/**
+ * The conv block's JavaScript kernels over XNNPACK (shared/backends/wasmConvPool.ts), which plain wasm
+ * uses where the native addon is not built: the same cases as the native kernels, against cpu.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import "@tensorflow/tfjs-layers"; // registers tfjs-core's gradients
+import { beforeAll, describe, expect, it } from "vitest";
+import { CONV_POOL_KERNEL } from "../../../shared/backends/convPoolKernelNames.js";
+import { registerWasmTrainingKernels } from "../../../shared/backends/wasmTrainingKernels.js";
+import { describeConvPoolBlock } from "../../helpers/convPoolCases.js";
+
+beforeAll(async () => {
+  registerWasmTrainingKernels(); // no native addon in this file
+  await tf.setBackend("wasm");
+});
+
+describe("plain wasm", () => {
+  it("has the JavaScript conv-block kernels, not the addon's", () => {
+    const k = tf.getKernel(CONV_POOL_KERNEL, "wasm");
+    expect(k?.kernelFunc.name).toBe("convPoolOverXnnpack");
+  });
+});
+
+describeConvPoolBlock("JavaScript over XNNPACK");

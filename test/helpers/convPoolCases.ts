@@ -48,6 +48,9 @@ const CASES: Case[] = [
   { name: "12 filters (tile)", x: [2, 12, 12, 1], filter: [3, 3, 1, 12], pad: "valid" },
   { name: "a second block, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same" },
   { name: "odd conv output 11x11 (tile)", x: [2, 13, 13, 5], filter: [3, 3, 5, 7], pad: "valid" },
+  { name: "a 5x3 kernel, 'same' (direct)", x: [2, 11, 12, 1], filter: [5, 3, 1, 16], pad: "same", ties: true },
+  { name: "an even 2x2 kernel, 'same': the padding all at the bottom and right (direct)", x: [2, 9, 10, 2], filter: [2, 2, 2, 8], pad: "same", ties: true },
+  { name: "an even 4x2 kernel, 'same' (tile)", x: [2, 9, 8, 3], filter: [4, 2, 3, 12], pad: "same" },
   // A pooled row of this one needs more than the 2 MiB tile budget: one per tile.
   { name: "a wide image, one pooled row per tile (tile)", x: [2, 4, 830, 8], filter: [3, 3, 8, 16], pad: "same" },
 ];

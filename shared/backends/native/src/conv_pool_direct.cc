@@ -1,8 +1,8 @@
 // The conv block's direct path for a few input channels (a first layer: KH*KW*C = 9 for 3x3 grey, 27 for
 // RGB). There im2col + sgemm is a poor fit — sgemm with K = 9 runs at a fraction of its speed and the
 // im2col matrix and conv output cost more memory traffic than the arithmetic — so each 2x2 pooling window
-// is computed in AVX2 registers from the input block its four patches cover: conv, bias, ReLU and the max forward; the
-// filter and bias gradients backward (dx is not needed: nothing feeds a first layer).
+// is computed in AVX2 registers from the input block its four patches cover: conv, bias, ReLU and the max
+// forward; the filter and bias gradients backward (dx is not needed: nothing feeds a first layer).
 //
 // Semantics as conv_pool.cc's tile path (ReLU lets NaN through, the first maximum wins, NaN never wins);
 // only the order of the sums differs. Built for AVX2+FMA and used only where the CPU has both.
@@ -11,8 +11,6 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-#include <vector>
 
 namespace ff {
 namespace {

@@ -283,7 +283,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       sizes: isCpu && q ? [512] : [512, 1024],
       matmulBudgetMs: q ? 1500 : 5000,
       trainBudgetMs: q ? 2500 : 8000,
-      repeats: q ? 3 : 5,
+      repeats: q ? 5 : 7, // a ~0.5 s cnn run varied ±40% between quick runs with 3
       maxExamples: 4096,
     };
     try {

@@ -39,8 +39,11 @@ void Im2ColRows(const float* x, const Geo& g, int64_t r0, int64_t r1, float* col
 // dx += col's rows [r0, r1) scattered back (the adjoint of Im2ColRows).
 void Col2ImRows(const float* col, const Geo& g, int64_t r0, int64_t r1, float* dx);
 
-// This environment's (main thread's or worker's) scratch buffer of at least n floats, or nullptr when out
-// of memory. One buffer: a kernel that needs several carves them out of one call.
+// Sets up this environment's (main thread's or worker's) scratch buffer; once, when the addon is loaded.
+void InitWorkspace(napi_env env);
+
+// This environment's scratch buffer, grown to at least n floats, or nullptr when out of memory. One
+// buffer: a kernel that needs several carves them out of one call.
 float* Workspace(napi_env env, size_t n);
 
 }  // namespace ff

@@ -1,7 +1,7 @@
 /**
  * The fused conv-block kernels (convPoolKernelNames.ts) on backend 'wasm', computed by the native addon
- * (src/conv_pool.cc) directly on the wasm heap (registered by registerNativeKernels through
- * addedKernels.ts). Without them the models' conv blocks use composite ops (shared/model/convPoolOp.ts).
+ * (src/conv_pool.cc) directly on the wasm heap. registerNativeKernels puts them in place of the
+ * JavaScript ones registerWasmTrainingKernels installs (../wasmConvPool.ts).
  */
 import { util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
@@ -23,7 +23,7 @@ function blockGeometry(kernel: string, x: TensorInfo, filter: TensorInfo, attrs:
   return { g: conv.g, pooled: [n, Math.floor(oh / 2), Math.floor(ow / 2), oc] };
 }
 
-/** The conv-block kernels for registerAddedKernels. */
+/** The conv-block kernels, by name. */
 export function convPoolKernels(addon: NativeAddon): Record<string, KernelFunc> {
   return {
     [CONV_POOL_KERNEL]: ({ inputs, backend, attrs }) => {

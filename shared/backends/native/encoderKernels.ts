@@ -1,11 +1,13 @@
 /**
  * The fused encoder kernels (encoderKernelNames.ts) on backend 'wasm', computed by the native addon
- * (src/encoder.cc) directly on the wasm heap (registered by registerNativeKernels through addedKernels.ts).
- * They are new kernel names, so nothing is replaced: a backend without them keeps the composite ops.
+ * (src/encoder.cc) directly on the wasm heap. They are new kernel names, so nothing is replaced: a backend
+ * without them keeps the composite ops.
  */
+import * as tf from "@tensorflow/tfjs-core";
 import { util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import {
+  ENCODER_KERNEL_NAMES,
   GELU_GRAD_KERNEL,
   GELU_KERNEL,
   LAYER_NORM_EPSILON,
@@ -14,6 +16,8 @@ import {
 } from "../encoderKernelNames.js";
 import { executeOnHeap, requireFloat32 } from "../wasmHeap.js";
 import type { NativeAddon } from "./nativeAddon.js";
+
+const BACKEND = "wasm";
 
 type Inputs = Record<string, TensorInfo>;
 
@@ -24,8 +28,7 @@ function rowsOf(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, numb
   return [util.sizeFromShape(x.shape) / d, d];
 }
 
-/** The fused encoder kernels for registerAddedKernels. */
-export function encoderKernels(addon: NativeAddon): Record<string, KernelFunc> {
+function kernels(addon: NativeAddon): Record<string, KernelFunc> {
   return {
     [GELU_KERNEL]: ({ inputs, backend }) => {
       const { x } = inputs as Inputs;
@@ -54,4 +57,22 @@ export function encoderKernels(addon: NativeAddon): Record<string, KernelFunc> {
       );
     },
   };
+}
+
+/** Registers the fused encoder kernels on 'wasm' (idempotent); returns the names registered now. */
+export function registerEncoderKernels(addon: NativeAddon): string[] {
+  const added: string[] = [];
+  for (const [kernelName, kernelFunc] of Object.entries(kernels(addon))) {
+    if (tf.getKernel(kernelName, BACKEND)) continue;
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
+    added.push(kernelName);
+  }
+  return added;
+}
+
+/** Removes them again (with unregisterNativeKernels). */
+export function unregisterEncoderKernels(): void {
+  for (const name of ENCODER_KERNEL_NAMES) {
+    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
+  }
 }

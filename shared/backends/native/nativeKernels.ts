@@ -26,9 +26,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { backend_util, broadcast_util, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainingKernels.js";
-import { encoderKernels } from "./encoderKernels.js";
-import { registerAddedKernels, unregisterAddedKernels } from "./addedKernels.js";
-import { ENCODER_KERNEL_NAMES } from "../encoderKernelNames.js";
+import { registerEncoderKernels, unregisterEncoderKernels } from "./encoderKernels.js";
 import { executeOnHeap, type View } from "../wasmHeap.js";
 import { convGeometry, type ConvPad, type Pair, type Rounding, type Shape4 } from "./convGeometry.js";
 import { convPoolKernels } from "./convPoolKernels.js";
@@ -419,7 +417,7 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     replaceKernel(original, kernelFunc);
     kernels.push(name);
   }
-  kernels.push(...registerAddedKernels(encoderKernels(addon)));
+  kernels.push(...registerEncoderKernels(addon));
   // registerWasmTrainingKernels() installed the conv block (over XNNPACK) and Adam's update in JavaScript;
   // the addon's replace them.
   for (const [name, kernelFunc] of Object.entries(convPoolKernels(addon))) {
@@ -445,7 +443,7 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
-  unregisterAddedKernels(ENCODER_KERNEL_NAMES);
+  unregisterEncoderKernels();
   registered = undefined;
 }
 

@@ -9,56 +9,30 @@
  * Sums in float64; the same semantics as the native kernels (the first maximum wins, NaN never does, the
  * gradient passes where the pooled value is > 0).
  */
-import { util } from "@tensorflow/tfjs-core";
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
+import { convPoolForwardInputs, convPoolGradInputs, type ConvPoolBlock } from "./convPoolBlock.js";
 import type { Stock } from "./wasmComposed.js";
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from "./wasmConvGradients.js";
-import { float32View, int32View, requireFloat32, withHeapOutputs } from "./wasmHeap.js";
+import { float32View, int32View, withHeapOutputs } from "./wasmHeap.js";
 
-interface Block {
-  n: number; h: number; w: number; c: number; kh: number; kw: number; oc: number;
-  pt: number; pl: number; oh: number; ow: number; ph: number; pw: number;
-}
-
-type Pad = "valid" | "same";
-
-function blockOf(kernel: string, x: TensorInfo, filter: TensorInfo, attrs: NamedAttrMap | undefined): { b: Block; pad: Pad } {
-  const pad = attrs?.pad;
-  if (pad !== "valid" && pad !== "same") throw new Error(`${kernel}: pad must be 'valid' or 'same', got ${String(pad)}`);
-  if (x.shape.length !== 4 || filter.shape.length !== 4 || x.shape[3] !== filter.shape[2]) {
-    throw new Error(`${kernel}: x [${x.shape}] and filter [${filter.shape}] are not an NHWC convolution`);
-  }
-  const [n, h, w, c] = x.shape;
-  const [kh, kw, , oc] = filter.shape;
-  const oh = pad === "same" ? h : h - kh + 1;
-  const ow = pad === "same" ? w : w - kw + 1;
-  if (oh < 2 || ow < 2) throw new Error(`${kernel}: the conv output ${oh}x${ow} is smaller than the 2x2 pooling window`);
-  // tfjs's 'same' padding for stride 1: the extra row/column (even kernel) goes to the bottom/right.
-  const pt = pad === "same" ? Math.floor((kh - 1) / 2) : 0;
-  const pl = pad === "same" ? Math.floor((kw - 1) / 2) : 0;
-  return { b: { n, h, w, c, kh, kw, oc, pt, pl, oh, ow, ph: Math.floor(oh / 2), pw: Math.floor(ow / 2) }, pad: pad as Pad };
-}
+type Block = ConvPoolBlock;
 
 /** The direct backward covers a first layer: few input taps, no input gradient. */
 const DIRECT_MAX_TAPS = 32;
 
 export function makeConvPool(stock: Stock): KernelFunc {
   return function convPoolOverXnnpack({ inputs, backend, attrs }) {
-    const { x, filter, bias } = inputs as Record<string, TensorInfo>;
-    requireFloat32("FedfusionConvPool", x, filter, bias);
-    const { b, pad } = blockOf("FedfusionConvPool", x, filter, attrs);
-    if (util.sizeFromShape(bias.shape) !== b.oc) throw new Error(`FedfusionConvPool: bias [${bias.shape}] does not match ${b.oc} filters`);
+    const { x, filter, bias, block: b } = convPoolForwardInputs(inputs as Record<string, TensorInfo>, attrs);
     const be = backend as KernelBackend;
     const z = stock.FusedConv2D({
       inputs: { x, filter, bias },
-      attrs: { strides: [1, 1], pad, dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined, activation: "relu" } as unknown as NamedAttrMap,
+      attrs: { strides: [1, 1], pad: b.pad, dataFormat: "NHWC", dilations: [1, 1], dimRoundingMode: undefined, activation: "relu" } as unknown as NamedAttrMap,
       backend,
     }) as TensorInfo;
     try {
-      const pooled = [b.n, b.ph, b.pw, b.oc];
       return withHeapOutputs(
         backend,
-        [pooled, pooled],
+        [b.pooled, b.pooled],
         ([y, argmax]) => pool(float32View(backend, z), float32View(backend, y), int32View(backend, argmax), b),
         ["float32", "int32"],
       );
@@ -101,15 +75,7 @@ export function makeConvPoolGrad(stock: Stock): KernelFunc {
   const filterGradient = makeConv2DBackpropFilter(stock);
   const inputGradient = makeConv2DBackpropInput(stock);
   return ({ inputs, backend, attrs }) => {
-    const { dy, x, filter, y, argmax } = inputs as Record<string, TensorInfo>;
-    requireFloat32("FedfusionConvPoolGrad", dy, x, filter, y);
-    const { b, pad } = blockOf("FedfusionConvPoolGrad", x, filter, attrs);
-    const pooled = [b.n, b.ph, b.pw, b.oc];
-    for (const t of [dy, y, argmax]) {
-      if (!util.arraysEqual(t.shape, pooled)) throw new Error(`FedfusionConvPoolGrad: expected [${pooled}], got [${t.shape}]`);
-    }
-    if (argmax.dtype !== "int32") throw new Error(`FedfusionConvPoolGrad: argmax must be int32, got ${argmax.dtype}`);
-    const withInput = attrs?.inputGradient === true;
+    const { dy, x, filter, y, argmax, block: b, inputGradient: withInput } = convPoolGradInputs(inputs as Record<string, TensorInfo>, attrs);
     const be = backend as KernelBackend;
     if (!withInput && b.kh * b.kw * b.c <= DIRECT_MAX_TAPS) {
       return withHeapOutputs(backend, [[...filter.shape], [b.oc]], ([dfilter, dbias]) => {
@@ -123,7 +89,7 @@ export function makeConvPoolGrad(stock: Stock): KernelFunc {
     );
     let dfilter: TensorInfo | undefined;
     try {
-      const convAttrs = { strides: [1, 1], pad, dataFormat: "NHWC", dimRoundingMode: undefined };
+      const convAttrs = { strides: [1, 1], pad: b.pad, dataFormat: "NHWC", dimRoundingMode: undefined };
       dfilter = filterGradient({ inputs: { x, dy: dz }, attrs: { ...convAttrs, filterShape: filter.shape } as unknown as NamedAttrMap, backend }) as TensorInfo;
       if (!withInput) return [dfilter, dbias];
       const dx = inputGradient({ inputs: { dy: dz, filter }, attrs: { ...convAttrs, inputShape: x.shape } as unknown as NamedAttrMap, backend }) as TensorInfo;

@@ -6,9 +6,9 @@
  * (Math.fround after each; a float64 result of float32 operands rounds to the exact float32 result).
  * The native addon (src/elementwise.cc) runs the same loop in C where it is built.
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
+import { activeBackendHas } from "./activeBackendHas.js";
 import { executeOnHeap, requireFloat32 } from "./wasmHeap.js";
 
 export const ADAM_KERNEL = "FedfusionAdam";
@@ -58,5 +58,5 @@ export function adamKernel(update: AdamUpdate): KernelFunc {
 
 /** Whether the active backend has the fused kernel (the optimizer falls back to tfjs's Adam otherwise). */
 export function hasAdamKernel(): boolean {
-  return tf.getKernel(ADAM_KERNEL, tf.getBackend()) != null;
+  return activeBackendHas(ADAM_KERNEL);
 }

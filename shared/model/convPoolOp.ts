@@ -6,14 +6,14 @@
  * reference the fused kernels are tested against.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { activeBackendHas } from "../backends/activeBackendHas.js";
 import { CONV_POOL_GRAD_KERNEL, CONV_POOL_KERNEL } from "../backends/convPoolKernelNames.js";
 
 export type ConvPad = "valid" | "same";
 
 /** Whether the active backend runs the block as fused kernels. */
 export function convPoolFused(): boolean {
-  const backend = tf.getBackend();
-  return tf.getKernel(CONV_POOL_KERNEL, backend) !== undefined && tf.getKernel(CONV_POOL_GRAD_KERNEL, backend) !== undefined;
+  return activeBackendHas(CONV_POOL_KERNEL, CONV_POOL_GRAD_KERNEL);
 }
 
 /**

@@ -6,6 +6,7 @@
  * backend evaluates the same on another, to float32 rounding.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { activeBackendHas } from "../backends/activeBackendHas.js";
 import {
   GELU_GRAD_KERNEL,
   GELU_KERNEL,
@@ -14,11 +15,10 @@ import {
   LAYER_NORM_KERNEL,
 } from "../backends/encoderKernelNames.js";
 
-const fused = (kernel: string) => tf.getKernel(kernel, tf.getBackend()) !== undefined;
 
 /** GELU, tanh approximation (as in GPT-2/BERT); built from ops every backend has, unlike erf. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (fused(GELU_KERNEL) && fused(GELU_GRAD_KERNEL)) return fusedGelu(x);
+  if (activeBackendHas(GELU_KERNEL, GELU_GRAD_KERNEL)) return fusedGelu(x);
   return geluComposite(x);
 }
 
@@ -41,7 +41,7 @@ const fusedGelu = tf.customGrad((...args: CustomArgs) => {
 
 /** Layer normalisation over the last axis: (x − mean)/sqrt(var + 1e-5)·gamma + beta. */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
-  if (fused(LAYER_NORM_KERNEL) && fused(LAYER_NORM_GRAD_KERNEL)) return fusedLayerNorm(x, gamma, beta);
+  if (activeBackendHas(LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL)) return fusedLayerNorm(x, gamma, beta);
   return layerNormComposite(x, gamma, beta);
 }
 

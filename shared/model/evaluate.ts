@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
+import { activeBackendHas } from "../backends/activeBackendHas.js";
 import { CLIP_MIN, CORRECT_COUNT_KERNEL, CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL } from "../backends/lossKernels.js";
 import { identityOrder, makeBatch } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
@@ -45,11 +46,11 @@ export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tenso
 // Where the active backend has the loss kernels (shared/backends/lossKernels.ts: wasm, plain and native),
 // the loss, its gradient and the count are one kernel each; elsewhere the composite ops below, which are
 // also what those kernels are tested against.
-const fused = (kernel: string, ...ts: tf.Tensor[]) => ts.every((t) => t.dtype === "float32") && tf.getKernel(kernel, tf.getBackend()) !== undefined;
+const float32 = (...ts: tf.Tensor[]) => ts.every((t) => t.dtype === "float32");
 
 /** Correct predictions in a batch; a row with non-finite outputs (a diverged model) is wrong, whatever argMax makes of it. */
 export function correctCount(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
-  if (fused(CORRECT_COUNT_KERNEL, y, p)) return tf.engine().runKernel(CORRECT_COUNT_KERNEL, { p, y }) as tf.Scalar;
+  if (float32(y, p) && activeBackendHas(CORRECT_COUNT_KERNEL)) return tf.engine().runKernel(CORRECT_COUNT_KERNEL, { p, y }) as tf.Scalar;
   return correctCountComposite(y, p);
 }
 
@@ -60,7 +61,7 @@ export function correctCountComposite(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar
 
 /** Σ over the batch of −Σ y·log p, with p clipped as Keras does so a confident mistake costs a finite loss. */
 export function crossEntropySum(y: tf.Tensor2D, p: tf.Tensor2D): tf.Scalar {
-  if (fused(CROSS_ENTROPY_KERNEL, y, p) && fused(CROSS_ENTROPY_GRAD_KERNEL)) return fusedCrossEntropy(p, y);
+  if (float32(y, p) && activeBackendHas(CROSS_ENTROPY_KERNEL, CROSS_ENTROPY_GRAD_KERNEL)) return fusedCrossEntropy(p, y);
   return crossEntropySumComposite(y, p);
 }
 

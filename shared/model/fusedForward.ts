@@ -41,9 +41,9 @@ function chainSteps(model: tfl.LayersModel): Step[] | null {
   const steps: Step[] = [];
   let fusedAny = false;
   for (let i = 1; i < layers.length; i++) {
-    const pad = i + 1 < layers.length ? fusablePair(layers[i], layers[i + 1]) : null;
-    if (pad !== null) {
-      steps.push(blockStep(layers[i], pad, i > 1));
+    const block = i + 1 < layers.length ? fusableBlock(layers[i], layers[i + 1]) : null;
+    if (block !== null) {
+      steps.push(blockStep(block, i > 1));
       fusedAny = true;
       i++;
       continue;
@@ -72,8 +72,14 @@ interface PoolConfig {
 
 const all = (v: number | number[] | undefined, want: number) => (Array.isArray(v) ? v.every((e) => e === want) : v === want);
 
-/** The conv's padding when (conv, pool) is a block the fused op computes exactly; else null. */
-function fusablePair(conv: tfl.layers.Layer, pool: tfl.layers.Layer): ConvPad | null {
+interface Block {
+  pad: ConvPad;
+  kernel: tfl.LayerVariable;
+  bias: tfl.LayerVariable;
+}
+
+/** The conv's padding and weights when (conv, pool) is a block the fused op computes exactly; else null. */
+function fusableBlock(conv: tfl.layers.Layer, pool: tfl.layers.Layer): Block | null {
   if (conv.getClassName() !== "Conv2D" || pool.getClassName() !== "MaxPooling2D") return null;
   const c = conv.getConfig() as ConvConfig;
   const p = pool.getConfig() as PoolConfig;
@@ -81,17 +87,12 @@ function fusablePair(conv: tfl.layers.Layer, pool: tfl.layers.Layer): ConvPad | 
     all(c.strides, 1) && all(c.dilationRate, 1) && c.activation === "relu" && c.useBias === true && c.dataFormat === "channelsLast";
   const poolOk = all(p.poolSize, 2) && all(p.strides, 2) && p.padding === "valid" && p.dataFormat === "channelsLast";
   if (!convOk || !poolOk || (c.padding !== "valid" && c.padding !== "same")) return null;
-  return convWeights(conv) ? c.padding : null;
-}
-
-function convWeights(conv: tfl.layers.Layer): { kernel: tfl.LayerVariable; bias: tfl.LayerVariable } | null {
   const kernel = conv.weights.find((w) => w.originalName.endsWith("/kernel"));
   const bias = conv.weights.find((w) => w.originalName.endsWith("/bias"));
-  return kernel && bias ? { kernel, bias } : null;
+  return kernel && bias ? { pad: c.padding, kernel, bias } : null;
 }
 
-function blockStep(conv: tfl.layers.Layer, pad: ConvPad, inputGradient: boolean): Step {
-  const { kernel, bias } = convWeights(conv)!;
+function blockStep({ pad, kernel, bias }: Block, inputGradient: boolean): Step {
   // read() gives the variables themselves, so gradients reach them as through the layer.
   return (x) => convReluPool(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, bias.read() as tf.Tensor1D, pad, inputGradient);
 }

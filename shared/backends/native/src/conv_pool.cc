@@ -134,10 +134,6 @@ bool GetBlock(napi_env env, napi_value v, Block* b) {
   return true;
 }
 
-bool GetI32(napi_env env, napi_value v, int32_t** data, int64_t* len, const char* what) {
-  return GetTypedOf(env, v, napi_int32_array, "Int32Array", data, len, what);
-}
-
 float* TileWorkspace(napi_env env, const Block& b, bool backward) {
   const int64_t T = TileUnits(b, backward);
   const int64_t floats = T * b.unitRows() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);

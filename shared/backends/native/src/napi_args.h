@@ -93,6 +93,10 @@ inline bool GetF64(napi_env env, napi_value v, double** data, int64_t* len, cons
   return GetTypedOf(env, v, napi_float64_array, "Float64Array", data, len, what);
 }
 
+inline bool GetI32(napi_env env, napi_value v, int32_t** data, int64_t* len, const char* what) {
+  return GetTypedOf(env, v, napi_int32_array, "Int32Array", data, len, what);
+}
+
 // Float32Array, or null/undefined -> nullptr with length 0.
 inline bool GetOptF32(napi_env env, napi_value v, float** data, int64_t* len, const char* what) {
   napi_valuetype t;

@@ -82,21 +82,12 @@ void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
 
 // geometry: [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, padLeft, OH, OW]
 bool GetGeo(napi_env env, napi_value v, Geo* g) {
-  bool is_array = false;
-  napi_is_array(env, v, &is_array);
-  uint32_t n = 0;
-  if (is_array) napi_get_array_length(env, v, &n);
-  if (!is_array || n != 15) {
-    return Throw(env,
-                 "geometry must be [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, "
-                 "padLeft, outH, outW]",
-                 false);
-  }
   int64_t vals[15];
-  for (uint32_t i = 0; i < 15; ++i) {
-    napi_value e;
-    napi_get_element(env, v, i, &e);
-    if (!GetInt(env, e, &vals[i], "geometry entry")) return false;
+  if (!GetIntArray(env, v, 15, vals,
+                   "geometry must be [N, H, W, C, KH, KW, OC, strideH, strideW, dilationH, dilationW, padTop, "
+                   "padLeft, outH, outW]",
+                   "geometry entry")) {
+    return false;
   }
   *g = Geo{vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7],
            vals[8], vals[9], vals[10], vals[11], vals[12], vals[13], vals[14]};

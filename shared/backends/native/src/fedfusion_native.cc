@@ -49,6 +49,7 @@ using ff::GetArgs;
 using ff::GetBool;
 using ff::GetF32;
 using ff::GetInt;
+using ff::GetIntArray;
 using ff::GetNum;
 using ff::GetOptF32;
 using ff::Throw;
@@ -287,19 +288,10 @@ struct PoolGeo {
 };
 
 bool GetPoolGeo(napi_env env, napi_value v, PoolGeo* g) {
-  bool is_array = false;
-  napi_is_array(env, v, &is_array);
-  uint32_t n = 0;
-  if (is_array) napi_get_array_length(env, v, &n);
-  if (!is_array || n != 12) {
-    return Throw(env, "pool geometry must be [N, H, W, C, KH, KW, strideH, strideW, padTop, padLeft, outH, outW]",
-                 false);
-  }
   int64_t vals[12];
-  for (uint32_t i = 0; i < 12; ++i) {
-    napi_value e;
-    napi_get_element(env, v, i, &e);
-    if (!GetInt(env, e, &vals[i], "pool geometry entry")) return false;
+  if (!GetIntArray(env, v, 12, vals, "pool geometry must be [N, H, W, C, KH, KW, strideH, strideW, padTop, padLeft, outH, outW]",
+                   "pool geometry entry")) {
+    return false;
   }
   *g = PoolGeo{vals[0], vals[1], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7], vals[8], vals[9], vals[10], vals[11]};
   if (g->sh < 1 || g->sw < 1) return Throw(env, "strides must be >= 1");

@@ -120,6 +120,22 @@ inline bool GetInt(napi_env env, napi_value v, int64_t* out, const char* what) {
   return true;
 }
 
+// A JavaScript array of exactly n integers (each as GetInt checks it) into vals; otherwise throws
+// `shapeError` (a TypeError) or GetInt's error naming `what`.
+inline bool GetIntArray(napi_env env, napi_value v, uint32_t n, int64_t* vals, const char* shapeError, const char* what) {
+  bool is_array = false;
+  napi_is_array(env, v, &is_array);
+  uint32_t len = 0;
+  if (is_array) napi_get_array_length(env, v, &len);
+  if (!is_array || len != n) return Throw(env, shapeError, false);
+  for (uint32_t i = 0; i < n; ++i) {
+    napi_value e;
+    napi_get_element(env, v, i, &e);
+    if (!GetInt(env, e, &vals[i], what)) return false;
+  }
+  return true;
+}
+
 inline bool GetNum(napi_env env, napi_value v, double* out, const char* what) {
   if (napi_get_value_double(env, v, out) != napi_ok) {
     char msg[128];

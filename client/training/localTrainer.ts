@@ -6,16 +6,15 @@
  * The shard is an in-memory ImageDataset or any TrainingSource (e.g. a folder streamed batch by batch); the
  * order, the augmentation draws and so the result depend only on the seed and the examples, not on which.
  */
-import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { augmentActive, Augmenter, type AugmentConfig } from "../../shared/data/augment.js";
 import { identityOrder, makeBatch } from "../../shared/data/batches.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
-import { correctCount, crossEntropySum, evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import { evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
-import { fusedForward } from "../../shared/model/fusedForward.js";
-import { createOptimizer } from "./optimizers.js";
+import { nativeChainTrainer } from "./nativeChainTrainer.js";
+import { TfjsStepRunner } from "./tfjsStepRunner.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
 
@@ -40,6 +39,14 @@ export interface LocalTrainingResult {
   millis: number;
 }
 
+export interface LocalTrainingOptions {
+  /**
+   * "auto" (default): the native whole-model step (nativeChainTrainer.ts) where the native path is active
+   * and the model is a chain it runs, else tfjs. "tfjs": always through tfjs (for comparisons).
+   */
+  runner?: "auto" | "tfjs";
+}
+
 /** Keeps the event loop (gRPC keepalives, signals) served during long CPU-bound training. */
 const YIELD_EVERY_MS = 100;
 /** Salt of the augmentation's random stream, so it is independent of the shuffling's. */
@@ -49,16 +56,15 @@ export async function trainLocally(
   model: tfl.LayersModel,
   data: ImageDataset | TrainingSource,
   config: LocalTrainingConfig,
+  options: LocalTrainingOptions = {},
 ): Promise<LocalTrainingResult> {
   const started = Date.now();
   const source = toTrainingSource(data);
   if (source.count === 0) throw new Error("cannot train on an empty shard");
   // Validated before anything is allocated that would need disposing.
   const augmenter = augmentActive(config.augment) ? new Augmenter(config.augment, new Random(config.seed).fork(AUGMENT_STREAM)) : undefined;
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = createOptimizer(config.optimizer, config.learningRate);
-  // The starting point is the global model: FedProx pulls towards it.
-  const anchor = config.proximalMu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
+  const runner =
+    (options.runner !== "tfjs" ? nativeChainTrainer(model, config, augmenter) : null) ?? new TfjsStepRunner(model, config, augmenter);
   const rng = new Random(config.seed);
   let steps = 0;
   let lastYield = Date.now();
@@ -68,48 +74,26 @@ export async function trainLocally(
   try {
     for (let epoch = 0; epoch < config.epochs; epoch++) {
       const order = permutation(source.count, rng);
-      const losses: tf.Scalar[] = [];
-      const hits: tf.Scalar[] = [];
       let seen = 0;
-      try {
-        for await (const batch of source.batches(order, config.batchSize)) {
-          const n = batch.end - batch.start;
-          if (n === 0) continue; // every file of the batch was unreadable
-          tf.tidy(() => {
-            const { x, y } = makeBatch(batch.data, batch.order, batch.start, batch.end, augmenter);
-            const cost = optimizer.minimize(
-              () => {
-                const p = fusedForward(model, x, true) as tf.Tensor2D;
-                hits.push(tf.keep(correctCount(y, p)));
-                const ce = crossEntropySum(y, p);
-                losses.push(tf.keep(ce));
-                const mean = tf.div(ce, n) as tf.Scalar;
-                return config.proximalMu > 0 ? tf.add(mean, proximalTerm(vars, anchor, config.proximalMu)) : mean;
-              },
-              false,
-              vars,
-            );
-            cost?.dispose();
-          });
-          seen += n;
-          steps++;
-          if (Date.now() - lastYield > YIELD_EVERY_MS) {
-            await new Promise((r) => setImmediate(r));
-            lastYield = Date.now();
-          }
+      for await (const batch of source.batches(order, config.batchSize)) {
+        const n = batch.end - batch.start;
+        if (n === 0) continue; // every file of the batch was unreadable
+        runner.step(batch);
+        seen += n;
+        steps++;
+        if (Date.now() - lastYield > YIELD_EVERY_MS) {
+          await new Promise((r) => setImmediate(r));
+          lastYield = Date.now();
         }
-      } finally {
-        // Summed even when a batch failed, so the kept scalars are disposed either way.
-        epochLoss = sumAndDispose(losses);
-        epochHits = sumAndDispose(hits);
       }
+      ({ loss: epochLoss, hits: epochHits } = runner.takeTotals());
       if (seen === 0) throw new Error("cannot train: no example of the shard could be read");
       epochExamples = seen;
       epochLoss /= seen;
     }
+    runner.finish();
   } finally {
-    optimizer.dispose();
-    anchor.forEach((t) => t.dispose());
+    runner.dispose();
   }
   return { loss: epochLoss, accuracy: epochHits / epochExamples, steps, examples: epochExamples, millis: Date.now() - started };
 }
@@ -138,18 +122,4 @@ export async function evaluateLocally(
   }
   if (examples === 0) return { loss: NaN, accuracy: NaN, examples: 0 };
   return { loss: lossSum / examples, accuracy: correct / examples, examples };
-}
-
-function proximalTerm(vars: tf.Variable[], anchor: tf.Tensor[], mu: number): tf.Scalar {
-  const squares = vars.map((v, i) => tf.sum(tf.square(tf.sub(v, anchor[i]))));
-  return tf.mul(mu / 2, tf.addN(squares)) as tf.Scalar;
-}
-
-function sumAndDispose(scalars: tf.Scalar[]): number {
-  let s = 0;
-  for (const t of scalars) {
-    s += t.dataSync()[0];
-    t.dispose();
-  }
-  return s;
 }

@@ -4,7 +4,7 @@
  * tfjs's own AdamOptimizer.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADAM_KERNEL, hasAdamKernel } from "../../shared/backends/adamKernel.js";
+import { ADAM_KERNEL, AdamSchedule, hasAdamKernel } from "../../shared/backends/adamKernel.js";
 
 /** tfjs's AdamOptimizer, with each variable's update done by the FedfusionAdam kernel. */
 export class FusedAdamOptimizer extends tf.Optimizer {
@@ -13,9 +13,7 @@ export class FusedAdamOptimizer extends tf.Optimizer {
   }
 
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
-  /** beta^t, kept in float32 as AdamOptimizer's accBeta variables keep it. */
-  private accBeta1: number;
-  private accBeta2: number;
+  private readonly schedule: AdamSchedule;
 
   constructor(
     readonly learningRate: number,
@@ -24,16 +22,12 @@ export class FusedAdamOptimizer extends tf.Optimizer {
     readonly epsilon = tf.backend().epsilon(),
   ) {
     super();
-    this.accBeta1 = Math.fround(beta1);
-    this.accBeta2 = Math.fround(beta2);
+    this.schedule = new AdamSchedule(learningRate, beta1, beta2, epsilon);
   }
 
   override applyGradients(variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]): void {
     const grads = Array.isArray(variableGradients) ? variableGradients.map((g) => [g.name, g.tensor] as const) : Object.entries(variableGradients);
-    // Float32Array.of rounds each scalar to float32, as tfjs's scalar tensors hold them.
-    const coefficients = Float32Array.of(
-      this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2, 1 - this.accBeta1, 1 - this.accBeta2, this.epsilon, -this.learningRate,
-    );
+    const coefficients = this.schedule.next();
     tf.tidy(() => {
       for (const [name, g] of grads) {
         if (g == null) continue;
@@ -46,8 +40,6 @@ export class FusedAdamOptimizer extends tf.Optimizer {
         s.v.assign(v);
       }
     });
-    this.accBeta1 = Math.fround(this.accBeta1 * Math.fround(this.beta1));
-    this.accBeta2 = Math.fround(this.accBeta2 * Math.fround(this.beta2));
     this.incrementIterations();
   }
 

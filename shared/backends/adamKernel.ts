@@ -19,6 +19,36 @@ export const ADAM_KERNEL = "FedfusionAdam";
  */
 export type AdamCoefficients = Float32Array;
 
+/**
+ * The coefficients of Adam's steps 1, 2, … in turn, with beta^t kept in float32 as AdamOptimizer's
+ * accBeta variables keep it.
+ */
+export class AdamSchedule {
+  private accBeta1: number;
+  private accBeta2: number;
+
+  constructor(
+    readonly learningRate: number,
+    readonly beta1: number,
+    readonly beta2: number,
+    readonly epsilon: number,
+  ) {
+    this.accBeta1 = Math.fround(beta1);
+    this.accBeta2 = Math.fround(beta2);
+  }
+
+  /** The next step's coefficients. */
+  next(): AdamCoefficients {
+    // Float32Array.of rounds each scalar to float32, as tfjs's scalar tensors hold them.
+    const c = Float32Array.of(
+      this.beta1, 1 - this.beta1, this.beta2, 1 - this.beta2, 1 - this.accBeta1, 1 - this.accBeta2, this.epsilon, -this.learningRate,
+    );
+    this.accBeta1 = Math.fround(this.accBeta1 * Math.fround(this.beta1));
+    this.accBeta2 = Math.fround(this.accBeta2 * Math.fround(this.beta2));
+    return c;
+  }
+}
+
 /** value' , m', v' from value, gradient, m, v (all of one length). */
 export type AdamUpdate = (
   x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,

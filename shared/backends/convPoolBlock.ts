@@ -18,19 +18,23 @@ export interface ConvPoolBlock {
 type Shape4 = [number, number, number, number];
 type Inputs = Record<string, TensorInfo>;
 
-function blockOf(kernel: string, x: TensorInfo, filter: TensorInfo, attrs: NamedAttrMap | undefined): ConvPoolBlock {
-  const pad: unknown = attrs?.pad;
-  if (pad !== "valid" && pad !== "same") throw new Error(`${kernel}: pad must be 'valid' or 'same', got ${String(pad)}`);
-  if (x.shape.length !== 4 || filter.shape.length !== 4 || x.shape[3] !== filter.shape[2]) {
-    throw new Error(`${kernel}: x [${x.shape}] and filter [${filter.shape}] are not an NHWC convolution`);
+/** The block of a stride-1 conv of input xShape (NHWC) by filterShape with this padding; errors start with `what`. */
+export function convPoolBlock(what: string, xShape: readonly number[], filterShape: readonly number[], pad: unknown): ConvPoolBlock {
+  if (pad !== "valid" && pad !== "same") throw new Error(`${what}: pad must be 'valid' or 'same', got ${String(pad)}`);
+  if (xShape.length !== 4 || filterShape.length !== 4 || xShape[3] !== filterShape[2]) {
+    throw new Error(`${what}: x [${xShape}] and filter [${filterShape}] are not an NHWC convolution`);
   }
-  const info = backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, 1, 1, pad);
+  const info = backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, 1, 1, pad);
   const { outHeight: oh, outWidth: ow } = info;
-  if (oh < 2 || ow < 2) throw new Error(`${kernel}: the conv output ${oh}x${ow} is smaller than the 2x2 pooling window`);
-  const [n, h, w, c] = x.shape;
-  const [kh, kw, , oc] = filter.shape;
+  if (oh < 2 || ow < 2) throw new Error(`${what}: the conv output ${oh}x${ow} is smaller than the 2x2 pooling window`);
+  const [n, h, w, c] = xShape;
+  const [kh, kw, , oc] = filterShape;
   const [ph, pw] = [Math.floor(oh / 2), Math.floor(ow / 2)];
   return { n, h, w, c, kh, kw, oc, pt: info.padInfo.top, pl: info.padInfo.left, oh, ow, ph, pw, pad, pooled: [n, ph, pw, oc] };
+}
+
+function blockOf(kernel: string, x: TensorInfo, filter: TensorInfo, attrs: NamedAttrMap | undefined): ConvPoolBlock {
+  return convPoolBlock(kernel, x.shape, filter.shape, attrs?.pad);
 }
 
 /** The forward kernel's inputs {x, filter, bias}, checked, and the block's geometry. */

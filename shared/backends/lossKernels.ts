@@ -33,22 +33,52 @@ function probabilitiesAndLabels(kernel: string, inputs: Inputs): { p: TensorInfo
 
 const clip = (v: number) => Math.min(Math.max(v, CLIP_MIN), 1); // NaN stays NaN
 
+/** −Σ y·log(clip(p)) over arrays of one length, rounded to float32 as the kernel's scalar holds it. */
+export function crossEntropyOf(p: Float32Array, y: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < p.length; i++) s += f(y[i] * f(Math.log(f(clip(p[i])))));
+  return f(-s);
+}
+
+/**
+ * The cross-entropy's gradient with respect to p, for the loss's scalar gradient dy: the clip passes the
+ * gradient where CLIP_MIN ≤ p ≤ 1 (inclusive, as clipByValue's) and stops it elsewhere.
+ */
+export function crossEntropyGradOf(dy: number, p: Float32Array, y: Float32Array, dp: Float32Array): void {
+  const g = -dy;
+  for (let i = 0; i < p.length; i++) {
+    const v = p[i];
+    dp[i] = v >= CLIP_MIN && v <= 1 ? f(f(g * y[i]) / v) : 0;
+  }
+}
+
+/** Rows of [rows, k] p whose argmax (the first maximum) matches y's and whose sum is finite. */
+export function correctCountOf(p: Float32Array, y: Float32Array, rows: number, k: number): number {
+  let hits = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * k;
+    let sum = 0;
+    let ap = 0;
+    let ay = 0;
+    for (let j = 0; j < k; j++) {
+      sum += p[o + j];
+      if (p[o + j] > p[o + ap]) ap = j;
+      if (y[o + j] > y[o + ay]) ay = j;
+    }
+    if (ap === ay && Number.isFinite(f(sum))) hits++;
+  }
+  return hits;
+}
+
 /** Inputs p, y → a float32 scalar: −Σ y·log(clip(p)). */
 const crossEntropy: KernelFunc = ({ inputs, backend }) => {
   const { p, y } = probabilitiesAndLabels(CROSS_ENTROPY_KERNEL, inputs as Inputs);
   return executeOnHeap(backend, [[]], ([out], view) => {
-    const pv = view(p);
-    const yv = view(y);
-    let s = 0;
-    for (let i = 0; i < pv.length; i++) s += f(yv[i] * f(Math.log(f(clip(pv[i])))));
-    out[0] = -s;
+    out[0] = crossEntropyOf(view(p), view(y));
   })[0];
 };
 
-/**
- * Inputs dy (the loss's scalar gradient), p, y → [dp, dy_labels], as the composite's gradients: the
- * clip passes the gradient where CLIP_MIN ≤ p ≤ 1 (inclusive, as clipByValue's) and stops it elsewhere.
- */
+/** Inputs dy (the loss's scalar gradient), p, y → [dp, dy_labels], as the composite's gradients. */
 const crossEntropyGrad: KernelFunc = ({ inputs, backend }) => {
   const { p, y } = probabilitiesAndLabels(CROSS_ENTROPY_GRAD_KERNEL, inputs as Inputs);
   const dy = (inputs as Inputs).dy;
@@ -56,13 +86,9 @@ const crossEntropyGrad: KernelFunc = ({ inputs, backend }) => {
   if (util.sizeFromShape(dy.shape) !== 1) throw new Error(`${CROSS_ENTROPY_GRAD_KERNEL}: dy must be a scalar, got [${dy.shape}]`);
   return executeOnHeap(backend, [[...p.shape], [...y.shape]], ([dp, dLabels], view) => {
     const pv = view(p);
-    const yv = view(y);
-    const g = -view(dy)[0];
-    for (let i = 0; i < pv.length; i++) {
-      const v = pv[i];
-      dp[i] = v >= CLIP_MIN && v <= 1 ? f(f(g * yv[i]) / v) : 0;
-      dLabels[i] = f(g * f(Math.log(f(clip(v)))));
-    }
+    const dyValue = view(dy)[0];
+    crossEntropyGradOf(dyValue, pv, view(y), dp);
+    for (let i = 0; i < pv.length; i++) dLabels[i] = f(-dyValue * f(Math.log(f(clip(pv[i])))));
   });
 };
 
@@ -71,22 +97,7 @@ const correctCount: KernelFunc = ({ inputs, backend }) => {
   const { p, y } = probabilitiesAndLabels(CORRECT_COUNT_KERNEL, inputs as Inputs);
   const [rows, k] = p.shape as [number, number];
   return executeOnHeap(backend, [[]], ([out], view) => {
-    const pv = view(p);
-    const yv = view(y);
-    let hits = 0;
-    for (let r = 0; r < rows; r++) {
-      const o = r * k;
-      let sum = 0;
-      let ap = 0;
-      let ay = 0;
-      for (let j = 0; j < k; j++) {
-        sum += pv[o + j];
-        if (pv[o + j] > pv[o + ap]) ap = j;
-        if (yv[o + j] > yv[o + ay]) ay = j;
-      }
-      if (ap === ay && Number.isFinite(f(sum))) hits++;
-    }
-    out[0] = hits;
+    out[0] = correctCountOf(view(p), view(y), rows, k);
   })[0];
 };
 

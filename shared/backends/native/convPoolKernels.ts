@@ -12,7 +12,7 @@ import type { ConvGeometry, NativeAddon } from "./nativeAddon.js";
 type Inputs = Record<string, TensorInfo>;
 
 /** The block's stride-1 conv as the addon's geometry. */
-const geometry = (b: ConvPoolBlock): ConvGeometry => [b.n, b.h, b.w, b.c, b.kh, b.kw, b.oc, 1, 1, 1, 1, b.pt, b.pl, b.oh, b.ow];
+export const blockGeometry = (b: ConvPoolBlock): ConvGeometry => [b.n, b.h, b.w, b.c, b.kh, b.kw, b.oc, 1, 1, 1, 1, b.pt, b.pl, b.oh, b.ow];
 
 /** The conv-block kernels, by name. */
 export function convPoolKernels(addon: NativeAddon): Record<string, KernelFunc> {
@@ -24,7 +24,7 @@ export function convPoolKernels(addon: NativeAddon): Record<string, KernelFunc> 
         [block.pooled, block.pooled],
         ([y, argmax]) => {
           const f32 = (t: TensorInfo) => float32View(backend, t);
-          addon.convPool(f32(x), f32(filter), f32(bias), f32(y), int32View(backend, argmax), geometry(block));
+          addon.convPool(f32(x), f32(filter), f32(bias), f32(y), int32View(backend, argmax), blockGeometry(block));
         },
         ["float32", "int32"],
       );
@@ -34,7 +34,7 @@ export function convPoolKernels(addon: NativeAddon): Record<string, KernelFunc> 
       const shapes = [[...filter.shape], [block.oc], ...(inputGradient ? [[...x.shape]] : [])];
       return withHeapOutputs(backend, shapes, ([dfilter, dbias, dx]) => {
         const f32 = (t: TensorInfo) => float32View(backend, t);
-        addon.convPoolGrad(f32(dy), f32(x), f32(filter), f32(y), int32View(backend, argmax), f32(dfilter), f32(dbias), dx ? f32(dx) : null, geometry(block));
+        addon.convPoolGrad(f32(dy), f32(x), f32(filter), f32(y), int32View(backend, argmax), f32(dfilter), f32(dbias), dx ? f32(dx) : null, blockGeometry(block));
       });
     },
   };

@@ -29,6 +29,7 @@ import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainin
 import { registerEncoderKernels, unregisterEncoderKernels } from "./encoderKernels.js";
 import { executeOnHeap, type View } from "../wasmHeap.js";
 import { convPoolKernels } from "./convPoolKernels.js";
+import { setRegisteredAddon } from "./activeAddon.js";
 import { ADAM_KERNEL, adamKernel } from "../adamKernel.js";
 import {
   loadNativeAddon,
@@ -469,6 +470,7 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     kernels.push(ADAM_KERNEL);
   }
   registered = { kernels, blas };
+  setRegisteredAddon(addon);
   return { ok: true, kernels: [...kernels], blas };
 }
 
@@ -481,6 +483,7 @@ export function unregisterNativeKernels(): void {
   previous.clear();
   unregisterEncoderKernels();
   registered = undefined;
+  setRegisteredAddon(undefined);
 }
 
 /** How many calls of each replaced kernel ran natively and how many fell back to the previous kernel. */

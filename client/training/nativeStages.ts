@@ -1,0 +1,181 @@
+/**
+ * The stages of the native training step (nativeChainTrainer.ts): a model's layers as forward and backward
+ * passes over the trainer's own Float32Arrays, computed by the native addon (sgemm, the fused conv block)
+ * and, for the [batch, classes] softmax, in JavaScript. Each does the arithmetic of the tfjs kernels the
+ * layer runs as, to float32 rounding (the kernels' order of summation differs), and keeps what its
+ * backward pass needs from the last forward pass: the activations are views of the stage's buffers,
+ * allocated once for the largest batch.
+ */
+import type * as tfl from "@tensorflow/tfjs-layers";
+import { convPoolBlock, type ConvPoolBlock } from "../../shared/backends/convPoolBlock.js";
+import type { ConvGeometry, NativeAddon } from "../../shared/backends/native/nativeAddon.js";
+import { blockGeometry } from "../../shared/backends/native/convPoolKernels.js";
+import type { ConvPoolLayers } from "../../shared/model/layerChain.js";
+
+/** A trained weight: the variable it comes from, its values during training and the last step's gradient. */
+export interface Param {
+  readonly variable: tfl.LayerVariable;
+  readonly value: Float32Array;
+  readonly grad: Float32Array;
+}
+
+export interface Stage {
+  /** Values per example in and out. */
+  readonly inSize: number;
+  readonly outSize: number;
+  readonly params: readonly Param[];
+  /** The output for n examples of input x (kept until the next forward pass). */
+  forward(x: Float32Array, n: number): Float32Array;
+  /** From the output's gradient dy: the params' gradients, and the input's (null when not wanted). */
+  backward(dy: Float32Array, n: number): Float32Array | null;
+}
+
+const f = Math.fround;
+
+function param(variable: tfl.LayerVariable): Param {
+  // A copy: the variable is written back once training has succeeded (nativeChainTrainer.ts).
+  const value = Float32Array.from(variable.read().dataSync() as Float32Array);
+  return { variable, value, grad: new Float32Array(value.length) };
+}
+
+/** Conv2D(ReLU) → MaxPooling2D(2) as the addon's fused conv block (src/conv_pool.cc). */
+export class ConvPoolStage implements Stage {
+  readonly inSize: number;
+  readonly outSize: number;
+  readonly params: readonly Param[];
+  /** [h, w, oc] of the pooled output. */
+  readonly outShape: readonly number[];
+  private readonly block: ConvPoolBlock;
+  private readonly kernel: Param;
+  private readonly bias: Param;
+  private readonly y: Float32Array;
+  private readonly argmax: Int32Array;
+  private readonly dx: Float32Array | null;
+  private x: Float32Array = new Float32Array(0);
+  private geometry: ConvGeometry;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    layers: ConvPoolLayers,
+    inShape: readonly number[],
+    batchSize: number,
+    inputGradient: boolean,
+  ) {
+    this.kernel = param(layers.kernel);
+    this.bias = param(layers.bias);
+    this.params = [this.kernel, this.bias];
+    this.block = convPoolBlock("native conv block", [batchSize, ...inShape], layers.kernel.shape as number[], layers.pad);
+    const { h, w, c, ph, pw, oc } = this.block;
+    this.inSize = h * w * c;
+    this.outSize = ph * pw * oc;
+    this.outShape = [ph, pw, oc];
+    this.y = new Float32Array(batchSize * this.outSize);
+    this.argmax = new Int32Array(batchSize * this.outSize);
+    this.dx = inputGradient ? new Float32Array(batchSize * this.inSize) : null;
+    this.geometry = blockGeometry(this.block);
+  }
+
+  forward(x: Float32Array, n: number): Float32Array {
+    if (this.geometry[0] !== n) this.geometry = blockGeometry({ ...this.block, n });
+    this.x = x;
+    const y = this.y.subarray(0, n * this.outSize);
+    this.addon.convPool(x, this.kernel.value, this.bias.value, y, this.argmax.subarray(0, y.length), this.geometry);
+    return y;
+  }
+
+  backward(dy: Float32Array, n: number): Float32Array | null {
+    const y = this.y.subarray(0, n * this.outSize);
+    const dx = this.dx ? this.dx.subarray(0, n * this.inSize) : null;
+    this.addon.convPoolGrad(dy, this.x, this.kernel.value, y, this.argmax.subarray(0, y.length), this.kernel.grad, this.bias.grad, dx, this.geometry);
+    return dx;
+  }
+}
+
+export type DenseActivation = "linear" | "relu" | "softmax";
+
+/** Dense: y = activation(x·W + b), by sgemm; the softmax (a model's last layer) in JavaScript. */
+export class DenseStage implements Stage {
+  readonly inSize: number;
+  readonly outSize: number;
+  readonly params: readonly Param[];
+  private readonly kernel: Param;
+  private readonly bias: Param | null;
+  private readonly y: Float32Array;
+  private readonly dz: Float32Array;
+  private readonly dx: Float32Array | null;
+  private x: Float32Array = new Float32Array(0);
+
+  constructor(
+    private readonly addon: NativeAddon,
+    kernel: tfl.LayerVariable,
+    bias: tfl.LayerVariable | null,
+    private readonly activation: DenseActivation,
+    batchSize: number,
+    inputGradient: boolean,
+  ) {
+    [this.inSize, this.outSize] = kernel.shape as [number, number];
+    this.kernel = param(kernel);
+    this.bias = bias ? param(bias) : null;
+    this.params = this.bias ? [this.kernel, this.bias] : [this.kernel];
+    this.y = new Float32Array(batchSize * this.outSize);
+    this.dz = new Float32Array(batchSize * this.outSize);
+    this.dx = inputGradient ? new Float32Array(batchSize * this.inSize) : null;
+  }
+
+  forward(x: Float32Array, n: number): Float32Array {
+    const { inSize: k, outSize: m } = this;
+    this.x = x;
+    const y = this.y.subarray(0, n * m);
+    this.addon.sgemm(false, false, n, m, k, 1, x, k, this.kernel.value, m, 0, y, m);
+    // Bias per column, then ReLU (code 1) or nothing (0), in the addon's epilogue.
+    if (this.bias || this.activation === "relu") {
+      this.addon.biasActivation(y, n, m, this.bias?.value ?? null, this.bias ? 2 : 0, this.activation === "relu" ? 1 : 0, 0, null, 0);
+    }
+    if (this.activation === "softmax") softmaxRows(y, n, m);
+    return y;
+  }
+
+  backward(dy: Float32Array, n: number): Float32Array | null {
+    const { inSize: k, outSize: m } = this;
+    const y = this.y.subarray(0, n * m);
+    const dz = this.dz.subarray(0, n * m);
+    if (this.activation === "softmax") softmaxGrad(dy, y, dz, n, m);
+    // tfjs's ReLU gradient: dy where the output is > 0.
+    else if (this.activation === "relu") for (let i = 0; i < dz.length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
+    else dz.set(dy);
+    this.addon.sgemm(true, false, k, m, n, 1, this.x, k, dz, m, 0, this.kernel.grad, m);
+    if (this.bias) this.addon.sumRowsOrColumns(dz, this.bias.grad, n, m, 0);
+    if (!this.dx) return null;
+    const dx = this.dx.subarray(0, n * k);
+    this.addon.sgemm(false, true, n, k, m, 1, dz, m, this.kernel.value, m, 0, dx, k);
+    return dx;
+  }
+}
+
+/** Each row's softmax in place, as tfjs's: exp(z − max) / Σ, in float32. */
+export function softmaxRows(z: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let max = -Infinity;
+    for (let j = 0; j < cols; j++) max = Math.max(max, z[o + j]);
+    let sum = 0;
+    for (let j = 0; j < cols; j++) {
+      const e = f(Math.exp(f(z[o + j] - max)));
+      z[o + j] = e;
+      sum += e;
+    }
+    const s = f(sum);
+    for (let j = 0; j < cols; j++) z[o + j] = f(z[o + j] / s);
+  }
+}
+
+/** The softmax's gradient as tfjs computes it: dz = dy·p − (Σ dy·p)·p, per row, in float32. */
+export function softmaxGrad(dy: Float32Array, p: Float32Array, dz: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let sum = 0;
+    for (let j = 0; j < cols; j++) sum += f(dy[o + j] * p[o + j]);
+    const s = f(sum);
+    for (let j = 0; j < cols; j++) dz[o + j] = f(f(dy[o + j] * p[o + j]) - f(s * p[o + j]));
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * How trainLocally's minibatch steps run: through tfjs (tfjsStepRunner.ts, any backend, any model) or as
+ * one native step per batch (nativeChainTrainer.ts, chain models on the native path). trainLocally owns
+ * the loop — epochs, order, batches, yielding to the event loop — and the result; a runner owns the
+ * model's arithmetic and optimizer state for one call.
+ */
+import type { BatchView } from "../../shared/data/trainingSource.js";
+
+export interface StepRunner {
+  /** One optimizer step on the batch's examples (at least one). */
+  step(batch: BatchView): void;
+  /** The cross-entropy sum and the correct count of the steps since the last call. */
+  takeTotals(): { loss: number; hits: number };
+  /** After the last step of a successful run: the trained weights into the model, if not there already. */
+  finish(): void;
+  /** Frees what the runner holds (always called, also after an error). */
+  dispose(): void;
+}

@@ -17,148 +17,214 @@ namespace {
 
 constexpr int64_t kMaxKC = 32;
 constexpr int64_t kMaxBlock = 64;
+constexpr int64_t kMaxOC = 64;
 
 // A window's four patches all lie in one (KH+1) x (KW+1) x C block of the input: it is read once, and
-// patch element k of position pos is block[offsets[pos][k]].
-struct Window {
+// patch element k (kh, kw, c) of position pos (0..3, row-major in the 2x2 window) is block[Off(pos, k)].
+// Taps says where: RuntimeTaps from a table, FixedTaps<KH, KW, C> at compile time for the common first
+// layers, so that the loops unroll and every broadcast reads the block at a constant offset (with the
+// table, an index load per broadcast made the loop load-bound).
+struct RuntimeTaps {
+  int64_t KC, KH, KW, C;
   int64_t offsets[4][kMaxKC];
-  explicit Window(const Geo& g) {
+  explicit RuntimeTaps(const Geo& g) : KC(g.kc()), KH(g.KH), KW(g.KW), C(g.C) {
     for (int pos = 0; pos < 4; ++pos) {
-      int64_t k = 0;
-      for (int64_t kh = 0; kh < g.KH; ++kh) {
-        for (int64_t kw = 0; kw < g.KW; ++kw) {
-          for (int64_t c = 0; c < g.C; ++c) offsets[pos][k++] = ((kh + (pos >> 1)) * (g.KW + 1) + kw + (pos & 1)) * g.C + c;
-        }
-      }
+      for (int64_t k = 0; k < KC; ++k) offsets[pos][k] = Offset(KW, C, pos, k);
     }
   }
+  static constexpr int64_t Offset(int64_t KW, int64_t C, int pos, int64_t k) {
+    return ((k / (KW * C) + (pos >> 1)) * (KW + 1) + (k / C) % KW + (pos & 1)) * C + k % C;
+  }
+  int64_t Off(int pos, int64_t k) const { return offsets[pos][k]; }
+};
+
+template <int64_t FKH, int64_t FKW, int64_t FC>
+struct FixedTaps {
+  static constexpr int64_t KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
+  static constexpr int64_t Off(int pos, int64_t k) { return RuntimeTaps::Offset(KW, C, pos, k); }
 };
 
 // The input block of window (n, ph, pw), zero where it reaches into the padding.
-inline void GatherBlock(const float* x, const Geo& g, int64_t n, int64_t ph, int64_t pw, float* block) {
-  const float* xn = x + n * g.H * g.W * g.C;
-  const int64_t ih0 = 2 * ph - g.pt, iw0 = 2 * pw - g.pl, rowLen = (g.KW + 1) * g.C;
-  const bool inside = ih0 >= 0 && ih0 + g.KH + 1 <= g.H && iw0 >= 0 && iw0 + g.KW + 1 <= g.W;
-  for (int64_t r = 0; r <= g.KH; ++r, block += rowLen) {
+template <class Taps>
+inline void GatherBlock(const float* x, const Geo& g, const Taps& t, int64_t n, int64_t ph, int64_t pw, float* block) {
+  const float* xn = x + n * g.H * g.W * t.C;
+  const int64_t ih0 = 2 * ph - g.pt, iw0 = 2 * pw - g.pl, rowLen = (t.KW + 1) * t.C;
+  const bool inside = ih0 >= 0 && ih0 + t.KH + 1 <= g.H && iw0 >= 0 && iw0 + t.KW + 1 <= g.W;
+  for (int64_t r = 0; r <= t.KH; ++r, block += rowLen) {
     const int64_t ih = ih0 + r;
     if (inside) {
-      const float* s = xn + (ih * g.W + iw0) * g.C;
+      const float* s = xn + (ih * g.W + iw0) * t.C;
       for (int64_t i = 0; i < rowLen; ++i) block[i] = s[i];
       continue;
     }
-    for (int64_t col = 0; col <= g.KW; ++col) {
+    for (int64_t col = 0; col <= t.KW; ++col) {
       const int64_t iw = iw0 + col;
       const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-      const float* s = xn + (ih * g.W + iw) * g.C;
-      for (int64_t c = 0; c < g.C; ++c) block[col * g.C + c] = in ? s[c] : 0.f;
+      const float* s = xn + (ih * g.W + iw) * t.C;
+      for (int64_t c = 0; c < t.C; ++c) block[col * t.C + c] = in ? s[c] : 0.f;
     }
   }
 }
 
-template <int NB>
-__attribute__((target("avx2,fma"))) void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg,
-                                                 const Geo& g, int64_t PH, int64_t PW) {
-  const int64_t KC = g.kc(), OC = g.OC;
-  const Window win(g);
-  alignas(32) float block[kMaxBlock];
+// Filters are done in groups of G = 2 vectors (16 filters; a last group of 1): the four positions' G
+// accumulators (8), the bias and the running max stay in AVX2's 16 registers, each weight load feeds four
+// FMAs, and the eight independent FMA chains keep both FMA ports busy. (All filters at once spilled.)
+constexpr int kGroup = 2;
+
+// The filters as the loops read them: a group's G vectors of 8 filters for tap k at (k * G + j) * 8, the
+// group of vectors j0.. at j0 * 8 * KC. Every weight a window's loop reads is then at a constant offset from
+// its group's start (with w + k * OC the compiler kept a pointer per tap, spilled to the stack).
+inline int64_t GroupSize(int64_t j0, int64_t vectors) { return j0 + kGroup <= vectors ? kGroup : 1; }
+
+void PackFilters(const float* w, int64_t KC, int64_t OC, float* packed) {
+  const int64_t vectors = OC / 8;
+  for (int64_t j0 = 0, G; j0 < vectors; j0 += G) {
+    G = GroupSize(j0, vectors);
+    for (int64_t k = 0; k < KC; ++k) {
+      for (int64_t j = 0; j < G; ++j) memcpy(packed + j0 * 8 * KC + (k * G + j) * 8, w + k * OC + (j0 + j) * 8, 8 * sizeof(float));
+    }
+  }
+}
+
+void UnpackFilters(const float* packed, int64_t KC, int64_t OC, float* w) {
+  const int64_t vectors = OC / 8;
+  for (int64_t j0 = 0, G; j0 < vectors; j0 += G) {
+    G = GroupSize(j0, vectors);
+    for (int64_t k = 0; k < KC; ++k) {
+      for (int64_t j = 0; j < G; ++j) memcpy(w + k * OC + (j0 + j) * 8, packed + j0 * 8 * KC + (k * G + j) * 8, 8 * sizeof(float));
+    }
+  }
+}
+
+template <int G, class Taps>
+__attribute__((target("avx2,fma"))) inline void WindowForward(const float* block, const Taps& t, const float* wg, const float* bias,
+                                                              float* y, int32_t* arg) {
   const __m256 zero = _mm256_setzero_ps();
+  __m256 acc[4][G];
+  for (int pos = 0; pos < 4; ++pos) {
+    for (int j = 0; j < G; ++j) acc[pos][j] = zero;
+  }
+#pragma GCC unroll 32
+  for (int64_t k = 0; k < t.KC; ++k) {
+    __m256 wv[G];
+    for (int j = 0; j < G; ++j) wv[j] = _mm256_load_ps(wg + (k * G + j) * 8);
+    for (int pos = 0; pos < 4; ++pos) {
+      const __m256 v = _mm256_broadcast_ss(&block[t.Off(pos, k)]);
+      for (int j = 0; j < G; ++j) acc[pos][j] = _mm256_fmadd_ps(v, wv[j], acc[pos][j]);
+    }
+  }
+  for (int j = 0; j < G; ++j) {
+    const __m256 b = _mm256_loadu_ps(bias + 8 * j);
+    __m256 best = _mm256_set1_ps(-INFINITY);
+    __m256i where = _mm256_setzero_si256();
+    for (int pos = 0; pos < 4; ++pos) {
+      __m256 v = _mm256_add_ps(acc[pos][j], b);
+      v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));  // ReLU, NaN kept
+      const __m256 wins = _mm256_cmp_ps(v, best, _CMP_GT_OQ);             // first max; NaN never wins
+      best = _mm256_blendv_ps(best, v, wins);
+      where = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(where), _mm256_castsi256_ps(_mm256_set1_epi32(pos)), wins));
+    }
+    _mm256_storeu_ps(y + 8 * j, best);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + 8 * j), where);
+  }
+}
+
+template <class Taps>
+__attribute__((target("avx2,fma"))) void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g,
+                                                 const Taps& t, int64_t PH, int64_t PW) {
+  const int64_t OC = g.OC, vectors = OC / 8;
+  alignas(32) float block[kMaxBlock];
+  alignas(32) float packed[kMaxKC * kMaxOC];
+  PackFilters(w, t.KC, OC, packed);
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t ph = 0; ph < PH; ++ph) {
       for (int64_t pw = 0; pw < PW; ++pw) {
-        GatherBlock(x, g, n, ph, pw, block);
-        __m256 best[NB];
-        __m256i where[NB];
-        for (int j = 0; j < NB; ++j) {
-          best[j] = _mm256_set1_ps(-INFINITY);
-          where[j] = _mm256_setzero_si256();
-        }
-        for (int pos = 0; pos < 4; ++pos) {
-          __m256 acc[NB];
-          for (int j = 0; j < NB; ++j) acc[j] = zero;
-          for (int64_t k = 0; k < KC; ++k) {
-            const __m256 v = _mm256_broadcast_ss(&block[win.offsets[pos][k]]);
-            const float* wk = w + k * OC;
-            for (int j = 0; j < NB; ++j) acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(wk + 8 * j), acc[j]);
-          }
-          const __m256i posv = _mm256_set1_epi32(pos);
-          for (int j = 0; j < NB; ++j) {
-            __m256 v = _mm256_add_ps(acc[j], _mm256_loadu_ps(bias + 8 * j));
-            v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));  // ReLU, NaN kept
-            const __m256 wins = _mm256_cmp_ps(v, best[j], _CMP_GT_OQ);       // first max; NaN never wins
-            best[j] = _mm256_blendv_ps(best[j], v, wins);
-            where[j] = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(where[j]), _mm256_castsi256_ps(posv), wins));
-          }
-        }
+        GatherBlock(x, g, t, n, ph, pw, block);
         const int64_t out = ((n * PH + ph) * PW + pw) * OC;
-        for (int j = 0; j < NB; ++j) {
-          _mm256_storeu_ps(y + out + 8 * j, best[j]);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + out + 8 * j), where[j]);
+        for (int64_t j = 0, G; j < vectors; j += G) {
+          G = GroupSize(j, vectors);
+          const float* wg = packed + j * 8 * t.KC;
+          if (G == kGroup) WindowForward<kGroup>(block, t, wg, bias + 8 * j, y + out + 8 * j, arg + out + 8 * j);
+          else WindowForward<1>(block, t, wg, bias + 8 * j, y + out + 8 * j, arg + out + 8 * j);
         }
       }
     }
   }
 }
 
-template <int NB>
-__attribute__((target("avx2,fma"))) void FilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg,
-                                                    const Geo& g, int64_t PH, int64_t PW, float* dw, float* db) {
-  const int64_t KC = g.kc(), OC = g.OC;
-  const Window win(g);
-  alignas(32) float block[kMaxBlock];
+// One window's part of G vectors of filters' gradients: the pooled gradient goes to the winning position,
+// where the ReLU passed it (pooled value > 0); db sums it in float64. Returns without touching dw when the
+// group's gradient is zero in this window (e.g. every unit off), so the block is gathered only when needed.
+template <int G, class Taps, class Gather>
+__attribute__((target("avx2,fma"))) inline void WindowFilterGrad(const float* dy, const float* y, const int32_t* arg, const Taps& t,
+                                                                 float* dwg, double* db, Gather& block) {
   const __m256 zero = _mm256_setzero_ps();
-  memset(dw, 0, size_t(KC * OC) * sizeof(float));
-  __m256d dbSum[2 * NB];
-  for (int j = 0; j < 2 * NB; ++j) dbSum[j] = _mm256_setzero_pd();
+  __m256 v[4][G];
+  bool any = false;
+  for (int j = 0; j < G; ++j) {
+    const __m256 g0 = _mm256_and_ps(_mm256_loadu_ps(dy + 8 * j), _mm256_cmp_ps(_mm256_loadu_ps(y + 8 * j), zero, _CMP_GT_OQ));
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arg + 8 * j));
+    for (int pos = 0; pos < 4; ++pos) v[pos][j] = _mm256_and_ps(g0, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(pos))));
+    _mm256_storeu_pd(db + 8 * j, _mm256_add_pd(_mm256_loadu_pd(db + 8 * j), _mm256_cvtps_pd(_mm256_castps256_ps128(g0))));
+    _mm256_storeu_pd(db + 8 * j + 4, _mm256_add_pd(_mm256_loadu_pd(db + 8 * j + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(g0, 1))));
+    any = any || _mm256_movemask_ps(_mm256_cmp_ps(g0, zero, _CMP_NEQ_UQ)) != 0;
+  }
+  if (!any) return;
+  const float* b = block();
+#pragma GCC unroll 32
+  for (int64_t k = 0; k < t.KC; ++k) {
+    const __m256 p0 = _mm256_broadcast_ss(&b[t.Off(0, k)]), p1 = _mm256_broadcast_ss(&b[t.Off(1, k)]);
+    const __m256 p2 = _mm256_broadcast_ss(&b[t.Off(2, k)]), p3 = _mm256_broadcast_ss(&b[t.Off(3, k)]);
+    float* dwk = dwg + k * G * 8;
+    for (int j = 0; j < G; ++j) {
+      __m256 s = _mm256_mul_ps(p0, v[0][j]);
+      s = _mm256_fmadd_ps(p1, v[1][j], s);
+      s = _mm256_fmadd_ps(p2, v[2][j], s);
+      s = _mm256_fmadd_ps(p3, v[3][j], s);
+      _mm256_store_ps(dwk + 8 * j, _mm256_add_ps(_mm256_load_ps(dwk + 8 * j), s));
+    }
+  }
+}
+
+template <class Taps>
+__attribute__((target("avx2,fma"))) void FilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g,
+                                                    const Taps& t, int64_t PH, int64_t PW, float* dw, float* db) {
+  const int64_t OC = g.OC, vectors = OC / 8;
+  alignas(32) float block[kMaxBlock];
+  alignas(32) double dbSum[kMaxOC] = {};
+  alignas(32) float packed[kMaxKC * kMaxOC];
+  memset(packed, 0, size_t(t.KC * OC) * sizeof(float));
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t ph = 0; ph < PH; ++ph) {
       for (int64_t pw = 0; pw < PW; ++pw) {
         const int64_t out = ((n * PH + ph) * PW + pw) * OC;
-        bool any = false;
-        __m256 v[4][NB];
-        for (int j = 0; j < NB; ++j) {
-          // The pooled gradient goes to the winning position, where the ReLU passed it (pooled value > 0).
-          const __m256 yv = _mm256_loadu_ps(y + out + 8 * j);
-          const __m256 g0 = _mm256_and_ps(_mm256_loadu_ps(dy + out + 8 * j), _mm256_cmp_ps(yv, zero, _CMP_GT_OQ));
-          const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arg + out + 8 * j));
-          for (int pos = 0; pos < 4; ++pos) {
-            v[pos][j] = _mm256_and_ps(g0, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(pos))));
-          }
-          dbSum[2 * j] = _mm256_add_pd(dbSum[2 * j], _mm256_cvtps_pd(_mm256_castps256_ps128(g0)));
-          dbSum[2 * j + 1] = _mm256_add_pd(dbSum[2 * j + 1], _mm256_cvtps_pd(_mm256_extractf128_ps(g0, 1)));
-          any = any || _mm256_movemask_ps(_mm256_cmp_ps(g0, zero, _CMP_NEQ_UQ)) != 0;
-        }
-        if (!any) continue;  // e.g. every unit of the window off
-        GatherBlock(x, g, n, ph, pw, block);
-        for (int64_t k = 0; k < KC; ++k) {
-          const __m256 p0 = _mm256_broadcast_ss(&block[win.offsets[0][k]]), p1 = _mm256_broadcast_ss(&block[win.offsets[1][k]]);
-          const __m256 p2 = _mm256_broadcast_ss(&block[win.offsets[2][k]]), p3 = _mm256_broadcast_ss(&block[win.offsets[3][k]]);
-          float* dwk = dw + k * OC;
-          for (int j = 0; j < NB; ++j) {
-            __m256 s = _mm256_mul_ps(p0, v[0][j]);
-            s = _mm256_fmadd_ps(p1, v[1][j], s);
-            s = _mm256_fmadd_ps(p2, v[2][j], s);
-            s = _mm256_fmadd_ps(p3, v[3][j], s);
-            _mm256_storeu_ps(dwk + 8 * j, _mm256_add_ps(_mm256_loadu_ps(dwk + 8 * j), s));
-          }
+        bool gathered = false;
+        auto gather = [&]() -> const float* {
+          if (!gathered) GatherBlock(x, g, t, n, ph, pw, block);
+          gathered = true;
+          return block;
+        };
+        for (int64_t j = 0, G; j < vectors; j += G) {
+          G = GroupSize(j, vectors);
+          const int64_t o = out + 8 * j;
+          float* dwg = packed + j * 8 * t.KC;
+          if (G == kGroup) WindowFilterGrad<kGroup>(dy + o, y + o, arg + o, t, dwg, dbSum + 8 * j, gather);
+          else WindowFilterGrad<1>(dy + o, y + o, arg + o, t, dwg, dbSum + 8 * j, gather);
         }
       }
     }
   }
-  alignas(32) double sums[8];
-  for (int j = 0; j < NB; ++j) {
-    _mm256_store_pd(sums, dbSum[2 * j]);
-    _mm256_store_pd(sums + 4, dbSum[2 * j + 1]);
-    for (int l = 0; l < 8; ++l) db[8 * j + l] = float(sums[l]);
-  }
+  UnpackFilters(packed, t.KC, OC, dw);
+  for (int64_t o = 0; o < OC; ++o) db[o] = float(dbSum[o]);
 }
 
-using ForwardFn = void (*)(const float*, const float*, const float*, float*, int32_t*, const Geo&, int64_t, int64_t);
-using GradFn = void (*)(const float*, const float*, const float*, const int32_t*, const Geo&, int64_t, int64_t, float*, float*);
-
-// OC = 8 * NB for NB = 1..8 (8 to 64 filters): NB accumulators, the window's best and where stay in registers.
-const ForwardFn kForward[8] = {Forward<1>, Forward<2>, Forward<3>, Forward<4>, Forward<5>, Forward<6>, Forward<7>, Forward<8>};
-const GradFn kGrad[8] = {FilterGrad<1>, FilterGrad<2>, FilterGrad<3>, FilterGrad<4>,
-                         FilterGrad<5>, FilterGrad<6>, FilterGrad<7>, FilterGrad<8>};
+// Calls f with the taps of g: compile-time ones for 3x3 grey and RGB first layers, else the table.
+template <class F>
+void WithTaps(const Geo& g, F&& f) {
+  if (g.KH == 3 && g.KW == 3 && g.C == 1) return f(FixedTaps<3, 3, 1>());
+  if (g.KH == 3 && g.KW == 3 && g.C == 3) return f(FixedTaps<3, 3, 3>());
+  f(RuntimeTaps(g));
+}
 
 bool CpuHasAvx2Fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -169,17 +235,17 @@ bool CpuHasAvx2Fma() {
 
 bool ConvPoolDirectCovers(const Geo& g) {
   return CpuHasAvx2Fma() && g.kc() <= kMaxKC && (g.KH + 1) * (g.KW + 1) * g.C <= kMaxBlock && g.OC % 8 == 0 && g.OC >= 8 &&
-         g.OC <= 64;
+         g.OC <= kMaxOC;
 }
 
 void ConvPoolDirectForward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
                            int64_t PW) {
-  kForward[g.OC / 8 - 1](x, w, bias, y, arg, g, PH, PW);
+  WithTaps(g, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t, PH, PW); });
 }
 
 void ConvPoolDirectFilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
                               int64_t PW, float* dw, float* db) {
-  kGrad[g.OC / 8 - 1](dy, x, y, arg, g, PH, PW, dw, db);
+  WithTaps(g, [&](const auto& t) { FilterGrad(dy, x, y, arg, g, t, PH, PW, dw, db); });
 }
 
 }  // namespace ff

@@ -26,6 +26,7 @@ const GEMM_KERNELS = new Set([
   "FedfusionConvPool", "FedfusionConvPoolGrad",
 ]);
 const BATCH = 32;
+const NATIVE_STEP = "the whole step runs as native addon calls outside tfjs (client/training/nativeChainTrainer.ts): no tfjs kernels to profile";
 
 // ---------------------------------------------------------------------------------------------
 // sgemm (child)
@@ -74,7 +75,13 @@ interface KernelShare {
   calls: number;
 }
 
+/** A step with no tfjs kernel in it (client/training/nativeChainTrainer.ts): nothing for tf.profile to break down. */
+interface NativeStep {
+  nativeStep: true;
+}
+
 interface StepProfile {
+  nativeStep: false;
   examples: number;
   steps: number;
   kernelMs: number;
@@ -96,7 +103,7 @@ interface ModelResult {
   medianMs: number;
   gflops: number;
   detail: string;
-  profile: StepProfile | null;
+  profile: StepProfile | NativeStep | null;
 }
 
 interface BackendResult {
@@ -183,7 +190,7 @@ async function profileTraining(
   f: () => Promise<unknown>,
   examples: number,
   flopsPerExample: number,
-): Promise<StepProfile | null> {
+): Promise<StepProfile | NativeStep | null> {
   try {
     const info = await tf.profile(async () => {
       await f();
@@ -210,6 +217,8 @@ async function profileTraining(
     let gemm = 0;
     for (const [name, e] of byName) if (GEMM_KERNELS.has(name)) gemm += e.ms;
     const steps = Math.ceil(examples / BATCH);
+    // The native chain trainer runs whole steps outside tfjs: only writing the weights back is seen.
+    if (calls < steps) return { nativeStep: true };
     let commonest: [string, number] = ["", 0];
     for (const e of bySignature) if (e[1] > commonest[1]) commonest = e;
     const top = [...byName.entries()]
@@ -217,6 +226,7 @@ async function profileTraining(
       .sort((a, b) => b.ms - a.ms)
       .slice(0, 8);
     return {
+      nativeStep: false,
       examples,
       steps,
       kernelMs: total / steps,
@@ -248,6 +258,7 @@ export function explainTraining(m: ModelResult, peak: number | null): string {
   const p = m.profile;
   const perExample = `${formatNumber(m.flops.training / 1e6)} MFLOP per example`;
   if (!p) return `${perExample}; no kernel profile available`;
+  if (p.nativeStep) return `${perExample}; ${NATIVE_STEP}`;
   const others = p.top.filter((k) => !GEMM_KERNELS.has(k.name)).slice(0, 3);
   const gemmEff = peak ? ` (${formatNumber((100 * p.gemmGflops) / peak)}% of peak)` : "";
   return (
@@ -348,6 +359,10 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   for (const b of backends) {
     for (const m of b.models) {
       const p = m.profile;
+      if (p?.nativeStep) {
+        profileRows.push([b.choice, m.model, null, 0, null, null, NATIVE_STEP, ""]);
+        continue;
+      }
       profileRows.push([
         b.choice,
         m.model,

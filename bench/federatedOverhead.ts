@@ -146,6 +146,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     `Backend: ${r.backend} (${r.detail}), in one process for both paths.`,
     "Federated: `SiteTrainer.train(global, data, config)` (client/training/siteTrainer.ts) — writeWeights, trainLocally (1 epoch, batch 32, Adam 0.001, seeded shuffle), readWeights and subtractLayers.",
     "Plain: `model.fit(x, y, {epochs: 1, batchSize: 32, shuffle: true})` on a model of the same architecture compiled with Adam 0.001 and categorical cross-entropy (+ accuracy, as trainLocally reports it); its time includes building x and y from the same bytes (trainLocally converts per batch). Before each plain run (untimed) the same starting weights are written and a fresh optimizer compiled, as every federated round starts fresh.",
+    "trainLocally is faster than model.fit where it runs a model's conv blocks as fused kernels (shared/model/fusedForward.ts) or whole steps as native calls (client/training/nativeChainTrainer.ts: `cnn` on the native path), so the overhead comes out negative; the federated path's own costs are the writeWeights and readWeights + subtractLayers figures.",
     "The two paths are timed interleaved (A B, B A, …) after a warm-up of each; figures are medians of the process's CPU time (single-threaded work on a shared machine: wall time would also count waiting for a core; the details give wall medians too). Overhead = federated / plain − 1 (negative: the federated path is faster).",
   ];
   return { figures, targets, notes };

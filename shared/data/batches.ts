@@ -2,6 +2,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { writeAugmented, type Augmenter } from "./augment.js";
 import { imageSize, type ImageDataset } from "./imageDataset.js";
 
+/** byte / 255 as float32, looked up: the same values as dividing, at a fraction of the cost per pixel. */
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
 /** A batch as arrays: pixels [n, height, width, channels] in [0, 1] and one-hot labels [n, classes]. */
 export interface BatchArrays {
   pixels: Float32Array;
@@ -54,7 +57,7 @@ export function fillBatch(
     if (augment) {
       writeAugmented(images, from, pixels, base, d.height, d.width, d.channels, augment.draw());
     } else {
-      for (let j = 0; j < size; j++) pixels[base + j] = images[from + j] / 255;
+      for (let j = 0; j < size; j++) pixels[base + j] = UNIT[images[from + j]];
     }
     const label = d.labels[src];
     // As tf.oneHot: a label outside the classes is an all-zero row.

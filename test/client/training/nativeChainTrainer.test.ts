@@ -4,9 +4,11 @@
  * chain models it takes, with Adam and SGD, FedProx, augmentation and a last partial batch. Models it does
  * not take go through tfjs.
  */
+import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { openDatasetFile, writeDatasetFile } from "../../../client/data/datasetFile.js";
 import { trainLocally, type LocalTrainingConfig } from "../../../client/training/localTrainer.js";
 import { registerNativeKernels } from "../../../shared/backends/native/nativeKernels.js";
 import type { ImageDataset } from "../../../shared/data/imageDataset.js";
@@ -14,6 +16,7 @@ import { buildModel } from "../../../shared/model/architectures.js";
 import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
 import { initialWeights, readWeights, weightSpecs, writeWeights } from "../../../shared/model/weights.js";
 import { Random } from "../../../shared/random.js";
+import { tempDir } from "../data/helpers.js";
 
 beforeAll(async () => {
   const r = registerNativeKernels();
@@ -114,6 +117,24 @@ describe("native chain trainer", () => {
     });
     const cfg = config({ proximalMu: 0.5, augment: { flip: true, cropPadding: 1 }, epochs: 3 });
     expectSameTraining(await both(model, dataset(21, 9, 11, 3), cfg));
+  });
+
+  it("trains the same from a streamed dataset file as from the loaded dataset (batches of their own, augmented)", async () => {
+    const model = buildModel(resolveModelSpec("cnn", [10, 10, 1], CLASSES));
+    const data = dataset(29, 10, 10, 1);
+    const cfg = config({ augment: { flip: true, cropPadding: 2 } });
+    const start = initialWeights(weightSpecs(model), 11);
+    const trained = async (source: Parameters<typeof trainLocally>[1]) => {
+      writeWeights(model, start);
+      const r = await trainLocally(model, source, cfg);
+      return { r: { ...r, millis: 0 }, weights: readWeights(model) };
+    };
+    const file = join(await tempDir(), "shard.ffds");
+    await writeDatasetFile(file, data);
+    const loaded = await trained(data);
+    const streamed = await trained(await openDatasetFile(file));
+    expect(streamed.r).toEqual(loaded.r);
+    expect(streamed.weights).toEqual(loaded.weights);
   });
 
   it("leaves models it does not run to tfjs: not a chain of supported layers, or not ending in a softmax", async () => {

@@ -2,8 +2,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import { writeAugmented, type Augmenter } from "./augment.js";
 import { imageSize, type ImageDataset } from "./imageDataset.js";
 
-/** byte / 255 as float32, looked up: the same values as dividing, at a fraction of the cost per pixel. */
+/** byte / 255 as float32, looked up: the same values as dividing. */
 const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/** out[base..base+size) = images[from..from+size) / 255. Its own small function: V8 optimises it as a tight loop. */
+function scaleImage(images: Uint8Array, from: number, out: Float32Array, base: number, size: number): void {
+  for (let j = 0; j < size; j++) out[base + j] = UNIT[images[from + j]];
+}
 
 /** A batch as arrays: pixels [n, height, width, channels] in [0, 1] and one-hot labels [n, classes]. */
 export interface BatchArrays {
@@ -57,7 +62,7 @@ export function fillBatch(
     if (augment) {
       writeAugmented(images, from, pixels, base, d.height, d.width, d.channels, augment.draw());
     } else {
-      for (let j = 0; j < size; j++) pixels[base + j] = UNIT[images[from + j]];
+      scaleImage(images, from, pixels, base, size);
     }
     const label = d.labels[src];
     // As tf.oneHot: a label outside the classes is an all-zero row.

@@ -92,9 +92,13 @@ function expectSameTraining(r: Awaited<ReturnType<typeof both>>) {
 }
 
 describe("native chain trainer", () => {
-  it("trains cnn as tfjs does: Adam, two epochs, a last partial batch", async () => {
+  it("trains cnn as tfjs does: Adam, two epochs, a last partial batch; leaves no tensors behind", async () => {
     const model = buildModel(resolveModelSpec("cnn", [10, 10, 1], CLASSES));
-    expectSameTraining(await both(model, dataset(37, 10, 10, 1), config()));
+    const data = dataset(37, 10, 10, 1);
+    expectSameTraining(await both(model, data, config()));
+    const before = tf.memory().numTensors;
+    await trainLocally(model, data, config());
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it("trains large (two blocks, the second with its input gradient, a hidden ReLU dense) as tfjs does, with SGD", async () => {

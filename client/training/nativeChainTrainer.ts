@@ -19,7 +19,6 @@ import { activeNativeAddon } from "../../shared/backends/native/activeAddon.js";
 import type { NativeAddon } from "../../shared/backends/native/nativeAddon.js";
 import type { Augmenter } from "../../shared/data/augment.js";
 import { fillBatch, type BatchArrays } from "../../shared/data/batches.js";
-import { imageSize } from "../../shared/data/imageDataset.js";
 import type { BatchView } from "../../shared/data/trainingSource.js";
 import { convPoolLayers, layerChain } from "../../shared/model/layerChain.js";
 import type { LocalTrainingConfig } from "./localTrainer.js";
@@ -40,8 +39,9 @@ export function nativeChainTrainer(model: tfl.LayersModel, config: LocalTraining
 function planStages(addon: NativeAddon, model: tfl.LayersModel, batchSize: number): Stage[] | null {
   const layers = layerChain(model);
   if (layers === null || layers.some((l) => !l.trainable)) return null;
+  // Images: [height, width, channels], as batches are built.
   let shape = model.inputs[0].shape.slice(1) as number[];
-  if (shape.some((d) => d === null)) return null;
+  if (shape.length !== 3 || shape.some((d) => d === null)) return null;
   const stages: Stage[] = [];
   for (let i = 0; i < layers.length; i++) {
     const last = i === layers.length - 1;
@@ -117,8 +117,8 @@ class NativeChainTrainer implements StepRunner {
   step(view: BatchView): void {
     const { data, order, start, end } = view;
     const n = end - start;
-    if (imageSize(data) !== this.inSize || data.classNames.length !== this.classes || n > this.config.batchSize) {
-      const [h, w, c] = this.model.inputs[0].shape.slice(1);
+    const [h, w, c] = this.model.inputs[0].shape.slice(1);
+    if (data.height !== h || data.width !== w || data.channels !== c || data.classNames.length !== this.classes || n > this.config.batchSize) {
       throw new Error(
         `cannot train: a batch of ${n} ${data.height}x${data.width}x${data.channels} images in ${data.classNames.length} classes ` +
           `does not fit the model (${h}x${w}x${c}, ${this.classes} classes, batches of at most ${this.config.batchSize})`,

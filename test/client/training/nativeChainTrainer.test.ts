@@ -168,6 +168,8 @@ describe("native chain trainer", () => {
     await expect(trainLocally(model, dataset(9, 12, 10, 1), config())).rejects.toThrow(
       /cannot train: a batch of 8 12x10x1 images in 4 classes does not fit the model \(10x10x1, 4 classes/,
     );
+    // As many values per image, in another shape: refused too, not read as the model's.
+    await expect(trainLocally(model, dataset(9, 5, 20, 1), config())).rejects.toThrow(/8 5x20x1 images in 4 classes does not fit the model/);
     expect(readWeights(model)).toEqual(before);
   });
 });

@@ -194,7 +194,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       const ack = await call("upload", (s) => conn.uploadUpdate({ ...header, sessionId: s }, payload, 600_000));
       roundsTrained += ack.accepted ? 1 : 0;
       log(
-        `round ${t.round}: trained ${result.steps} steps in ${(result.millis / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, ` +
+        `round ${t.round}: trained ${result.steps} ${result.runner} steps in ${(result.millis / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, ` +
           `accuracy ${(100 * result.accuracy).toFixed(1)}%; update ${ack.accepted ? "accepted" : `rejected (${ack.reason})`}`,
       );
     }

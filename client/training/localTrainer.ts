@@ -37,6 +37,8 @@ export interface LocalTrainingResult {
   /** Examples trained on in the last epoch (fewer than the shard's count if files turned out unreadable). */
   examples: number;
   millis: number;
+  /** How the steps ran: whole steps in the native addon, or through tfjs. */
+  runner: "native" | "tfjs";
 }
 
 export interface LocalTrainingOptions {
@@ -95,7 +97,7 @@ export async function trainLocally(
   } finally {
     runner.dispose();
   }
-  return { loss: epochLoss, accuracy: epochHits / epochExamples, steps, examples: epochExamples, millis: Date.now() - started };
+  return { loss: epochLoss, accuracy: epochHits / epochExamples, steps, examples: epochExamples, millis: Date.now() - started, runner: runner.kind };
 }
 
 /**

@@ -84,6 +84,7 @@ function planStages(addon: NativeAddon, model: tfl.LayersModel, batchSize: numbe
 }
 
 class NativeChainTrainer implements StepRunner {
+  readonly kind = "native";
   private readonly params: Param[];
   private readonly inSize: number;
   private readonly classes: number;

@@ -7,6 +7,8 @@
 import type { BatchView } from "../../shared/data/trainingSource.js";
 
 export interface StepRunner {
+  /** "native": whole steps in the native addon; "tfjs": through tfjs's kernels and tape. */
+  readonly kind: "native" | "tfjs";
   /** One optimizer step on the batch's examples (at least one). */
   step(batch: BatchView): void;
   /** The cross-entropy sum and the correct count of the steps since the last call. */

@@ -15,6 +15,7 @@ import { createOptimizer } from "./optimizers.js";
 import type { StepRunner } from "./stepRunner.js";
 
 export class TfjsStepRunner implements StepRunner {
+  readonly kind = "tfjs";
   private readonly vars: tf.Variable[];
   private readonly optimizer: tf.Optimizer;
   /** The starting point, the global model, which FedProx pulls towards. */

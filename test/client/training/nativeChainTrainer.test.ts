@@ -84,6 +84,7 @@ function relativeDifference(a: Float32Array[], b: Float32Array[]): number {
 function expectSameTraining(r: Awaited<ReturnType<typeof both>>) {
   // The native step ran no tfjs kernel per step (a handful remain for writing the weights back).
   expect(r.native.kernels).toBeLessThan(r.tfjs.kernels / 10);
+  expect([r.native.result.runner, r.tfjs.result.runner]).toEqual(["native", "tfjs"]);
   expect(r.native.result.steps).toBe(r.tfjs.result.steps);
   expect(r.native.result.examples).toBe(r.tfjs.result.examples);
   expect(r.native.result.accuracy).toBe(r.tfjs.result.accuracy);
@@ -159,6 +160,7 @@ describe("native chain trainer", () => {
       const r = await both(model, data, config({ epochs: 1 }));
       // The same tfjs kernels (dropout's random draws differ from run to run, so the weights may).
       expect(r.native.kernels).toBe(r.tfjs.kernels);
+      expect(r.native.result.runner).toBe("tfjs");
     }
   });
 

@@ -13,20 +13,27 @@ import { varintLength } from "./wireSize.js";
 
 const DATA_TAG = 0x12;
 
+/** Bytes of the serialized data chunk of `dataBytes` bytes. */
+export const dataChunkBytes = (dataBytes: number): number => 1 + varintLength(dataBytes) + dataBytes;
+
 /** The serialized `{ part: { $case: "data", value: data } }` of either chunk message, in one allocation. */
 export function encodeDataChunk(data: Uint8Array): Buffer {
+  return encodeDataChunkInto(data, Buffer.allocUnsafe(dataChunkBytes(data.byteLength)), 0);
+}
+
+/** encodeDataChunk written into `out` at `offset` (room for dataChunkBytes); returns a view of it. */
+export function encodeDataChunkInto(data: Uint8Array, out: Buffer, offset: number): Buffer {
   const head = 1 + varintLength(data.byteLength);
-  const out = Buffer.allocUnsafe(head + data.byteLength);
-  out[0] = DATA_TAG;
+  out[offset] = DATA_TAG;
   let n = data.byteLength;
-  let i = 1;
+  let i = offset + 1;
   while (n >= 0x80) {
     out[i++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
   }
   out[i] = n;
-  out.set(data, head);
-  return out;
+  out.set(data, offset + head);
+  return out.subarray(offset, offset + head + data.byteLength);
 }
 
 /** The data of a message that is exactly one data chunk, as a view (no copy); otherwise null. */

@@ -67,7 +67,8 @@ describe("a model larger than any gRPC message", () => {
     expect(down.map((t) => t.name)).toEqual(["big/kernel", "big/bias"]);
     expect(Buffer.from(down[0].values.buffer, down[0].values.byteOffset, down[0].values.byteLength).equals(Buffer.from(big.buffer))).toBe(true);
 
-    const delta = [new Float32Array(SIDE * SIDE).fill(0.25), new Float32Array(SIDE).fill(-0.5)];
+    // Values that differ from chunk to chunk (each 1 MiB chunk holds 262,144 of them), exact in float32.
+    const delta = [new Float32Array(SIDE * SIDE).map((_, i) => ((i % 1000) - 500) / 1024), new Float32Array(SIDE).fill(-0.5)];
     const payload = encodePayload(specs.map((s, i) => ({ ...s, values: delta[i] })));
     const ack = await conn.uploadUpdate(header(joined.sessionId), payload, 120_000);
     conn.close();
@@ -75,7 +76,9 @@ describe("a model larger than any gRPC message", () => {
     await new Promise((r) => setImmediate(r));
     expect(machine.modelVersion).toBe(1);
     const [w, b] = machine.globalWeights;
-    expect(w[12345]).toBe(Math.fround(Math.fround(Math.sin(12345)) + 0.25));
+    for (const i of [0, 12345, 262_143, 262_144, 262_145, 5 * 262_144 + 7, SIDE * SIDE - 1]) {
+      expect(w[i]).toBe(Math.fround(Math.fround(Math.sin(i)) + delta[0][i]));
+    }
     expect(Array.from(b.subarray(0, 3))).toEqual([0, 0, 0]);
     expect(machine.rounds[0].bytesUp).toBeGreaterThan(64 << 20);
     expect(machine.rounds[0].bytesDown).toBeGreaterThan(64 << 20);

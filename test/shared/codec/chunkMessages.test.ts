@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dataChunkView, encodeDataChunk } from "../../../shared/codec/chunkMessages.js";
+import { dataChunkBytes, dataChunkView, encodeDataChunk, encodeDataChunkInto } from "../../../shared/codec/chunkMessages.js";
 import { ModelChunk, UpdateChunk, UpdateHeader } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
@@ -16,6 +16,17 @@ describe("payload chunk messages without copies", () => {
     expect(view).not.toBeNull();
     expect(view!.buffer).toBe(ours.buffer);
     expect(view!.equals(data)).toBe(true);
+  });
+
+  it("writes chunks one after another into a buffer it is given, each message a view of its own part", () => {
+    const out = Buffer.alloc(dataChunkBytes(300) + dataChunkBytes(128) + 5, 0xee);
+    const first = encodeDataChunkInto(bytes(300), out, 0);
+    const second = encodeDataChunkInto(bytes(128), out, first.byteLength);
+    expect(first.buffer).toBe(out.buffer);
+    expect(second.byteOffset - out.byteOffset).toBe(dataChunkBytes(300));
+    expect(first.equals(encodeDataChunk(bytes(300)))).toBe(true);
+    expect(second.equals(encodeDataChunk(bytes(128)))).toBe(true);
+    expect([...out.subarray(-5)]).toEqual([0xee, 0xee, 0xee, 0xee, 0xee]);
   });
 
   it("leaves every other message to the generated decoder", () => {

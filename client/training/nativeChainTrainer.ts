@@ -39,6 +39,9 @@ export function nativeChainTrainer(model: tfl.LayersModel, config: LocalTraining
 function planStages(addon: NativeAddon, model: tfl.LayersModel, batchSize: number): Stage[] | null {
   const layers = layerChain(model);
   if (layers === null || layers.some((l) => !l.trainable)) return null;
+  // The loss is the cross-entropy of probabilities: the chain must end in a softmax.
+  const end = layers[layers.length - 1];
+  if (end.getClassName() !== "Dense" || (end.getConfig() as { activation?: string }).activation !== "softmax") return null;
   // Images: [height, width, channels], as batches are built.
   let shape = model.inputs[0].shape.slice(1) as number[];
   if (shape.length !== 3 || shape.some((d) => d === null)) return null;
@@ -77,10 +80,7 @@ function planStages(addon: NativeAddon, model: tfl.LayersModel, batchSize: numbe
         return null;
     }
   }
-  // The loss is the cross-entropy of probabilities: the chain must end in a softmax.
-  const end = layers[layers.length - 1];
-  const endsInSoftmax = end.getClassName() === "Dense" && (end.getConfig() as { activation?: string }).activation === "softmax";
-  return endsInSoftmax ? stages : null;
+  return stages;
 }
 
 class NativeChainTrainer implements StepRunner {

@@ -48,7 +48,10 @@ export async function saveModel(model: tfl.LayersModel, dir: string, meta: Omit<
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; meta: SavedModelMeta }> {
   const modelPath = path.join(dir, MODEL_JSON);
   const metaPath = path.join(dir, META_JSON);
-  const [modelText, metaText] = await Promise.all([readText(modelPath), readText(metaPath)]);
+  // One after the other: with both missing, the error names model.json every time (Promise.all reported
+  // whichever read failed first, so a test saw either file named).
+  const modelText = await readText(modelPath);
+  const metaText = await readText(metaPath);
   let modelJson: { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   let meta: SavedModelMeta;
   try {

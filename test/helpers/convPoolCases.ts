@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { describe, expect, it } from "vitest";
 import { CONV_POOL_GRAD_KERNEL, CONV_POOL_KERNEL } from "../../shared/backends/convPoolKernelNames.js";
-import { convReluPool, type ConvPad } from "../../shared/model/convPoolOp.js";
+import { convReluPool, convReluPoolComposite, type ConvPad } from "../../shared/model/convPoolOp.js";
 import { Random } from "../../shared/random.js";
 
 const rng = new Random(17);
@@ -101,6 +101,28 @@ export function describeConvPoolBlock(label: string): void {
       expectClose(noDx.y, want.y, 1e-5, "value (no dx)");
       expect(noDx.grads[0].every((v) => v === 0)).toBe(true);
       ["dfilter", "dbias"].forEach((what, i) => expectClose(noDx.grads[i + 1], want.grads[i + 1], 1e-4, `${what} (no dx)`));
+    });
+
+    it.each([CASES[0], CASES[2], CASES[3]])("$name: NaN in the input gives the reference's values (ReLU keeps NaN, NaN never wins the max)", async (c) => {
+      const [x, filter, bias] = caseData(c);
+      // NaN pixels, one alone and a 2x2 patch: some windows hold a NaN among numbers, some only NaN.
+      const nan = x.slice();
+      const [, h, w, ch] = c.x;
+      for (const [r, col] of [[1, 1], [4, 4], [4, 5], [5, 4], [5, 5]]) for (let k = 0; k < ch; k++) nan[(r * w + col) * ch + k] = NaN;
+      expect(h).toBeGreaterThan(5);
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        return tf.tidy(() => {
+          const args = [tf.tensor4d(nan, c.x as never), tf.tensor4d(filter, c.filter as never), tf.tensor1d(bias)] as const;
+          return (backend === "cpu" ? convReluPoolComposite(...args, c.pad) : convReluPool(...args, c.pad)).dataSync().slice();
+        });
+      };
+      const want = await run("cpu");
+      const got = await run("wasm");
+      expect(want.some((v) => v === -Infinity)).toBe(true); // a window of NaN only: nothing beat -Infinity
+      const same = (a: number, b: number) =>
+        Number.isNaN(a) ? Number.isNaN(b) : Number.isFinite(a) ? Math.abs(a - b) <= 1e-5 * Math.max(1, Math.abs(a)) : a === b;
+      want.forEach((v, i) => expect(same(v, got[i]), `value ${i}: ${got[i]}, want ${v}`).toBe(true));
     });
 
     it("runs as the two fused kernels on wasm", async () => {

@@ -113,15 +113,17 @@ __attribute__((target("avx2,fma"))) inline void WindowForward(const float* block
       for (int j = 0; j < G; ++j) acc[pos][j] = _mm256_fmadd_ps(v, wv[j], acc[pos][j]);
     }
   }
+  // maxps(a, b) returns b when either is NaN or both are equal (±0 included), which gives exactly the
+  // blend-based rules of the tile path: ReLU = maxps(0, v) keeps NaN and -0; the running max = maxps(v, best)
+  // keeps best for a NaN or a tie (the first maximum wins, NaN never does). Only where needs a compare.
   for (int j = 0; j < G; ++j) {
     const __m256 b = _mm256_loadu_ps(bias + 8 * j);
-    __m256 best = _mm256_set1_ps(-INFINITY);
+    __m256 best = _mm256_max_ps(_mm256_max_ps(zero, _mm256_add_ps(acc[0][j], b)), _mm256_set1_ps(-INFINITY));
     __m256i where = _mm256_setzero_si256();
-    for (int pos = 0; pos < 4; ++pos) {
-      __m256 v = _mm256_add_ps(acc[pos][j], b);
-      v = _mm256_blendv_ps(v, zero, _mm256_cmp_ps(v, zero, _CMP_LT_OQ));  // ReLU, NaN kept
-      const __m256 wins = _mm256_cmp_ps(v, best, _CMP_GT_OQ);             // first max; NaN never wins
-      best = _mm256_blendv_ps(best, v, wins);
+    for (int pos = 1; pos < 4; ++pos) {
+      const __m256 v = _mm256_max_ps(zero, _mm256_add_ps(acc[pos][j], b));
+      const __m256 wins = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+      best = _mm256_max_ps(v, best);
       where = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(where), _mm256_castsi256_ps(_mm256_set1_epi32(pos)), wins));
     }
     _mm256_storeu_ps(y + 8 * j, best);

@@ -1,10 +1,18 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { activeBackendHas } from "../backends/activeBackendHas.js";
-import { CLIP_MIN, CORRECT_COUNT_KERNEL, CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL } from "../backends/lossKernels.js";
+import {
+  CLIP_MIN,
+  CORRECT_COUNT_KERNEL,
+  CROSS_ENTROPY_GRAD_KERNEL,
+  CROSS_ENTROPY_KERNEL,
+  correctCountOf,
+  crossEntropyOf,
+} from "../backends/lossKernels.js";
 import { identityOrder, makeBatch } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
 import { fusedForward } from "./fusedForward.js";
+import { nativeChain, nativeForward, type NativeChain } from "./nativeChain.js";
 
 export interface Evaluation {
   loss: number;
@@ -21,19 +29,27 @@ export interface Evaluation {
 export async function evaluateModel(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Promise<Evaluation> {
   if (data.count === 0) return { loss: NaN, accuracy: NaN, examples: 0 };
   const order = identityOrder(data.count);
+  // On the native path a chain model (`cnn`, `large`) runs outside tfjs, with the same arithmetic.
+  const chain = nativeChain(model, Math.min(batchSize, data.count), false);
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
     if (start > 0) await new Promise((resolve) => setImmediate(resolve));
     const end = Math.min(start + batchSize, data.count);
-    const [l, c] = evaluateBatch(model, () => makeBatch(data, order, start, end));
+    const [l, c] = chain ? nativeEvaluation(chain, data, order, start, end) : evaluateBatch(model, () => makeBatch(data, order, start, end));
     lossSum += l;
     correct += c;
   }
   return { loss: lossSum / data.count, accuracy: correct / data.count, examples: data.count };
 }
 
-/** [Σ cross-entropy, correct predictions] over one batch; every evaluation path goes through here. */
+/** evaluateBatch's result for a natively run chain model. */
+function nativeEvaluation(chain: NativeChain, data: ImageDataset, order: ArrayLike<number>, start: number, end: number): [number, number] {
+  const { p, oneHot } = nativeForward(chain, data, order, start, end, "cannot evaluate");
+  return [crossEntropyOf(p, oneHot), correctCountOf(p, oneHot, end - start, chain.classes)];
+}
+
+/** [Σ cross-entropy, correct predictions] over one batch through tfjs. */
 export function evaluateBatch(model: tfl.LayersModel, batch: () => { x: tf.Tensor4D; y: tf.Tensor2D }): [number, number] {
   return tf.tidy(() => {
     const { x, y } = batch();
@@ -82,10 +98,13 @@ const fusedCrossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[
 /** Class probabilities for each image, in order. */
 export function predictProbabilities(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Float32Array[] {
   const order = identityOrder(data.count);
+  const chain = data.count > 0 ? nativeChain(model, Math.min(batchSize, data.count), false) : null;
   const out: Float32Array[] = [];
   for (let start = 0; start < data.count; start += batchSize) {
     const end = Math.min(start + batchSize, data.count);
-    const probs = tf.tidy(() => fusedForward(model, makeBatch(data, order, start, end).x, false).dataSync() as Float32Array);
+    const probs = chain
+      ? nativeForward(chain, data, order, start, end, "cannot predict").p
+      : tf.tidy(() => fusedForward(model, makeBatch(data, order, start, end).x, false).dataSync() as Float32Array);
     const k = data.classNames.length;
     for (let i = 0; i < end - start; i++) out.push(probs.slice(i * k, (i + 1) * k));
   }

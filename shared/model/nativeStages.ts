@@ -1,22 +1,27 @@
 /**
- * The stages of the native training step (nativeChainTrainer.ts): a model's layers as forward and backward
- * passes over the trainer's own Float32Arrays, computed by the native addon (sgemm, the fused conv block)
+ * The stages of a natively run chain model (nativeChain.ts): its layers as forward and backward passes over
+ * Float32Arrays of their own, computed by the native addon (sgemm, the fused conv block)
  * and, for the [batch, classes] softmax, in JavaScript. Each does the arithmetic of the tfjs kernels the
  * layer runs as, to float32 rounding (the kernels' order of summation differs), and keeps what its
  * backward pass needs from the last forward pass: the activations are views of the stage's buffers,
  * allocated once for the largest batch.
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { convPoolBlock, type ConvPoolBlock } from "../../shared/backends/convPoolBlock.js";
-import type { ConvGeometry, NativeAddon } from "../../shared/backends/native/nativeAddon.js";
-import { blockGeometry } from "../../shared/backends/native/convPoolKernels.js";
-import type { ConvPoolLayers } from "../../shared/model/layerChain.js";
+import { convPoolBlock, type ConvPoolBlock } from "../backends/convPoolBlock.js";
+import type { ConvGeometry, NativeAddon } from "../backends/native/nativeAddon.js";
+import { blockGeometry } from "../backends/native/convPoolKernels.js";
+import type { ConvPoolLayers } from "./layerChain.js";
 
-/** A trained weight: the variable it comes from, its values during training and the last step's gradient. */
+/** A weight: the variable it comes from, a copy of its values (loadWeights) and the last step's gradient. */
 export interface Param {
   readonly variable: tfl.LayerVariable;
   readonly value: Float32Array;
   readonly grad: Float32Array;
+}
+
+/** The params' values := their variables' (a copy: training writes them back only when it has succeeded). */
+export function loadWeights(params: readonly Param[]): void {
+  for (const p of params) p.value.set(p.variable.read().dataSync() as Float32Array);
 }
 
 export interface Stage {
@@ -33,9 +38,8 @@ export interface Stage {
 const f = Math.fround;
 
 function param(variable: tfl.LayerVariable): Param {
-  // A copy: the variable is written back once training has succeeded (nativeChainTrainer.ts).
-  const value = Float32Array.from(variable.read().dataSync() as Float32Array);
-  return { variable, value, grad: new Float32Array(value.length) };
+  const size = (variable.shape as number[]).reduce((a, b) => a * b, 1);
+  return { variable, value: new Float32Array(size), grad: new Float32Array(size) };
 }
 
 /** Conv2D(ReLU) → MaxPooling2D(2) as the addon's fused conv block (src/conv_pool.cc). */

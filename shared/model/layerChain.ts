@@ -1,6 +1,6 @@
 /**
  * Recognising what a model is made of, for the code that runs it faster than layer by layer
- * (fusedForward.ts, and the native training step of client/training/nativeChainTrainer.ts): whether it is
+ * (fusedForward.ts, and nativeChain.ts, which runs chain models outside tfjs): whether it is
  * a plain chain of layers, and which of its layer pairs are conv blocks the fused kernels compute exactly.
  */
 import type * as tfl from "@tensorflow/tfjs-layers";

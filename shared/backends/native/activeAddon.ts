@@ -1,6 +1,6 @@
 /**
  * Which addon backs the native path right now, for code that calls the addon's functions on its own arrays
- * where tfjs would run the registered kernels (client/training/nativeChainTrainer.ts). Kept apart from
+ * where tfjs would run the registered kernels (shared/model/nativeChain.ts). Kept apart from
  * nativeKernels.ts so that such code does not load the wasm backend by importing it.
  */
 import { getBackend } from "@tensorflow/tfjs-core";

@@ -169,7 +169,8 @@ export async function backendWorker(args: BackendArgs, io: ChildIO): Promise<Bac
       if (!slow) perExample = (await timeOnce(() => trainLocally(model, first(2 * BATCH), cfg))) / (2 * BATCH);
       const examples = Math.max(BATCH, Math.min(args.maxExamples, Math.floor(args.trainBudgetMs / perExample / BATCH) * BATCH));
       const data = first(examples);
-      const repeats = slow ? 1 : args.repeats;
+      // Short runs (native cnn: ~0.15 s) are the noisiest on a shared machine: more of them, for a steadier median.
+      const repeats = slow ? 1 : perExample * examples < 500 ? Math.max(args.repeats, 9) : args.repeats;
       // One full-size run first: the per-example cost keeps falling for the first thousand or so examples
       // (JIT, allocator, kernel caches), and the target is the steady rate of a local epoch.
       const s = await measure(() => trainLocally(model, data, cfg), { warmup: slow ? 0 : 1, repeats });

@@ -45,7 +45,7 @@ class NativeChainTrainer implements StepRunner {
     const zeros = () => chain.params.map((p) => new Float32Array(p.value.length));
     this.adam =
       config.optimizer === "adam"
-        ? { schedule: new AdamSchedule(config.learningRate, 0.9, 0.999, tf.backend().epsilon()), m: zeros(), v: zeros() }
+        ? { schedule: new AdamSchedule(config.learningRate), m: zeros(), v: zeros() }
         : null;
     this.anchor = config.proximalMu > 0 ? chain.params.map((p) => p.value.slice()) : [];
   }

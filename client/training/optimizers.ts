@@ -15,12 +15,8 @@ export class FusedAdamOptimizer extends tf.Optimizer {
   private readonly moments = new Map<string, { m: tf.Variable; v: tf.Variable }>();
   private readonly schedule: AdamSchedule;
 
-  constructor(
-    readonly learningRate: number,
-    readonly beta1 = 0.9,
-    readonly beta2 = 0.999,
-    readonly epsilon = tf.backend().epsilon(),
-  ) {
+  /** Betas and epsilon default as AdamSchedule's (tfjs's AdamOptimizer's). */
+  constructor(learningRate: number, beta1?: number, beta2?: number, epsilon?: number) {
     super();
     this.schedule = new AdamSchedule(learningRate, beta1, beta2, epsilon);
   }
@@ -58,7 +54,8 @@ export class FusedAdamOptimizer extends tf.Optimizer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon };
+    const { learningRate, beta1, beta2, epsilon } = this.schedule;
+    return { learningRate, beta1, beta2, epsilon };
   }
 }
 

@@ -6,7 +6,7 @@
  * (Math.fround after each; a float64 result of float32 operands rounds to the exact float32 result).
  * The native addon (src/elementwise.cc) runs the same loop in C where it is built.
  */
-import { util } from "@tensorflow/tfjs-core";
+import { backend, util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import { activeBackendHas } from "./activeBackendHas.js";
 import { executeOnHeap, requireFloat32 } from "./wasmHeap.js";
@@ -27,11 +27,12 @@ export class AdamSchedule {
   private accBeta1: number;
   private accBeta2: number;
 
+  /** Defaults as tfjs's AdamOptimizer: beta1 0.9, beta2 0.999, epsilon the active backend's. */
   constructor(
     readonly learningRate: number,
-    readonly beta1: number,
-    readonly beta2: number,
-    readonly epsilon: number,
+    readonly beta1 = 0.9,
+    readonly beta2 = 0.999,
+    readonly epsilon = backend().epsilon(),
   ) {
     this.accBeta1 = Math.fround(beta1);
     this.accBeta2 = Math.fround(beta2);

@@ -7,6 +7,7 @@
  */
 import { UserError } from "../errors.js";
 import type { Random } from "../random.js";
+import { BYTE_TO_UNIT } from "./imageDataset.js";
 
 export interface AugmentConfig {
   /** Mirror left–right with probability 1/2. */
@@ -78,7 +79,7 @@ export function writeAugmented(
       if (sx < 0 || sx >= width) continue;
       const s = srcRow + sx * channels;
       const o = outRow + x * channels;
-      for (let c = 0; c < channels; c++) out[o + c] = src[s + c] / 255;
+      for (let c = 0; c < channels; c++) out[o + c] = BYTE_TO_UNIT[src[s + c]];
     }
   }
 }

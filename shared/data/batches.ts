@@ -1,13 +1,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { writeAugmented, type Augmenter } from "./augment.js";
-import { imageSize, type ImageDataset } from "./imageDataset.js";
-
-/** byte / 255 as float32, looked up: the same values as dividing. */
-const UNIT = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+import { BYTE_TO_UNIT, imageSize, type ImageDataset } from "./imageDataset.js";
 
 /** out[base..base+size) = images[from..from+size) / 255. Its own small function: V8 optimises it as a tight loop. */
 function scaleImage(images: Uint8Array, from: number, out: Float32Array, base: number, size: number): void {
-  for (let j = 0; j < size; j++) out[base + j] = UNIT[images[from + j]];
+  for (let j = 0; j < size; j++) out[base + j] = BYTE_TO_UNIT[images[from + j]];
 }
 
 /** A batch as arrays: pixels [n, height, width, channels] in [0, 1] and one-hot labels [n, classes]. */

@@ -16,6 +16,12 @@ export interface ImageDataset {
   readonly classNames: readonly string[];
 }
 
+/**
+ * A pixel byte b as the float32 b / 255 that batches hold (the brief's rescale=1/255), looked up: the same
+ * values as dividing, for less per pixel.
+ */
+export const BYTE_TO_UNIT = Float32Array.from({ length: 256 }, (_, b) => b / 255);
+
 export function imageSize(d: Pick<ImageDataset, "height" | "width" | "channels">): number {
   return d.height * d.width * d.channels;
 }

@@ -68,7 +68,10 @@ export class TfjsStepRunner implements StepRunner {
   }
 
   dispose(): void {
-    this.takeTotals();
+    // Scalars of steps not yet totalled (a failed epoch): freed, not read back.
+    tf.dispose([...this.losses, ...this.hits]);
+    this.losses = [];
+    this.hits = [];
     this.optimizer.dispose();
     this.anchor.forEach((t) => t.dispose());
   }

@@ -3,8 +3,9 @@
  * reassembled and verified (CRC-32C) and the update upload chunked with backpressure.
  */
 import * as grpc from "@grpc/grpc-js";
-import { ChunkedFederationClient, dataChunkBytes, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
+import { ChunkedFederationClient, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
 import { chunkPayload, MAX_CHUNK_BYTES, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { dataChunkBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
   type EvaluationReport,

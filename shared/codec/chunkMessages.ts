@@ -9,12 +9,9 @@
  */
 import { makeGenericClientConstructor } from "@grpc/grpc-js";
 import { FederationClient, FederationService, ModelChunk, UpdateChunk } from "../generated/fedfusion/v1/federation.js";
-import { varintLength } from "./wireSize.js";
+import { dataChunkBytes, varintLength } from "./wireSize.js";
 
 const DATA_TAG = 0x12;
-
-/** Bytes of the serialized data chunk of `dataBytes` bytes. */
-export const dataChunkBytes = (dataBytes: number): number => 1 + varintLength(dataBytes) + dataBytes;
 
 /** The serialized `{ part: { $case: "data", value: data } }` of either chunk message, in one allocation. */
 export function encodeDataChunk(data: Uint8Array): Buffer {

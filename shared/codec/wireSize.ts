@@ -13,6 +13,11 @@ export function varintLength(n: number): number {
   return len;
 }
 
+/** The protobuf encoding of a data chunk of `dataBytes` bytes: field tag, varint length, data. */
+export function dataChunkBytes(dataBytes: number): number {
+  return 1 + varintLength(dataBytes) + dataBytes;
+}
+
 export function chunkMessageBytes(dataBytes: number): number {
-  return GRPC_MESSAGE_PREFIX + 1 + varintLength(dataBytes) + dataBytes;
+  return GRPC_MESSAGE_PREFIX + dataChunkBytes(dataBytes);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { dataChunkBytes, dataChunkView, encodeDataChunk, encodeDataChunkInto } from "../../../shared/codec/chunkMessages.js";
+import { dataChunkView, encodeDataChunk, encodeDataChunkInto } from "../../../shared/codec/chunkMessages.js";
+import { dataChunkBytes } from "../../../shared/codec/wireSize.js";
 import { ModelChunk, UpdateChunk, UpdateHeader } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);

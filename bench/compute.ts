@@ -26,7 +26,8 @@ const GEMM_KERNELS = new Set([
   "FedfusionConvPool", "FedfusionConvPoolGrad",
 ]);
 const BATCH = 32;
-const NATIVE_STEP = "the whole step runs as native addon calls outside tfjs (client/training/nativeChainTrainer.ts): no tfjs kernels to profile";
+const NATIVE_STEP =
+  "the whole step runs outside tfjs as calls of the chain's kernels — the native addon's, or on plain wasm the project's WebAssembly SIMD kernels (client/training/nativeChainTrainer.ts) — : no tfjs kernels to profile";
 
 // ---------------------------------------------------------------------------------------------
 // sgemm (child)
@@ -218,7 +219,7 @@ async function profileTraining(
     let gemm = 0;
     for (const [name, e] of byName) if (GEMM_KERNELS.has(name)) gemm += e.ms;
     const steps = Math.ceil(examples / BATCH);
-    // The native chain trainer runs whole steps outside tfjs: only writing the weights back is seen.
+    // The chain trainer runs whole steps outside tfjs: only writing the weights back is seen.
     if (calls < steps) return { nativeStep: true };
     let commonest: [string, number] = ["", 0];
     for (const e of bySignature) if (e[1] > commonest[1]) commonest = e;

@@ -8,12 +8,13 @@
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { augmentActive, Augmenter, type AugmentConfig } from "../../shared/data/augment.js";
-import { identityOrder, makeBatch } from "../../shared/data/batches.js";
+import { identityOrder } from "../../shared/data/batches.js";
 import type { ImageDataset } from "../../shared/data/imageDataset.js";
 import { isTrainingSource, toTrainingSource, type TrainingSource } from "../../shared/data/trainingSource.js";
-import { evaluateBatch, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
+import { batchEvaluator, evaluateModel, type Evaluation } from "../../shared/model/evaluate.js";
 import { permutation, Random } from "../../shared/random.js";
 import { nativeChainTrainer } from "./nativeChainTrainer.js";
+import type { StepRunner } from "./stepRunner.js";
 import { TfjsStepRunner } from "./tfjsStepRunner.js";
 
 export type { AugmentConfig } from "../../shared/data/augment.js";
@@ -37,14 +38,14 @@ export interface LocalTrainingResult {
   /** Examples trained on in the last epoch (fewer than the shard's count if files turned out unreadable). */
   examples: number;
   millis: number;
-  /** How the steps ran: whole steps in the native addon, or through tfjs. */
-  runner: "native" | "tfjs";
+  /** How the steps ran: whole steps in the native addon or the WebAssembly SIMD kernels, or through tfjs. */
+  runner: StepRunner["kind"];
 }
 
 export interface LocalTrainingOptions {
   /**
-   * "auto" (default): the native whole-model step (nativeChainTrainer.ts) where the native path is active
-   * and the model is a chain it runs, else tfjs. "tfjs": always through tfjs (for comparisons).
+   * "auto" (default): the whole-model step (nativeChainTrainer.ts) where the native path or plain wasm is
+   * active and the model is a chain it runs, else tfjs. "tfjs": always through tfjs (for comparisons).
    */
   runner?: "auto" | "tfjs";
 }
@@ -115,9 +116,10 @@ export async function evaluateLocally(
   let lossSum = 0;
   let correct = 0;
   let examples = 0;
+  const evaluate = batchEvaluator(model, Math.min(batchSize, data.count));
   for await (const batch of data.batches(identityOrder(data.count), batchSize)) {
     if (batch.end === batch.start) continue;
-    const [l, c] = evaluateBatch(model, () => makeBatch(batch.data, batch.order, batch.start, batch.end));
+    const [l, c] = evaluate(batch.data, batch.order, batch.start, batch.end);
     lossSum += l;
     correct += c;
     examples += batch.end - batch.start;

@@ -1,9 +1,10 @@
 /**
  * A whole training step — forward pass, loss, backward pass, optimizer — with no tfjs kernel in it, for the
- * chain models shared/model/nativeChain.ts runs (`cnn`, `large`) on the native path. Through tfjs such a
- * step is ~55 kernel calls (`cnn`), and tfjs's per-call work (the tape, tensor bookkeeping, the optimizer's
- * variables) cost more than the arithmetic of so small a model: even with instant kernels `cnn` could not
- * reach a quarter of the machine's sgemm speed. Here a step is a dozen calls of the native addon.
+ * chain models shared/model/nativeChain.ts runs (`cnn`, `large`) with the native addon or, on the wasm
+ * fallback, the SIMD kernels. Through tfjs such a step is ~55 kernel calls (`cnn`), and tfjs's per-call work
+ * (the tape, tensor bookkeeping, the optimizer's variables) cost more than the arithmetic of so small a
+ * model: even with instant kernels `cnn` could not reach a quarter of the machine's sgemm speed. Here a step
+ * is a dozen kernel calls.
  *
  * The result is the tfjs runner's to float32 rounding (tested): the same batches in the same order, the
  * same augmentation draws, the same loss, gradients, FedProx term and optimizer arithmetic (Adam's update
@@ -22,14 +23,13 @@ import type { StepRunner } from "./stepRunner.js";
 
 const f = Math.fround;
 
-/** The native runner for this model and config, or null when the native path is not active or the model is not such a chain. */
+/** The chain runner for this model and config, or null when no chain kernels apply or the model is not such a chain. */
 export function nativeChainTrainer(model: tfl.LayersModel, config: LocalTrainingConfig, augmenter: Augmenter | undefined): StepRunner | null {
   const chain = nativeChain(model, config.batchSize, true);
   return chain === null ? null : new NativeChainTrainer(chain, config, augmenter);
 }
 
 class NativeChainTrainer implements StepRunner {
-  readonly kind = "native";
   private readonly dp: Float32Array;
   private readonly adam: { schedule: AdamSchedule; m: Float32Array[]; v: Float32Array[] } | null;
   private readonly anchor: Float32Array[];
@@ -41,13 +41,17 @@ class NativeChainTrainer implements StepRunner {
     private readonly config: LocalTrainingConfig,
     private readonly augmenter: Augmenter | undefined,
   ) {
-    this.dp = new Float32Array(config.batchSize * chain.classes);
-    const zeros = () => chain.params.map((p) => new Float32Array(p.value.length));
+    this.dp = chain.kernels.float32(config.batchSize * chain.classes);
+    const zeros = () => chain.params.map((p) => chain.kernels.float32(p.value.length));
     this.adam =
       config.optimizer === "adam"
         ? { schedule: new AdamSchedule(config.learningRate), m: zeros(), v: zeros() }
         : null;
     this.anchor = config.proximalMu > 0 ? chain.params.map((p) => p.value.slice()) : [];
+  }
+
+  get kind(): "native" | "simd" {
+    return this.chain.kernels.kind;
   }
 
   step(view: BatchView): void {
@@ -72,7 +76,7 @@ class NativeChainTrainer implements StepRunner {
     this.chain.params.forEach(({ value, grad }, i) => {
       if (mu > 0) addProximalGradient(grad, value, this.anchor[i], mu);
       if (this.adam && coefficients) {
-        this.chain.addon.adamUpdate(value, grad, this.adam.m[i], this.adam.v[i], value, this.adam.m[i], this.adam.v[i], coefficients);
+        this.chain.kernels.adamUpdate(value, grad, this.adam.m[i], this.adam.v[i], value, this.adam.m[i], this.adam.v[i], coefficients);
       } else {
         // tfjs's SGD: value + (−lr)·g.
         for (let j = 0; j < value.length; j++) value[j] = f(f(negLr * grad[j]) + value[j]);

@@ -12,7 +12,7 @@ import {
 import { identityOrder, makeBatch } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
 import { fusedForward } from "./fusedForward.js";
-import { nativeChain, nativeForward, type NativeChain } from "./nativeChain.js";
+import { nativeChain, nativeForward } from "./nativeChain.js";
 
 export interface Evaluation {
   loss: number;
@@ -29,24 +29,34 @@ export interface Evaluation {
 export async function evaluateModel(model: tfl.LayersModel, data: ImageDataset, batchSize = 256): Promise<Evaluation> {
   if (data.count === 0) return { loss: NaN, accuracy: NaN, examples: 0 };
   const order = identityOrder(data.count);
-  // On the native path a chain model (`cnn`, `large`) runs outside tfjs, with the same arithmetic.
-  const chain = nativeChain(model, Math.min(batchSize, data.count), false);
+  const evaluate = batchEvaluator(model, Math.min(batchSize, data.count));
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < data.count; start += batchSize) {
     if (start > 0) await new Promise((resolve) => setImmediate(resolve));
     const end = Math.min(start + batchSize, data.count);
-    const [l, c] = chain ? nativeEvaluation(chain, data, order, start, end) : evaluateBatch(model, () => makeBatch(data, order, start, end));
+    const [l, c] = evaluate(data, order, start, end);
     lossSum += l;
     correct += c;
   }
   return { loss: lossSum / data.count, accuracy: correct / data.count, examples: data.count };
 }
 
-/** evaluateBatch's result for a natively run chain model. */
-function nativeEvaluation(chain: NativeChain, data: ImageDataset, order: ArrayLike<number>, start: number, end: number): [number, number] {
-  const { p, oneHot } = nativeForward(chain, data, order, start, end, "cannot evaluate");
-  return [crossEntropyOf(p, oneHot), correctCountOf(p, oneHot, end - start, chain.classes)];
+/** [Σ cross-entropy, correct predictions] over the examples order[start..end) of data. */
+export type BatchEvaluator = (data: ImageDataset, order: ArrayLike<number>, start: number, end: number) => [number, number];
+
+/**
+ * How to evaluate this model's batches of up to batchSize: a chain model (`cnn`, `large`) outside tfjs
+ * where chain kernels apply (nativeChain.ts: the native path, or plain wasm), with the same arithmetic;
+ * else through tfjs. One evaluation uses one, so its batches agree to the last bit.
+ */
+export function batchEvaluator(model: tfl.LayersModel, batchSize: number): BatchEvaluator {
+  const chain = nativeChain(model, batchSize, false);
+  if (chain === null) return (data, order, start, end) => evaluateBatch(model, () => makeBatch(data, order, start, end));
+  return (data, order, start, end) => {
+    const { p, oneHot } = nativeForward(chain, data, order, start, end, "cannot evaluate");
+    return [crossEntropyOf(p, oneHot), correctCountOf(p, oneHot, end - start, chain.classes)];
+  };
 }
 
 /** [Σ cross-entropy, correct predictions] over one batch through tfjs. */

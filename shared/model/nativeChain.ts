@@ -1,24 +1,25 @@
 /**
- * A chain model run by the native addon outside tfjs: its layers as stages (nativeStages.ts) over arrays
- * allocated once, for training (client/training/nativeChainTrainer.ts) and evaluation (evaluate.ts) on the
- * native path. Through tfjs a `cnn` step is ~55 kernel calls whose bookkeeping cost more than their
- * arithmetic; here it is a dozen addon calls.
+ * A chain model run outside tfjs: its layers as stages (nativeStages.ts) over arrays allocated once, for
+ * training (client/training/nativeChainTrainer.ts) and evaluation (evaluate.ts), computed by the native
+ * addon on the native path and by the project's WebAssembly SIMD kernels on the wasm fallback
+ * (chainKernels.ts). Through tfjs a `cnn` step is ~55 kernel calls whose bookkeeping cost more than their
+ * arithmetic; here it is a dozen kernel calls.
  *
  * Chains of conv blocks, Flatten and Dense layers (ReLU, linear; with or without bias) ending in a softmax:
- * `cnn`, `large`, and Sequential or functional models built the same way. Anything else is null, and its
- * caller goes through tfjs.
+ * `cnn`, `large`, and Sequential or functional models built the same way (on the wasm fallback, only those
+ * whose conv blocks the SIMD kernels take: a first layer's). Anything else is null, and its caller goes
+ * through tfjs.
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { activeNativeAddon } from "../backends/native/activeAddon.js";
-import type { NativeAddon } from "../backends/native/nativeAddon.js";
 import type { Augmenter } from "../data/augment.js";
 import { fillBatch, type BatchArrays } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
+import { activeChainKernels, chainFloats, type ChainKernels } from "./chainKernels.js";
 import { convPoolLayers, layerChain } from "./layerChain.js";
-import { ConvPoolStage, DenseStage, loadWeights, type DenseActivation, type Param, type Stage } from "./nativeStages.js";
+import { convPoolStage, DenseStage, loadWeights, type DenseActivation, type Param, type Stage } from "./nativeStages.js";
 
 export interface NativeChain {
-  readonly addon: NativeAddon;
+  readonly kernels: ChainKernels;
   readonly stages: readonly Stage[];
   readonly params: readonly Param[];
   /** The model's input [height, width, channels] and its classes. */
@@ -30,21 +31,23 @@ export interface NativeChain {
 }
 
 /**
- * The model's chain for batches of up to batchSize, with the weights loaded from the model, or null when the
- * native path is not active or the model is not such a chain. `inputGradients`: for training (every stage but
- * the first keeps a buffer for its input's gradient).
+ * The model's chain for batches of up to batchSize, with the weights loaded from the model, or null when no
+ * chain kernels apply (neither the native path nor plain wasm) or the model is not such a chain.
+ * `inputGradients`: for training (every stage but the first keeps a buffer for its input's gradient).
  */
 export function nativeChain(model: tfl.LayersModel, batchSize: number, inputGradients: boolean): NativeChain | null {
-  const addon = activeNativeAddon();
-  if (addon === null) return null;
+  const layers = layerChain(model);
+  if (layers === null) return null;
+  const kernels = activeChainKernels(() => chainFloats(model, batchSize));
+  if (kernels === null) return null;
   const imageShape = model.inputs[0].shape.slice(1) as number[];
-  const stages = planStages(addon, model, imageShape, batchSize, inputGradients);
+  const stages = planStages(kernels, layers, imageShape, batchSize, inputGradients);
   if (stages === null) return null;
   const params = stages.flatMap((s) => s.params);
   loadWeights(params);
   const classes = stages[stages.length - 1].outSize;
-  const batch = { pixels: new Float32Array(batchSize * stages[0].inSize), oneHot: new Float32Array(batchSize * classes) };
-  return { addon, stages, params, imageShape, classes, batchSize, batch };
+  const batch = { pixels: kernels.float32(batchSize * stages[0].inSize), oneHot: kernels.float32(batchSize * classes) };
+  return { kernels, stages, params, imageShape, classes, batchSize, batch };
 }
 
 /**
@@ -75,9 +78,8 @@ export function nativeForward(
 }
 
 /** The model's layers as stages, or null when one of them is not a supported kind or configuration. */
-function planStages(addon: NativeAddon, model: tfl.LayersModel, imageShape: number[], batchSize: number, inputGradients: boolean): Stage[] | null {
-  const layers = layerChain(model);
-  if (layers === null || layers.some((l) => !l.trainable)) return null;
+function planStages(kernels: ChainKernels, layers: tfl.layers.Layer[], imageShape: number[], batchSize: number, inputGradients: boolean): Stage[] | null {
+  if (layers.some((l) => !l.trainable)) return null;
   // The loss is the cross-entropy of probabilities: the chain must end in a softmax.
   const end = layers[layers.length - 1];
   if (end.getClassName() !== "Dense" || (end.getConfig() as { activation?: string }).activation !== "softmax") return null;
@@ -91,7 +93,8 @@ function planStages(addon: NativeAddon, model: tfl.LayersModel, imageShape: numb
     const block = last ? null : convPoolLayers(layers[i], layers[i + 1]);
     if (block !== null) {
       if (shape.length !== 3) return null;
-      const stage = new ConvPoolStage(addon, block, shape, batchSize, gradient());
+      const stage = convPoolStage(kernels, block, shape, batchSize, gradient());
+      if (stage === null) return null;
       shape = [...stage.outShape];
       stages.push(stage);
       i++;
@@ -111,7 +114,7 @@ function planStages(addon: NativeAddon, model: tfl.LayersModel, imageShape: numb
         const kernel = layer.weights.find((w) => w.originalName.endsWith("/kernel"));
         const bias = config.useBias ? layer.weights.find((w) => w.originalName.endsWith("/bias")) : null;
         if (!ok || shape.length !== 1 || !kernel || bias === undefined || kernel.shape[0] !== shape[0]) return null;
-        const stage = new DenseStage(addon, kernel, bias, activation, batchSize, gradient());
+        const stage = new DenseStage(kernels, kernel, bias, activation, batchSize, gradient());
         shape = [stage.outSize];
         stages.push(stage);
         continue;

@@ -1,6 +1,6 @@
 /**
- * The stages of a natively run chain model (nativeChain.ts): its layers as forward and backward passes over
- * Float32Arrays of their own, computed by the native addon (sgemm, the fused conv block)
+ * The stages of a chain model run outside tfjs (nativeChain.ts): its layers as forward and backward passes
+ * over arrays of their own, computed by the chain's kernels (chainKernels.ts: sgemm, the fused conv block)
  * and, for the [batch, classes] softmax, in JavaScript. Each does the arithmetic of the tfjs kernels the
  * layer runs as, to float32 rounding (the kernels' order of summation differs), and keeps what its
  * backward pass needs from the last forward pass: the activations are views of the stage's buffers,
@@ -8,8 +8,7 @@
  */
 import type * as tfl from "@tensorflow/tfjs-layers";
 import { convPoolBlock, type ConvPoolBlock } from "../backends/convPoolBlock.js";
-import type { ConvGeometry, NativeAddon } from "../backends/native/nativeAddon.js";
-import { blockGeometry } from "../backends/native/convPoolKernels.js";
+import type { ChainKernels } from "./chainKernels.js";
 import type { ConvPoolLayers } from "./layerChain.js";
 
 /** A weight: the variable it comes from, a copy of its values (loadWeights) and the last step's gradient. */
@@ -37,12 +36,21 @@ export interface Stage {
 
 const f = Math.fround;
 
-function param(variable: tfl.LayerVariable): Param {
+function param(kernels: ChainKernels, variable: tfl.LayerVariable): Param {
   const size = (variable.shape as number[]).reduce((a, b) => a * b, 1);
-  return { variable, value: new Float32Array(size), grad: new Float32Array(size) };
+  return { variable, value: kernels.float32(size), grad: kernels.float32(size) };
 }
 
-/** Conv2D(ReLU) → MaxPooling2D(2) as the addon's fused conv block (src/conv_pool.cc). */
+/**
+ * Conv2D(ReLU) → MaxPooling2D(2) as the kernels' fused conv block, or null where they do not take it (the
+ * SIMD kernels' direct path covers first layers only).
+ */
+export function convPoolStage(kernels: ChainKernels, layers: ConvPoolLayers, inShape: readonly number[], batchSize: number, inputGradient: boolean): ConvPoolStage | null {
+  const block = convPoolBlock("conv block", [batchSize, ...inShape], layers.kernel.shape as number[], layers.pad);
+  return kernels.coversConvPool(block, inputGradient) ? new ConvPoolStage(kernels, layers, block, inputGradient) : null;
+}
+
+/** Conv2D(ReLU) → MaxPooling2D(2) as the kernels' fused conv block (native: src/conv_pool.cc). */
 export class ConvPoolStage implements Stage {
   readonly inSize: number;
   readonly outSize: number;
@@ -56,41 +64,40 @@ export class ConvPoolStage implements Stage {
   private readonly argmax: Int32Array;
   private readonly dx: Float32Array | null;
   private x: Float32Array = new Float32Array(0);
-  private geometry: ConvGeometry;
+  /** The block for the last batch's size. */
+  private current: ConvPoolBlock;
 
   constructor(
-    private readonly addon: NativeAddon,
+    private readonly kernels: ChainKernels,
     layers: ConvPoolLayers,
-    inShape: readonly number[],
-    batchSize: number,
+    block: ConvPoolBlock,
     inputGradient: boolean,
   ) {
-    this.kernel = param(layers.kernel);
-    this.bias = param(layers.bias);
+    this.kernel = param(kernels, layers.kernel);
+    this.bias = param(kernels, layers.bias);
     this.params = [this.kernel, this.bias];
-    this.block = convPoolBlock("native conv block", [batchSize, ...inShape], layers.kernel.shape as number[], layers.pad);
-    const { h, w, c, ph, pw, oc } = this.block;
+    this.block = this.current = block;
+    const { n: batchSize, h, w, c, ph, pw, oc } = block;
     this.inSize = h * w * c;
     this.outSize = ph * pw * oc;
     this.outShape = [ph, pw, oc];
-    this.y = new Float32Array(batchSize * this.outSize);
-    this.argmax = new Int32Array(batchSize * this.outSize);
-    this.dx = inputGradient ? new Float32Array(batchSize * this.inSize) : null;
-    this.geometry = blockGeometry(this.block);
+    this.y = kernels.float32(batchSize * this.outSize);
+    this.argmax = kernels.int32(batchSize * this.outSize);
+    this.dx = inputGradient ? kernels.float32(batchSize * this.inSize) : null;
   }
 
   forward(x: Float32Array, n: number): Float32Array {
-    if (this.geometry[0] !== n) this.geometry = blockGeometry({ ...this.block, n });
+    if (this.current.n !== n) this.current = { ...this.block, n };
     this.x = x;
     const y = this.y.subarray(0, n * this.outSize);
-    this.addon.convPool(x, this.kernel.value, this.bias.value, y, this.argmax.subarray(0, y.length), this.geometry);
+    this.kernels.convPool(x, this.kernel.value, this.bias.value, y, this.argmax.subarray(0, y.length), this.current);
     return y;
   }
 
   backward(dy: Float32Array, n: number): Float32Array | null {
     const y = this.y.subarray(0, n * this.outSize);
     const dx = this.dx ? this.dx.subarray(0, n * this.inSize) : null;
-    this.addon.convPoolGrad(dy, this.x, this.kernel.value, y, this.argmax.subarray(0, y.length), this.kernel.grad, this.bias.grad, dx, this.geometry);
+    this.kernels.convPoolGrad(dy, this.x, this.kernel.value, y, this.argmax.subarray(0, y.length), this.kernel.grad, this.bias.grad, dx, this.current);
     return dx;
   }
 }
@@ -110,7 +117,7 @@ export class DenseStage implements Stage {
   private x: Float32Array = new Float32Array(0);
 
   constructor(
-    private readonly addon: NativeAddon,
+    private readonly kernels: ChainKernels,
     kernel: tfl.LayerVariable,
     bias: tfl.LayerVariable | null,
     private readonly activation: DenseActivation,
@@ -118,23 +125,20 @@ export class DenseStage implements Stage {
     inputGradient: boolean,
   ) {
     [this.inSize, this.outSize] = kernel.shape as [number, number];
-    this.kernel = param(kernel);
-    this.bias = bias ? param(bias) : null;
+    this.kernel = param(kernels, kernel);
+    this.bias = bias ? param(kernels, bias) : null;
     this.params = this.bias ? [this.kernel, this.bias] : [this.kernel];
-    this.y = new Float32Array(batchSize * this.outSize);
-    this.dz = new Float32Array(batchSize * this.outSize);
-    this.dx = inputGradient ? new Float32Array(batchSize * this.inSize) : null;
+    this.y = kernels.float32(batchSize * this.outSize);
+    this.dz = kernels.float32(batchSize * this.outSize);
+    this.dx = inputGradient ? kernels.float32(batchSize * this.inSize) : null;
   }
 
   forward(x: Float32Array, n: number): Float32Array {
     const { inSize: k, outSize: m } = this;
     this.x = x;
     const y = this.y.subarray(0, n * m);
-    this.addon.sgemm(false, false, n, m, k, 1, x, k, this.kernel.value, m, 0, y, m);
-    // Bias per column, then ReLU (code 1) or nothing (0), in the addon's epilogue.
-    if (this.bias || this.activation === "relu") {
-      this.addon.biasActivation(y, n, m, this.bias?.value ?? null, this.bias ? 2 : 0, this.activation === "relu" ? 1 : 0, 0, null, 0);
-    }
+    this.kernels.sgemm(false, false, n, m, k, 1, x, k, this.kernel.value, m, 0, y, m);
+    if (this.bias || this.activation === "relu") this.kernels.biasRelu(y, n, m, this.bias?.value ?? null, this.activation === "relu");
     if (this.activation === "softmax") softmaxRows(y, n, m);
     return y;
   }
@@ -147,11 +151,11 @@ export class DenseStage implements Stage {
     // tfjs's ReLU gradient: dy where the output is > 0.
     else if (this.activation === "relu") for (let i = 0; i < dz.length; i++) dz[i] = y[i] > 0 ? dy[i] : 0;
     else dz.set(dy);
-    this.addon.sgemm(true, false, k, m, n, 1, this.x, k, dz, m, 0, this.kernel.grad, m);
-    if (this.bias) this.addon.sumRowsOrColumns(dz, this.bias.grad, n, m, 0);
+    this.kernels.sgemm(true, false, k, m, n, 1, this.x, k, dz, m, 0, this.kernel.grad, m);
+    if (this.bias) this.kernels.sumColumns(dz, this.bias.grad, n, m);
     if (!this.dx) return null;
     const dx = this.dx.subarray(0, n * k);
-    this.addon.sgemm(false, true, n, k, m, 1, dz, m, this.kernel.value, m, 0, dx, k);
+    this.kernels.sgemm(false, true, n, k, m, 1, dz, m, this.kernel.value, m, 0, dx, k);
     return dx;
   }
 }

@@ -1,0 +1,191 @@
+/**
+ * The project's WebAssembly SIMD kernels (src/kernels.cc, built into the committed kernels.wasm): what a
+ * chain model (shared/model/nativeChain.ts) needs on the wasm fallback, where the native addon is not
+ * built. tfjs-backend-wasm runs such a model's step as ~55 kernel calls, with the conv block's pooling and
+ * gradient in JavaScript loops; here a step is a dozen calls into this module.
+ *
+ * Each SimdKernels instance owns a memory sized when it is made, and hands out views of it: the memory
+ * never grows (growing would detach every view handed out), and an allocation past its end is an error.
+ * The compiled module is shared by all instances.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ChainKernels } from "../../model/chainKernels.js";
+import type { AdamCoefficients } from "../adamKernel.js";
+import type { ConvPoolBlock } from "../convPoolBlock.js";
+
+// The parts of the WebAssembly API used here (the project's TypeScript libs do not declare it).
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmModule {
+  readonly kind?: never;
+}
+const WebAssembly = (globalThis as unknown as {
+  WebAssembly: {
+    Module: new (bytes: Uint8Array) => WasmModule;
+    Instance: new (module: WasmModule, imports: { env: { memory: WasmMemory } }) => { exports: unknown };
+    Memory: new (descriptor: { initial: number }) => WasmMemory;
+  };
+}).WebAssembly;
+
+interface Exports {
+  conv_pool(x: number, w: number, b: number, y: number, arg: number, ...geometry: number[]): void;
+  conv_pool_filter_grad(dy: number, x: number, y: number, arg: number, dw: number, db: number, ...geometry: number[]): void;
+  sgemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number): void;
+  bias_relu(y: number, rows: number, cols: number, bias: number, relu: number): void;
+  sum_columns(x: number, out: number, rows: number, cols: number): void;
+  adam_update(x: number, g: number, m: number, v: number, xo: number, mo: number, vo: number, c: number, n: number): void;
+  __heap_base: { value: number };
+}
+
+const PAGE = 65536;
+
+let compiled: WasmModule | string | undefined;
+let heapBase = 0;
+
+/** Where kernels.wasm is: beside this file in the source tree, or in the package's source folder when run from dist/. */
+function wasmPath(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return [join(here, "kernels.wasm"), join(here, "..", "..", "..", "..", "shared", "backends", "simd", "kernels.wasm")].find((p) => existsSync(p));
+}
+
+/** The compiled module, or why there is none (compiled once per process). */
+export function simdModule(): WasmModule | string {
+  if (compiled === undefined) {
+    const path = wasmPath();
+    try {
+      compiled = path === undefined ? "kernels.wasm not found" : new WebAssembly.Module(readFileSync(path));
+      if (typeof compiled !== "string") {
+        // The module's stack and static buffers (~150 KiB) lie below __heap_base; arrays go after it.
+        const probe = new WebAssembly.Instance(compiled, { env: { memory: new WebAssembly.Memory({ initial: 16 }) } });
+        heapBase = ((probe.exports as Exports).__heap_base.value + 15) & ~15;
+      }
+    } catch (e) {
+      compiled = `kernels.wasm did not load: ${(e as Error).message}`;
+    }
+  }
+  return compiled;
+}
+
+/** Kernels with memory for `floats` values, or null when the module is unavailable. */
+export function simdChainKernels(floats: number): SimdKernels | null {
+  // Made by simdModule() from a compiled module only.
+  const module = simdModule();
+  return typeof module === "string" ? null : new SimdKernels(module, floats);
+}
+
+/** What the direct conv block (src/kernels.cc) takes: a first layer's few taps, no input gradient. */
+export function simdCoversConvPool(b: ConvPoolBlock, inputGradient: boolean): boolean {
+  return !inputGradient && b.kh * b.kw * b.c <= 32 && (b.kh + 1) * (b.kw + 1) * b.c <= 64 && b.oc % 4 === 0 && b.oc <= 64;
+}
+
+type Arr = Float32Array | Int32Array;
+
+export class SimdKernels implements ChainKernels {
+  readonly kind = "simd";
+  private readonly k: Exports;
+  private readonly memory: WasmMemory;
+  private next: number;
+  private readonly coefficients: Float32Array;
+
+  constructor(module: WasmModule, floats: number) {
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil((heapBase + 4 * (floats + 8)) / PAGE) });
+    this.k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as Exports;
+    this.next = heapBase;
+    this.coefficients = this.float32(8);
+  }
+
+  float32(length: number): Float32Array {
+    return new Float32Array(this.memory.buffer, this.take(length), length);
+  }
+
+  int32(length: number): Int32Array {
+    return new Int32Array(this.memory.buffer, this.take(length), length);
+  }
+
+  /** 16-byte aligned room for `length` 4-byte values. */
+  private take(length: number): number {
+    const at = this.next;
+    const end = at + 4 * length;
+    if (end > this.memory.buffer.byteLength) {
+      throw new Error(`simd kernels: out of memory for an array of ${length} values (sized for ${this.memory.buffer.byteLength} bytes)`);
+    }
+    this.next = (end + 15) & ~15;
+    return at;
+  }
+
+  /** a's offset in the memory, after checking it lies there and holds at least `length` values. */
+  private at(a: Arr, length: number, what: string): number {
+    if (a.buffer !== this.memory.buffer) throw new Error(`simd kernels: ${what} is not an array of these kernels' memory`);
+    if (a.length < length) throw new Error(`simd kernels: ${what} holds ${a.length} values, ${length} needed`);
+    return a.byteOffset;
+  }
+
+  sgemm(
+    transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number,
+    A: Float32Array, lda: number, B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number,
+  ): void {
+    // The last element each operand's rows reach.
+    const extent = (rows: number, cols: number, ld: number) => (rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols);
+    const a = this.at(A, transA ? extent(K, M, lda) : extent(M, K, lda), "sgemm's A");
+    const b = this.at(B, transB ? extent(N, K, ldb) : extent(K, N, ldb), "sgemm's B");
+    const c = this.at(C, extent(M, N, ldc), "sgemm's C");
+    this.k.sgemm(+transA, +transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+
+  biasRelu(y: Float32Array, rows: number, cols: number, bias: Float32Array | null, relu: boolean): void {
+    this.k.bias_relu(this.at(y, rows * cols, "y"), rows, cols, bias ? this.at(bias, cols, "bias") : 0, +relu);
+  }
+
+  sumColumns(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+    this.k.sum_columns(this.at(x, rows * cols, "x"), this.at(out, cols, "out"), rows, cols);
+  }
+
+  coversConvPool(block: ConvPoolBlock, inputGradient: boolean): boolean {
+    return simdCoversConvPool(block, inputGradient);
+  }
+
+  convPool(x: Float32Array, filter: Float32Array, bias: Float32Array, y: Float32Array, argmax: Int32Array, b: ConvPoolBlock): void {
+    this.requireCovered(b, false);
+    const pooled = b.n * b.ph * b.pw * b.oc;
+    this.k.conv_pool(
+      this.at(x, b.n * b.h * b.w * b.c, "x"), this.at(filter, b.kh * b.kw * b.c * b.oc, "filter"), this.at(bias, b.oc, "bias"),
+      this.at(y, pooled, "y"), this.at(argmax, pooled, "argmax"), ...geometry(b),
+    );
+  }
+
+  convPoolGrad(
+    dy: Float32Array, x: Float32Array, filter: Float32Array, y: Float32Array, argmax: Int32Array,
+    dfilter: Float32Array, dbias: Float32Array, dx: Float32Array | null, b: ConvPoolBlock,
+  ): void {
+    this.requireCovered(b, dx !== null);
+    const pooled = b.n * b.ph * b.pw * b.oc;
+    this.k.conv_pool_filter_grad(
+      this.at(dy, pooled, "dy"), this.at(x, b.n * b.h * b.w * b.c, "x"), this.at(y, pooled, "y"), this.at(argmax, pooled, "argmax"),
+      this.at(dfilter, filter.length, "dfilter"), this.at(dbias, b.oc, "dbias"), ...geometry(b),
+    );
+  }
+
+  adamUpdate(
+    x: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array,
+    xOut: Float32Array, mOut: Float32Array, vOut: Float32Array, c: AdamCoefficients,
+  ): void {
+    const n = x.length;
+    this.coefficients.set(c);
+    this.k.adam_update(
+      this.at(x, n, "x"), this.at(g, n, "g"), this.at(m, n, "m"), this.at(v, n, "v"),
+      this.at(xOut, n, "xOut"), this.at(mOut, n, "mOut"), this.at(vOut, n, "vOut"), this.coefficients.byteOffset, n,
+    );
+  }
+
+  private requireCovered(b: ConvPoolBlock, inputGradient: boolean): void {
+    if (!simdCoversConvPool(b, inputGradient)) {
+      throw new Error(`simd kernels: no direct conv block for ${b.kh}x${b.kw}x${b.c} → ${b.oc} filters${inputGradient ? " with the input's gradient" : ""}`);
+    }
+  }
+}
+
+/** The module's geometry arguments: N, H, W, C, KH, KW, OC, pad top, pad left, PH, PW. */
+const geometry = (b: ConvPoolBlock): number[] => [b.n, b.h, b.w, b.c, b.kh, b.kw, b.oc, b.pt, b.pl, b.ph, b.pw];

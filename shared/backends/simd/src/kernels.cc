@@ -1,0 +1,400 @@
+// The chain-model kernels of the wasm fallback (where the native addon is not built): the conv block's
+// direct path, sgemm, the dense epilogue, column sums and Adam, in WebAssembly SIMD (128-bit, no FMA).
+// Built by ../build.mjs into ../kernels.wasm, which is committed: a machine without a compiler still has
+// it. Pointers are byte offsets into the memory the module imports; nothing here allocates. The
+// arithmetic is that of the native addon's kernels (shared/backends/native/src), with the same rules:
+// ReLU lets NaN and -0 through, the first maximum of a pooling window wins and NaN never does, the
+// gradient passes where the pooled value is > 0, bias gradients and column sums add in float64, Adam is
+// tfjs's float32 arithmetic operation for operation.
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) extern "C" __attribute__((export_name(#name)))
+
+namespace {
+
+typedef v128_t V;
+
+// ---------------------------------------------------------------------------------------------------
+// The conv block's direct path: conv (stride 1) + bias + ReLU + 2x2 max pooling for few input taps.
+
+constexpr int kMaxKC = 32;     // KH*KW*C
+constexpr int kMaxBlock = 64;  // (KH+1)*(KW+1)*C: the input a pooling window's four patches cover
+constexpr int kMaxOC = 64;
+
+struct Geo {
+  int N, H, W, C, KH, KW, OC, pt, pl, PH, PW;
+  int kc() const { return KH * KW * C; }
+};
+
+// Where patch element k = (kh, kw, c) of window position pos (0..3, row-major) sits in the window's block.
+constexpr int TapOffset(int KW, int C, int pos, int k) {
+  return ((k / (KW * C) + (pos >> 1)) * (KW + 1) + (k / C) % KW + (pos & 1)) * C + k % C;
+}
+
+// The taps of a 3x3 grey or RGB first layer at compile time (the loops unroll, every load is at a constant
+// offset); any other shape from a table.
+// f(k) for k = I..N-1, unrolled at compile time.
+template <int I, int N>
+struct Unroll {
+  template <class F>
+  static inline __attribute__((always_inline)) void Run(F&& f) {
+    f(I);
+    Unroll<I + 1, N>::Run(f);
+  }
+};
+template <int N>
+struct Unroll<N, N> {
+  template <class F>
+  static inline void Run(F&&) {}
+};
+
+template <int FKH, int FKW, int FC>
+struct FixedTaps {
+  static constexpr int KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
+  static constexpr int Off(int pos, int k) { return TapOffset(KW, C, pos, k); }
+  // Every tap, unrolled: with k a constant, each Off folds to a constant offset.
+  template <class F>
+  static inline __attribute__((always_inline)) void ForEachTap(F&& f) { Unroll<0, KC>::Run(f); }
+};
+
+struct RuntimeTaps {
+  int KC, KH, KW, C;
+  int offsets[4][kMaxKC];
+  explicit RuntimeTaps(const Geo& g) : KC(g.kc()), KH(g.KH), KW(g.KW), C(g.C) {
+    for (int pos = 0; pos < 4; ++pos)
+      for (int k = 0; k < KC; ++k) offsets[pos][k] = TapOffset(KW, C, pos, k);
+  }
+  int Off(int pos, int k) const { return offsets[pos][k]; }
+  template <class F>
+  inline void ForEachTap(F&& f) const {
+    for (int k = 0; k < KC; ++k) f(k);
+  }
+};
+
+template <class F>
+void WithTaps(const Geo& g, F&& f) {
+  if (g.KH == 3 && g.KW == 3 && g.C == 1) return f(FixedTaps<3, 3, 1>());
+  if (g.KH == 3 && g.KW == 3 && g.C == 3) return f(FixedTaps<3, 3, 3>());
+  f(RuntimeTaps(g));
+}
+
+// The input block of window (n, ph, pw), zero where it reaches into the padding.
+template <class Taps>
+inline void GatherBlock(const float* x, const Geo& g, const Taps& t, int n, int ph, int pw, float* block) {
+  const float* xn = x + n * g.H * g.W * t.C;
+  const int ih0 = 2 * ph - g.pt, iw0 = 2 * pw - g.pl, rowLen = (t.KW + 1) * t.C;
+  const bool inside = ih0 >= 0 && ih0 + t.KH + 1 <= g.H && iw0 >= 0 && iw0 + t.KW + 1 <= g.W;
+  for (int r = 0; r <= t.KH; ++r, block += rowLen) {
+    const int ih = ih0 + r;
+    if (inside) {
+      const float* s = xn + (ih * g.W + iw0) * t.C;
+      for (int i = 0; i < rowLen; ++i) block[i] = s[i];
+      continue;
+    }
+    for (int col = 0; col <= t.KW; ++col) {
+      const int iw = iw0 + col;
+      const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+      const float* s = xn + (ih * g.W + iw) * t.C;
+      for (int c = 0; c < t.C; ++c) block[col * t.C + c] = in ? s[c] : 0.f;
+    }
+  }
+}
+
+// Filters go in groups of two vectors (8 filters; a last group of one): the four positions' accumulators,
+// two weight vectors and a broadcast fit the 16 registers V8 has on x64. packed holds a group's weights
+// for tap k at (k * G + j) * 4, the group starting at vector j0 at j0 * 4 * KC.
+constexpr int kGroup = 2;
+inline int GroupSize(int j0, int vectors) { return j0 + kGroup <= vectors ? kGroup : 1; }
+
+alignas(16) float gPacked[kMaxKC * kMaxOC];
+
+void PackFilters(const float* w, int KC, int OC) {
+  const int vectors = OC / 4;
+  for (int j0 = 0, G; j0 < vectors; j0 += G) {
+    G = GroupSize(j0, vectors);
+    for (int k = 0; k < KC; ++k)
+      for (int j = 0; j < G; ++j) wasm_v128_store(gPacked + j0 * 4 * KC + (k * G + j) * 4, wasm_v128_load(w + k * OC + (j0 + j) * 4));
+  }
+}
+
+template <int G, class Taps>
+inline void WindowForward(const float* block, const Taps& t, const float* wg, const float* bias, float* y, int32_t* arg) {
+  V acc[4][G];
+  for (int pos = 0; pos < 4; ++pos)
+    for (int j = 0; j < G; ++j) acc[pos][j] = wasm_f32x4_const_splat(0.f);
+  t.ForEachTap([&](int k) {
+    V wv[G];
+    for (int j = 0; j < G; ++j) wv[j] = wasm_v128_load(wg + (k * G + j) * 4);
+    for (int pos = 0; pos < 4; ++pos) {
+      const V v = wasm_v128_load32_splat(&block[t.Off(pos, k)]);
+      for (int j = 0; j < G; ++j) acc[pos][j] = wasm_f32x4_add(acc[pos][j], wasm_f32x4_mul(v, wv[j]));
+    }
+  });
+  const V zero = wasm_f32x4_const_splat(0.f);
+  for (int j = 0; j < G; ++j) {
+    const V b = wasm_v128_load(bias + 4 * j);
+    // ReLU as tfjs's (v < 0 ? 0 : v): pmax(v, 0) = v < 0 ? 0 : v keeps NaN and -0. The running max
+    // pmax(best, v) = best < v ? v : best takes v only where v > best: the first maximum wins and NaN never
+    // does (a window of NaN gives -Infinity). Positions rise, so a later win's position is the max.
+    V best = wasm_f32x4_pmax(wasm_f32x4_const_splat(-__builtin_inff()), wasm_f32x4_pmax(wasm_f32x4_add(acc[0][j], b), zero));
+    V where = wasm_i32x4_const_splat(0);
+    for (int pos = 1; pos < 4; ++pos) {
+      const V v = wasm_f32x4_pmax(wasm_f32x4_add(acc[pos][j], b), zero);
+      where = wasm_i32x4_max(where, wasm_v128_and(wasm_f32x4_gt(v, best), wasm_i32x4_splat(pos)));
+      best = wasm_f32x4_pmax(best, v);
+    }
+    wasm_v128_store(y + 4 * j, best);
+    wasm_v128_store(arg + 4 * j, where);
+  }
+}
+
+template <class Taps>
+void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, const Taps& t) {
+  const int OC = g.OC, vectors = OC / 4;
+  alignas(16) float block[kMaxBlock];
+  PackFilters(w, t.KC, OC);
+  for (int n = 0; n < g.N; ++n) {
+    for (int ph = 0; ph < g.PH; ++ph) {
+      for (int pw = 0; pw < g.PW; ++pw) {
+        GatherBlock(x, g, t, n, ph, pw, block);
+        const int out = ((n * g.PH + ph) * g.PW + pw) * OC;
+        for (int j = 0, G; j < vectors; j += G) {
+          G = GroupSize(j, vectors);
+          const float* wg = gPacked + j * 4 * t.KC;
+          if (G == kGroup) WindowForward<kGroup>(block, t, wg, bias + 4 * j, y + out + 4 * j, arg + out + 4 * j);
+          else WindowForward<1>(block, t, wg, bias + 4 * j, y + out + 4 * j, arg + out + 4 * j);
+        }
+      }
+    }
+  }
+}
+
+// The filter gradient: each live pooled unit (pooled value > 0) adds its gradient times the patch of its
+// window's winning position to its filter. Lanes run over the taps: a window's four patches are laid out
+// once as NV vectors each (zero-padded past KC), and unit (window, oc) adds gradient · patch[arg] to
+// filter row oc (kept in L1) — no lane is spent on a losing position. Dead units add zeros: branch-free,
+// since about half of a ReLU layer's units are dead, in no predictable pattern. (Accumulating each row
+// over a tile of windows in registers instead was slower: V8 spilled the accumulators.)
+alignas(16) float gPatches[4 * kMaxKC];
+alignas(16) float gFilterRows[kMaxOC * kMaxKC];
+double gBiasSums[kMaxOC];
+
+template <int NV, class Taps>
+void FilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, const Taps& t, float* dw, float* db) {
+  constexpr int KCP = NV * 4;
+  const int OC = g.OC;
+  alignas(16) float block[kMaxBlock];
+  for (int i = 0; i < OC * KCP; ++i) gFilterRows[i] = 0.f;
+  for (int i = 0; i < 4 * KCP; ++i) gPatches[i] = 0.f;
+  for (int o = 0; o < OC; ++o) gBiasSums[o] = 0.0;
+  for (int n = 0; n < g.N; ++n) {
+    for (int ph = 0; ph < g.PH; ++ph) {
+      for (int pw = 0; pw < g.PW; ++pw) {
+        GatherBlock(x, g, t, n, ph, pw, block);
+        t.ForEachTap([&](int k) {
+          for (int pos = 0; pos < 4; ++pos) gPatches[pos * KCP + k] = block[t.Off(pos, k)];
+        });
+        const int out = ((n * g.PH + ph) * g.PW + pw) * OC;
+        for (int o = 0; o < OC; ++o) {
+          const float v = y[out + o] > 0.f ? dy[out + o] : 0.f;
+          gBiasSums[o] += double(v);
+          const float* p = gPatches + (arg[out + o] & 3) * KCP;
+          float* row = gFilterRows + o * KCP;
+          const V gv = wasm_f32x4_splat(v);
+          for (int j = 0; j < NV; ++j) wasm_v128_store(row + 4 * j, wasm_f32x4_add(wasm_v128_load(row + 4 * j), wasm_f32x4_mul(gv, wasm_v128_load(p + 4 * j))));
+        }
+      }
+    }
+  }
+  for (int k = 0; k < t.KC; ++k)
+    for (int o = 0; o < OC; ++o) dw[k * OC + o] = gFilterRows[o * KCP + k];
+  for (int o = 0; o < OC; ++o) db[o] = float(gBiasSums[o]);
+}
+
+template <class Taps>
+void FilterGradTaps(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, const Taps& t, float* dw, float* db) {
+  switch ((t.KC + 3) / 4) {
+    case 1: return FilterGrad<1>(dy, x, y, arg, g, t, dw, db);
+    case 2: return FilterGrad<2>(dy, x, y, arg, g, t, dw, db);
+    case 3: return FilterGrad<3>(dy, x, y, arg, g, t, dw, db);
+    case 4: return FilterGrad<4>(dy, x, y, arg, g, t, dw, db);
+    case 5: return FilterGrad<5>(dy, x, y, arg, g, t, dw, db);
+    case 6: return FilterGrad<6>(dy, x, y, arg, g, t, dw, db);
+    case 7: return FilterGrad<7>(dy, x, y, arg, g, t, dw, db);
+    default: return FilterGrad<8>(dy, x, y, arg, g, t, dw, db);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// sgemm: C = alpha * op(A) * op(B) + beta * C, row-major. op(B) is packed a panel of 8 (or 4) columns and
+// kKc rows at a time; op(A) is read in place, one broadcast per element, through its row and k strides
+// (so either transpose costs the same). Register tiles of 4 rows x 8 or 4 columns.
+
+constexpr int kKc = 2048;
+alignas(16) float gPanel[kKc * 8];
+
+// The panel: op(B)[k0..k0+kc)[j0..j0+width), rows of `width` floats, zero past N.
+void PackPanel(const float* B, int ldb, bool transB, int N, int k0, int kc, int j0, int width) {
+  for (int k = 0; k < kc; ++k) {
+    float* dst = gPanel + k * width;
+    for (int j = 0; j < width; ++j) {
+      const int col = j0 + j;
+      dst[j] = col >= N ? 0.f : transB ? B[col * ldb + k0 + k] : B[(k0 + k) * ldb + col];
+    }
+  }
+}
+
+// A tile of ROWS rows x 4*NV columns (cols of them real): acc = op(A)[i0.., k0..k0+kc) · panel, then
+// C = alpha * acc + beta * C (beta 0: C is not read, as BLAS).
+template <int ROWS, int NV>
+inline void Tile(const float* A, int rowStride, int kStride, int kc, float* C, int ldc, int cols, float alpha, float beta) {
+  V acc[ROWS][NV];
+  for (int r = 0; r < ROWS; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = wasm_f32x4_const_splat(0.f);
+  const float* p = gPanel;
+  for (int k = 0; k < kc; ++k, p += 4 * NV) {
+    V b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = wasm_v128_load(p + 4 * j);
+    for (int r = 0; r < ROWS; ++r) {
+      const V a = wasm_v128_load32_splat(A + r * rowStride + k * kStride);
+      for (int j = 0; j < NV; ++j) acc[r][j] = wasm_f32x4_add(acc[r][j], wasm_f32x4_mul(a, b[j]));
+    }
+  }
+  const V va = wasm_f32x4_splat(alpha), vb = wasm_f32x4_splat(beta);
+  for (int r = 0; r < ROWS; ++r) {
+    float* c = C + r * ldc;
+    if (cols == 4 * NV) {
+      for (int j = 0; j < NV; ++j) {
+        V out = wasm_f32x4_mul(va, acc[r][j]);
+        if (beta != 0.f) out = wasm_f32x4_add(out, wasm_f32x4_mul(vb, wasm_v128_load(c + 4 * j)));
+        wasm_v128_store(c + 4 * j, out);
+      }
+      continue;
+    }
+    alignas(16) float tmp[4 * NV];
+    for (int j = 0; j < NV; ++j) wasm_v128_store(tmp + 4 * j, acc[r][j]);
+    for (int j = 0; j < cols; ++j) c[j] = beta != 0.f ? alpha * tmp[j] + beta * c[j] : alpha * tmp[j];
+  }
+}
+
+template <int NV>
+void PanelRows(const float* A, int rowStride, int kStride, int M, int kc, float* C, int ldc, int cols, float alpha, float beta) {
+  int i = 0;
+  for (; i + 4 <= M; i += 4) Tile<4, NV>(A + i * rowStride, rowStride, kStride, kc, C + i * ldc, ldc, cols, alpha, beta);
+  switch (M - i) {
+    case 3: return Tile<3, NV>(A + i * rowStride, rowStride, kStride, kc, C + i * ldc, ldc, cols, alpha, beta);
+    case 2: return Tile<2, NV>(A + i * rowStride, rowStride, kStride, kc, C + i * ldc, ldc, cols, alpha, beta);
+    case 1: return Tile<1, NV>(A + i * rowStride, rowStride, kStride, kc, C + i * ldc, ldc, cols, alpha, beta);
+    default: return;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------
+// Exports. Shapes are checked by the caller (shared/backends/simd/simdKernels.ts).
+
+// y, arg [N, PH, PW, OC] from x [N, H, W, C], w [KH, KW, C, OC], bias [OC]. Needs KH*KW*C <= 32,
+// (KH+1)*(KW+1)*C <= 64, OC a multiple of 4 and <= 64.
+EXPORT(conv_pool)
+void conv_pool(const float* x, const float* w, const float* bias, float* y, int32_t* arg, int N, int H, int W, int C, int KH, int KW,
+               int OC, int pt, int pl, int PH, int PW) {
+  const Geo g{N, H, W, C, KH, KW, OC, pt, pl, PH, PW};
+  WithTaps(g, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t); });
+}
+
+// dw [KH, KW, C, OC] and db [OC] of the block, from dy, x and conv_pool's y and arg. Same limits.
+EXPORT(conv_pool_filter_grad)
+void conv_pool_filter_grad(const float* dy, const float* x, const float* y, const int32_t* arg, float* dw, float* db, int N, int H,
+                           int W, int C, int KH, int KW, int OC, int pt, int pl, int PH, int PW) {
+  const Geo g{N, H, W, C, KH, KW, OC, pt, pl, PH, PW};
+  WithTaps(g, [&](const auto& t) { FilterGradTaps(dy, x, y, arg, g, t, dw, db); });
+}
+
+EXPORT(sgemm)
+void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
+           float* C, int ldc) {
+  const int rowStride = transA ? 1 : lda, kStride = transA ? lda : 1;
+  if (K == 0) {
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) C[i * ldc + j] = beta != 0.f ? beta * C[i * ldc + j] : 0.f;
+    return;
+  }
+  for (int j0 = 0; j0 < N;) {
+    // Panels of 8 columns; a last one of at most 4 real columns is done 4 wide.
+    const int width = N - j0 <= 4 ? 4 : 8, cols = N - j0 < width ? N - j0 : width;
+    for (int k0 = 0; k0 < K; k0 += kKc) {
+      const int kc = K - k0 < kKc ? K - k0 : kKc;
+      PackPanel(B, ldb, transB != 0, N, k0, kc, j0, width);
+      const float b = k0 == 0 ? beta : 1.f;
+      const float* a = A + k0 * kStride;
+      if (width == 8) PanelRows<2>(a, rowStride, kStride, M, kc, C + j0, ldc, cols, alpha, b);
+      else PanelRows<1>(a, rowStride, kStride, M, kc, C + j0, ldc, cols, alpha, b);
+    }
+    j0 += cols;
+  }
+}
+
+// In place on y [rows, cols]: y = y + bias (per column, when bias is not null), then ReLU when relu != 0.
+EXPORT(bias_relu)
+void bias_relu(float* y, int rows, int cols, const float* bias, int relu) {
+  const V zero = wasm_f32x4_const_splat(0.f);
+  for (int i = 0; i < rows; ++i) {
+    float* r = y + i * cols;
+    int j = 0;
+    for (; j + 4 <= cols; j += 4) {
+      V v = wasm_v128_load(r + j);
+      if (bias) v = wasm_f32x4_add(v, wasm_v128_load(bias + j));
+      if (relu) v = wasm_f32x4_pmax(v, zero);
+      wasm_v128_store(r + j, v);
+    }
+    for (; j < cols; ++j) {
+      float v = bias ? r[j] + bias[j] : r[j];
+      r[j] = relu && v < 0.f ? 0.f : v;
+    }
+  }
+}
+
+// out[j] = Σ_i x[i, j] over the rows of x [rows, cols], in float64.
+EXPORT(sum_columns)
+void sum_columns(const float* x, float* out, int rows, int cols) {
+  for (int j0 = 0; j0 < cols; j0 += 2) {
+    if (j0 + 1 == cols) {
+      double s = 0;
+      for (int i = 0; i < rows; ++i) s += double(x[i * cols + j0]);
+      out[j0] = float(s);
+      continue;
+    }
+    V s = wasm_f64x2_const_splat(0.0);
+    for (int i = 0; i < rows; ++i) s = wasm_f64x2_add(s, wasm_f64x2_promote_low_f32x4(wasm_v128_load64_zero(x + i * cols + j0)));
+    out[j0] = float(wasm_f64x2_extract_lane(s, 0));
+    out[j0 + 1] = float(wasm_f64x2_extract_lane(s, 1));
+  }
+}
+
+// Adam's step for n values: c = [beta1, 1-beta1, beta2, 1-beta2, 1-beta1^t, 1-beta2^t, epsilon, -lr], each
+// operation a float32 one in tfjs's order (shared/backends/adamKernel.ts). Outputs may be the inputs.
+EXPORT(adam_update)
+void adam_update(const float* x, const float* g, const float* m, const float* v, float* xo, float* mo, float* vo, const float* c, int n) {
+  const V b1 = wasm_f32x4_splat(c[0]), omb1 = wasm_f32x4_splat(c[1]), b2 = wasm_f32x4_splat(c[2]), omb2 = wasm_f32x4_splat(c[3]);
+  const V c1 = wasm_f32x4_splat(c[4]), c2 = wasm_f32x4_splat(c[5]), eps = wasm_f32x4_splat(c[6]), negLr = wasm_f32x4_splat(c[7]);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const V gi = wasm_v128_load(g + i), xi = wasm_v128_load(x + i);
+    const V mi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(m + i), b1), wasm_f32x4_mul(gi, omb1));
+    const V vi = wasm_f32x4_add(wasm_f32x4_mul(wasm_v128_load(v + i), b2), wasm_f32x4_mul(wasm_f32x4_mul(gi, gi), omb2));
+    const V step = wasm_f32x4_div(wasm_f32x4_div(mi, c1), wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_div(vi, c2)), eps));
+    wasm_v128_store(xo + i, wasm_f32x4_add(wasm_f32x4_mul(step, negLr), xi));
+    wasm_v128_store(mo + i, mi);
+    wasm_v128_store(vo + i, vi);
+  }
+  for (; i < n; ++i) {
+    const float gi = g[i], xi = x[i];
+    const float mi = m[i] * c[0] + gi * c[1];
+    const float vi = v[i] * c[2] + (gi * gi) * c[3];
+    xo[i] = ((mi / c[4]) / (__builtin_sqrtf(vi / c[5]) + c[6])) * c[7] + xi;
+    mo[i] = mi;
+    vo[i] = vi;
+  }
+}

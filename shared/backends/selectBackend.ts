@@ -84,7 +84,11 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       const { registerWasmTrainingKernels } = await import("./wasmTrainingKernels.js");
       const added = registerWasmTrainingKernels();
       await setBackend("wasm");
-      return { tfBackend: "wasm", detail: `wasm (SIMD) + ${added.length} project gradient kernels` };
+      // Chain models (cnn) train as whole steps on the project's SIMD kernels where kernels.wasm loads.
+      const { simdModule } = await import("./simd/simdKernels.js");
+      const simd = simdModule();
+      const chains = typeof simd === "string" ? `no SIMD chain kernels (${simd})` : "SIMD chain kernels for conv-block chains";
+      return { tfBackend: "wasm", detail: `wasm (SIMD) + ${added.length} project gradient kernels + ${chains}` };
     }
     case "cpu":
       await import("@tensorflow/tfjs-backend-cpu");

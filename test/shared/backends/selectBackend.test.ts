@@ -65,12 +65,12 @@ describe("auto", () => {
     expect(s.detail).toMatch(/native kernels on OpenBLAS/);
   });
 
-  it("falls back to plain wasm (with the project's gradient kernels) when the addon is unavailable", () => {
+  it("falls back to plain wasm (with the project's gradient kernels and SIMD chain kernels) when the addon is unavailable", () => {
     const s = selectInChild("auto", { FEDFUSION_NATIVE: "off" });
     if (BETTER.includes(s.name)) return;
     expect(s.name).toBe("wasm");
     expect(s.backend).toBe("wasm");
-    expect(s.detail).toMatch(/project gradient kernels/);
+    expect(s.detail).toMatch(/project gradient kernels \+ SIMD chain kernels for conv-block chains$/);
     expect(s.skipped.join("\n")).toMatch(/^native: native addon disabled by FEDFUSION_NATIVE=off$/m);
   });
 });

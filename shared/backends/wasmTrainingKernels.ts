@@ -58,8 +58,8 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   [CROSS_ENTROPY_KERNEL]: "new: a batch's cross-entropy in one kernel (the composite is 5, on [batch, classes])",
   [CROSS_ENTROPY_GRAD_KERNEL]: "new: its gradient in one kernel (the composite's is ~13)",
   [CORRECT_COUNT_KERNEL]: "new: a batch's correct predictions in one kernel (the composite is 8)",
-  [CONV_POOL_KERNEL]: "new: the conv block (conv + bias + ReLU + 2x2 max pool) forward, XNNPACK's fused conv then the pooling in JavaScript",
-  [CONV_POOL_GRAD_KERNEL]: "new: its backward, in JavaScript for a first layer (tfjs's nine kernels took ~22 of cnn's 29 ms step)",
+  [CONV_POOL_KERNEL]: "new: the conv block (conv + bias + ReLU + 2x2 max pool) forward: a first layer in the project's SIMD kernels, others as XNNPACK's fused conv then the pooling in JavaScript",
+  [CONV_POOL_GRAD_KERNEL]: "new: its backward in the project's SIMD kernels (a later block's from the winning positions alone)",
 };
 
 /** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
@@ -106,7 +106,7 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   [CROSS_ENTROPY_GRAD_KERNEL]: () => LOSS_KERNELS[CROSS_ENTROPY_GRAD_KERNEL],
   [CORRECT_COUNT_KERNEL]: () => LOSS_KERNELS[CORRECT_COUNT_KERNEL],
   [CONV_POOL_KERNEL]: makeConvPool,
-  [CONV_POOL_GRAD_KERNEL]: makeConvPoolGrad,
+  [CONV_POOL_GRAD_KERNEL]: () => makeConvPoolGrad(),
 };
 
 /**

@@ -33,6 +33,7 @@ const WebAssembly = (globalThis as unknown as {
 interface Exports {
   conv_pool(x: number, w: number, b: number, y: number, arg: number, ...geometry: number[]): void;
   conv_pool_filter_grad(dy: number, x: number, y: number, arg: number, dw: number, db: number, ...geometry: number[]): void;
+  conv_pool_grad(dy: number, x: number, w: number, y: number, arg: number, dw: number, db: number, dx: number, scratch: number, ...geometry: number[]): void;
   sgemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, A: number, lda: number, B: number, ldb: number, beta: number, C: number, ldc: number): void;
   bias_relu(y: number, rows: number, cols: number, bias: number, relu: number): void;
   sum_columns(x: number, out: number, rows: number, cols: number): void;
@@ -76,6 +77,20 @@ export function simdChainKernels(floats: number): SimdKernels | null {
   return typeof module === "string" ? null : new SimdKernels(module, floats);
 }
 
+/**
+ * The kernels for arrays that live elsewhere (tfjs's wasm heap): one instance per process, emptied at each
+ * call and replaced by a larger one when `floats` do not fit. Its arrays are valid until the next call.
+ */
+let scratch: SimdKernels | null = null;
+export function scratchSimdKernels(floats: number): SimdKernels | null {
+  if (scratch !== null && scratch.capacity() >= floats) {
+    scratch.reset();
+    return scratch;
+  }
+  scratch = simdChainKernels(Math.ceil(floats * 1.25) + 4096);
+  return scratch;
+}
+
 /** What the direct conv block (src/kernels.cc) takes: a first layer's few taps, no input gradient. */
 export function simdCoversConvPool(b: ConvPoolBlock, inputGradient: boolean): boolean {
   return !inputGradient && b.kh * b.kw * b.c <= 32 && (b.kh + 1) * (b.kw + 1) * b.c <= 64 && b.oc % 4 === 0 && b.oc <= 64;
@@ -89,12 +104,28 @@ export class SimdKernels implements ChainKernels {
   private readonly memory: WasmMemory;
   private next: number;
   private readonly coefficients: Float32Array;
+  /** Where arrays start: after the coefficients. */
+  private readonly first: number;
+  /** The general gradient's working memory, kept from call to call. */
+  private work: Float32Array | null = null;
 
   constructor(module: WasmModule, floats: number) {
     this.memory = new WebAssembly.Memory({ initial: Math.ceil((heapBase + 4 * (floats + 8)) / PAGE) });
     this.k = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as Exports;
     this.next = heapBase;
     this.coefficients = this.float32(8);
+    this.first = this.next;
+  }
+
+  /** How many values the arrays still to be allocated may hold, at most. */
+  capacity(): number {
+    return Math.floor((this.memory.buffer.byteLength - this.first) / 4);
+  }
+
+  /** Frees every array: those handed out before must no longer be used. */
+  reset(): void {
+    this.next = this.first;
+    this.work = null;
   }
 
   float32(length: number): Float32Array {
@@ -148,7 +179,7 @@ export class SimdKernels implements ChainKernels {
   }
 
   convPool(x: Float32Array, filter: Float32Array, bias: Float32Array, y: Float32Array, argmax: Int32Array, b: ConvPoolBlock): void {
-    this.requireCovered(b, false);
+    this.requireCovered(b);
     const pooled = b.n * b.ph * b.pw * b.oc;
     this.k.conv_pool(
       this.at(x, b.n * b.h * b.w * b.c, "x"), this.at(filter, b.kh * b.kw * b.c * b.oc, "filter"), this.at(bias, b.oc, "bias"),
@@ -156,16 +187,24 @@ export class SimdKernels implements ChainKernels {
     );
   }
 
+  /** Any block's gradients: a first layer's by the direct path, others (or with dx) from the winning positions alone. */
   convPoolGrad(
     dy: Float32Array, x: Float32Array, filter: Float32Array, y: Float32Array, argmax: Int32Array,
     dfilter: Float32Array, dbias: Float32Array, dx: Float32Array | null, b: ConvPoolBlock,
   ): void {
-    this.requireCovered(b, dx !== null);
     const pooled = b.n * b.ph * b.pw * b.oc;
-    this.k.conv_pool_filter_grad(
-      this.at(dy, pooled, "dy"), this.at(x, b.n * b.h * b.w * b.c, "x"), this.at(y, pooled, "y"), this.at(argmax, pooled, "argmax"),
-      this.at(dfilter, filter.length, "dfilter"), this.at(dbias, b.oc, "dbias"), ...geometry(b),
-    );
+    const inSize = b.n * b.h * b.w * b.c;
+    const taps = b.kh * b.kw * b.c;
+    const [pdy, px, py, parg] = [this.at(dy, pooled, "dy"), this.at(x, inSize, "x"), this.at(y, pooled, "y"), this.at(argmax, pooled, "argmax")];
+    const [pdw, pdb] = [this.at(dfilter, taps * b.oc, "dfilter"), this.at(dbias, b.oc, "dbias")];
+    if (dx === null && simdCoversConvPool(b, false)) {
+      this.k.conv_pool_filter_grad(pdy, px, py, parg, pdw, pdb, ...geometry(b));
+      return;
+    }
+    const floats = 2 * b.oc + 2 * b.oc * taps;
+    if (this.work === null || this.work.length < floats) this.work = this.float32(floats);
+    const pw = this.at(filter, taps * b.oc, "filter");
+    this.k.conv_pool_grad(pdy, px, pw, py, parg, pdw, pdb, dx ? this.at(dx, inSize, "dx") : 0, this.work.byteOffset, ...geometry(b));
   }
 
   adamUpdate(
@@ -180,10 +219,8 @@ export class SimdKernels implements ChainKernels {
     );
   }
 
-  private requireCovered(b: ConvPoolBlock, inputGradient: boolean): void {
-    if (!simdCoversConvPool(b, inputGradient)) {
-      throw new Error(`simd kernels: no direct conv block for ${b.kh}x${b.kw}x${b.c} → ${b.oc} filters${inputGradient ? " with the input's gradient" : ""}`);
-    }
+  private requireCovered(b: ConvPoolBlock): void {
+    if (!simdCoversConvPool(b, false)) throw new Error(`simd kernels: no direct conv block for ${b.kh}x${b.kw}x${b.c} → ${b.oc} filters`);
   }
 }
 

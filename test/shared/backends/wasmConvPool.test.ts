@@ -1,6 +1,7 @@
 /**
- * The conv block's JavaScript kernels over XNNPACK (shared/backends/wasmConvPool.ts), which plain wasm
- * uses where the native addon is not built: the same cases as the native kernels, against cpu.
+ * The conv block's kernels on plain wasm (shared/backends/wasmConvPool.ts: the project's SIMD kernels, and
+ * XNNPACK's conv for a later block's forward pass), used where the native addon is not built: the same
+ * cases as the native kernels, against cpu.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
@@ -17,10 +18,10 @@ beforeAll(async () => {
 });
 
 describe("plain wasm", () => {
-  it("has the JavaScript conv-block kernels, not the addon's", () => {
+  it("has the plain-wasm conv-block kernels, not the addon's", () => {
     const k = tf.getKernel(CONV_POOL_KERNEL, "wasm");
-    expect(k?.kernelFunc.name).toBe("convPoolOverXnnpack");
+    expect(k?.kernelFunc.name).toBe("convPoolPlainWasm");
   });
 });
 
-describeConvPoolBlock("JavaScript over XNNPACK");
+describeConvPoolBlock("SIMD kernels and XNNPACK");

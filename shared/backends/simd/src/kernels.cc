@@ -240,6 +240,62 @@ void FilterGradTaps(const float* dy, const float* x, const float* y, const int32
   }
 }
 
+// The block's gradients for any shape (a later layer's too, with its input's gradient), from the winners
+// alone: the gradient reaches only the conv output at each live unit's winning position, so rather than
+// the dense conv gradients (a GEMM over all four positions, three of them zero) each live unit adds
+// g · its patch to its filter's row (dW, kept transposed) and g · its filter to the input under its patch
+// (dx). Both runs are contiguous: per kernel row, KW·C values of x (NHWC) and of the filter. Dead units
+// are skipped with a branch (each skips 2·KH·KW·C multiply-adds).
+inline void AddScaled(float* dst, const float* src, float g, int len) {
+  const V gv = wasm_f32x4_splat(g);
+  int i = 0;
+  for (; i + 4 <= len; i += 4) wasm_v128_store(dst + i, wasm_f32x4_add(wasm_v128_load(dst + i), wasm_f32x4_mul(gv, wasm_v128_load(src + i))));
+  for (; i < len; ++i) dst[i] += g * src[i];
+}
+
+void SparseGrad(const float* dy, const float* x, const float* w, const float* y, const int32_t* arg, const Geo& g, float* dw, float* db,
+                float* dx, float* scratch) {
+  const int KC = g.kc(), OC = g.OC;
+  double* sums = reinterpret_cast<double*>(scratch);
+  float* rows = scratch + 2 * OC;  // [OC][KC]: dW transposed
+  float* wT = rows + OC * KC;      // [OC][KC]: the filters as rows, for dx
+  for (int o = 0; o < OC; ++o) sums[o] = 0.0;
+  for (int i = 0; i < OC * KC; ++i) rows[i] = 0.f;
+  if (dx) {
+    for (int i = 0, size = g.N * g.H * g.W * g.C; i < size; ++i) dx[i] = 0.f;
+    for (int k = 0; k < KC; ++k)
+      for (int o = 0; o < OC; ++o) wT[o * KC + k] = w[k * OC + o];
+  }
+  int out = 0;
+  for (int n = 0; n < g.N; ++n) {
+    for (int ph = 0; ph < g.PH; ++ph) {
+      for (int pw = 0; pw < g.PW; ++pw, out += OC) {
+        for (int o = 0; o < OC; ++o) {
+          if (!(y[out + o] > 0.f)) continue;
+          const float v = dy[out + o];
+          sums[o] += double(v);
+          const int pos = arg[out + o] & 3;
+          const int ih0 = 2 * ph + (pos >> 1) - g.pt, iw0 = 2 * pw + (pos & 1) - g.pl;
+          // The patch's columns inside the image.
+          const int kw0 = iw0 < 0 ? -iw0 : 0, kw1 = g.W - iw0 < g.KW ? g.W - iw0 : g.KW;
+          if (kw0 >= kw1) continue;
+          const int len = (kw1 - kw0) * g.C;
+          for (int kh = 0; kh < g.KH; ++kh) {
+            const int ih = ih0 + kh;
+            if (ih < 0 || ih >= g.H) continue;
+            const int at = ((n * g.H + ih) * g.W + iw0 + kw0) * g.C, k = (kh * g.KW + kw0) * g.C;
+            AddScaled(rows + o * KC + k, x + at, v, len);
+            if (dx) AddScaled(dx + at, wT + o * KC + k, v, len);
+          }
+        }
+      }
+    }
+  }
+  for (int k = 0; k < KC; ++k)
+    for (int o = 0; o < OC; ++o) dw[k * OC + o] = rows[o * KC + k];
+  for (int o = 0; o < OC; ++o) db[o] = float(sums[o]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // sgemm: C = alpha * op(A) * op(B) + beta * C, row-major. op(B) is packed a panel of 8 (or 4) columns and
 // kKc rows at a time; op(A) is read in place, one broadcast per element, through its row and k strides
@@ -341,6 +397,14 @@ void conv_pool_filter_grad(const float* dy, const float* x, const float* y, cons
                            int W, int C, int KH, int KW, int OC, int pt, int pl, int PH, int PW) {
   const Geo g{N, H, W, C, KH, KW, OC, pt, pl, PH, PW};
   WithTaps(g, [&](const auto& t) { FilterGradTaps(dy, x, y, arg, g, t, dw, db); });
+}
+
+// dw, db and (unless dx is 0) dx of any block, from dy, x, w and conv_pool's y and arg; scratch holds
+// 2·OC + 2·OC·KH·KW·C floats (16-byte aligned).
+EXPORT(conv_pool_grad)
+void conv_pool_grad(const float* dy, const float* x, const float* w, const float* y, const int32_t* arg, float* dw, float* db, float* dx,
+                    float* scratch, int N, int H, int W, int C, int KH, int KW, int OC, int pt, int pl, int PH, int PW) {
+  SparseGrad(dy, x, w, y, arg, Geo{N, H, W, C, KH, KW, OC, pt, pl, PH, PW}, dw, db, dx, scratch);
 }
 
 EXPORT(sgemm)

@@ -57,10 +57,11 @@ function referenceForward(x: Float32Array, w: Float32Array, bias: Float32Array, 
   return { y, arg };
 }
 
-/** dW and db in float64 from dy and the forward pass's y and argmax. */
-function referenceGrad(dy: Float32Array, x: Float32Array, y: Float32Array, arg: Int32Array, b: ConvPoolBlock) {
+/** dW, db and dx in float64 from dy and the forward pass's y and argmax. */
+function referenceGrad(dy: Float32Array, x: Float32Array, w: Float32Array, y: Float32Array, arg: Int32Array, b: ConvPoolBlock) {
   const dw = new Float64Array(b.kh * b.kw * b.c * b.oc);
   const db = new Float64Array(b.oc);
+  const dx = new Float64Array(x.length);
   let out = 0;
   for (let n = 0; n < b.n; n++)
     for (let ph = 0; ph < b.ph; ph++)
@@ -76,10 +77,15 @@ function referenceGrad(dy: Float32Array, x: Float32Array, y: Float32Array, arg: 
               const ih = oh + i - b.pt;
               const iw = ow + j - b.pl;
               if (ih < 0 || ih >= b.h || iw < 0 || iw >= b.w) continue;
-              for (let c = 0; c < b.c; c++) dw[((i * b.kw + j) * b.c + c) * b.oc + o] += g * x[((n * b.h + ih) * b.w + iw) * b.c + c];
+              for (let c = 0; c < b.c; c++) {
+                const k = ((i * b.kw + j) * b.c + c) * b.oc + o;
+                const at = ((n * b.h + ih) * b.w + iw) * b.c + c;
+                dw[k] += g * x[at];
+                dx[at] += g * w[k];
+              }
             }
         }
-  return { dw, db };
+  return { dw, db, dx };
 }
 
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tolerance: number) {
@@ -122,11 +128,44 @@ describe("simd conv block", () => {
       const db = k.float32(b.oc);
       dw.fill(7); // overwritten, not added to
       k.convPoolGrad(dy, x, w, y, arg, dw, db, null, b);
-      const g = referenceGrad(dy, x, y, arg, b);
+      const g = referenceGrad(dy, x, w, y, arg, b);
       expectClose(dw, g.dw, 1e-5);
       expectClose(db, g.db, 1e-6);
+      // With the input's gradient: the general path (from the winning positions), dx overwritten.
+      const dx = k.float32(x.length).fill(7);
+      dw.fill(7);
+      k.convPoolGrad(dy, x, w, y, arg, dw, db, dx, b);
+      expectClose(dw, g.dw, 1e-5);
+      expectClose(db, g.db, 1e-6);
+      expectClose(dx, g.dx, 1e-5);
     });
   }
+
+  it("computes a later block's gradients (many taps, 7 filters, 'same') from the winning positions alone", () => {
+    const k = kernels();
+    const rng = new Random(31);
+    const b = convPoolBlock("test", [3, 9, 11, 8], [3, 3, 8, 7], "same");
+    expect(simdCoversConvPool(b, false)).toBe(false);
+    const x = fill(k.float32(b.n * b.h * b.w * b.c), rng);
+    const w = fill(k.float32(b.kh * b.kw * b.c * b.oc), rng, 0.3);
+    const bias = fill(k.float32(b.oc), rng, 0.1);
+    const want = referenceForward(x, w, bias, b);
+    const y = k.float32(want.y.length);
+    y.set(want.y);
+    const arg = k.int32(want.arg.length);
+    arg.set(want.arg);
+    const dy = fill(k.float32(y.length), rng);
+    const [dw, db, dx] = [k.float32(w.length), k.float32(b.oc), k.float32(x.length)];
+    k.convPoolGrad(dy, x, w, y, arg, dw, db, dx, b);
+    const g = referenceGrad(dy, x, w, y, arg, b);
+    expectClose(dw, g.dw, 1e-5);
+    expectClose(db, g.db, 1e-6);
+    expectClose(dx, g.dx, 1e-5);
+    // Without dx: the same filter gradient.
+    const dw2 = k.float32(w.length);
+    k.convPoolGrad(dy, x, w, y, arg, dw2, db, null, b);
+    expect(dw2).toEqual(dw);
+  });
 
   it("lets NaN through the ReLU but never wins a window with it: a window of NaN only gives -Infinity", () => {
     const k = kernels();
@@ -143,16 +182,14 @@ describe("simd conv block", () => {
     expect([arg[0], arg[4], arg[8], arg[12]]).toEqual([0, 3, 2, 0]);
   });
 
-  it("covers first layers only: refuses an input gradient, many taps, or filters not a multiple of 4", () => {
+  it("covers first layers only in the forward pass: refuses many taps or filters not a multiple of 4", () => {
     const k = kernels();
-    const b = convPoolBlock("test", [1, 6, 6, 1], [3, 3, 1, 8], "valid");
-    expect(simdCoversConvPool(b, true)).toBe(false);
-    expect(simdCoversConvPool(convPoolBlock("test", [1, 6, 6, 32], [3, 3, 32, 8], "valid"), false)).toBe(false);
+    expect(simdCoversConvPool(convPoolBlock("test", [1, 6, 6, 1], [3, 3, 1, 8], "valid"), true)).toBe(false);
+    const wide = convPoolBlock("test", [1, 6, 6, 32], [3, 3, 32, 8], "valid");
+    expect(simdCoversConvPool(wide, false)).toBe(false);
     expect(simdCoversConvPool(convPoolBlock("test", [1, 6, 6, 1], [3, 3, 1, 6], "valid"), false)).toBe(false);
-    const a = () => k.float32(64);
-    expect(() => k.convPoolGrad(a(), a(), a(), a(), k.int32(64), a(), a(), a(), b)).toThrow(
-      /simd kernels: no direct conv block for 3x3x1 → 8 filters with the input's gradient/,
-    );
+    const a = (n: number) => k.float32(n);
+    expect(() => k.convPool(a(1152), a(2304), a(8), a(32), k.int32(32), wide)).toThrow(/simd kernels: no direct conv block for 3x3x32 → 8 filters/);
   });
 });
 

@@ -14,25 +14,14 @@
  */
 import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { convPoolForwardInputs, convPoolGradInputs, type ConvPoolBlock } from "./convPoolBlock.js";
-import { scratchSimdKernels, simdCoversConvPool, simdModule, type SimdKernels } from "./simd/simdKernels.js";
+import { copyIn, scratchOrThrow } from "./simd/onHeap.js";
+import { simdCoversConvPool } from "./simd/simdKernels.js";
 import type { Stock } from "./wasmComposed.js";
 import { float32View, int32View, withHeapOutputs } from "./wasmHeap.js";
 
 type Block = ConvPoolBlock;
 
-/** The SIMD kernels with room for `floats` values, emptied. */
-function simd(floats: number): SimdKernels {
-  const k = scratchSimdKernels(floats + 256);
-  if (k === null) throw new Error(`wasm conv block: the SIMD kernels are unavailable (${String(simdModule())})`);
-  return k;
-}
-
-/** A copy of a on the kernels' memory. */
-function copyIn<T extends Float32Array | Int32Array>(k: SimdKernels, a: T): T {
-  const c = (a instanceof Float32Array ? k.float32(a.length) : k.int32(a.length)) as T;
-  c.set(a);
-  return c;
-}
+const simd = (floats: number) => scratchOrThrow("wasm conv block", floats);
 
 export function makeConvPool(stock: Stock): KernelFunc {
   return function convPoolPlainWasm({ inputs, backend, attrs }) {

@@ -38,6 +38,9 @@ import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from "./wasmConvGra
 import { makeMaxPoolGrad } from "./wasmMaxPoolGrad.js";
 import { CONV_POOL_GRAD_KERNEL, CONV_POOL_KERNEL } from "./convPoolKernelNames.js";
 import { makeConvPool, makeConvPoolGrad } from "./wasmConvPool.js";
+import { encoderKernels } from "./encoderKernels.js";
+import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from "./encoderKernelNames.js";
+import { simdEncoderMath } from "./simd/onHeap.js";
 
 const BACKEND = "wasm";
 
@@ -60,6 +63,10 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   [CORRECT_COUNT_KERNEL]: "new: a batch's correct predictions in one kernel (the composite is 8)",
   [CONV_POOL_KERNEL]: "new: the conv block (conv + bias + ReLU + 2x2 max pool) forward: a first layer in the project's SIMD kernels, others as XNNPACK's fused conv then the pooling in JavaScript",
   [CONV_POOL_GRAD_KERNEL]: "new: its backward in the project's SIMD kernels (a later block's from the winning positions alone)",
+  [GELU_KERNEL]: "new: GELU in one kernel, in the project's SIMD kernels (the composite's libm tanh alone took 5 ms for fusion-s's [1600,128])",
+  [GELU_GRAD_KERNEL]: "new: its gradient in one kernel",
+  [LAYER_NORM_KERNEL]: "new: layer norm in one kernel (the composite is ~10)",
+  [LAYER_NORM_GRAD_KERNEL]: "new: its gradient in one kernel (the composite's is ~25)",
 };
 
 /** The kernel names {@link registerWasmTrainingKernels} installs on wasm. */
@@ -107,6 +114,7 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   [CORRECT_COUNT_KERNEL]: () => LOSS_KERNELS[CORRECT_COUNT_KERNEL],
   [CONV_POOL_KERNEL]: makeConvPool,
   [CONV_POOL_GRAD_KERNEL]: () => makeConvPoolGrad(),
+  ...Object.fromEntries(Object.entries(encoderKernels(simdEncoderMath)).map(([name, kernel]) => [name, () => kernel])),
 };
 
 /**

@@ -26,7 +26,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { backend_util, broadcast_util, util } from "@tensorflow/tfjs-core";
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensorflow/tfjs-core";
 import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainingKernels.js";
-import { registerEncoderKernels, unregisterEncoderKernels } from "./encoderKernels.js";
+import { encoderKernels } from "../encoderKernels.js";
 import { executeOnHeap, type View } from "../wasmHeap.js";
 import { convPoolKernels } from "./convPoolKernels.js";
 import { setRegisteredAddon } from "./activeAddon.js";
@@ -407,6 +407,8 @@ export interface NativeKernelsOptions extends NativeAddonOptions {
 
 /** The kernel configs replaced by registerNativeKernels(), by kernel name. */
 const previous = new Map<string, KernelConfig>();
+/** Kernels registered under new names (nothing to put back: unregistering removes them). */
+const added: string[] = [];
 const counts = new Map<string, { native: number; fallback: number }>();
 let registered: { kernels: string[]; blas: string } | undefined;
 
@@ -454,7 +456,16 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     replaceKernel(original, kernelFunc);
     kernels.push(name);
   }
-  kernels.push(...registerEncoderKernels(addon));
+  // The encoder kernels: in place of plain wasm's SIMD ones where those are registered, else new.
+  for (const [name, kernelFunc] of Object.entries(encoderKernels(addon))) {
+    const simd = tf.getKernel(name, BACKEND);
+    if (simd) replaceKernel(simd, kernelFunc);
+    else {
+      tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
+      added.push(name);
+    }
+    kernels.push(name);
+  }
   // registerWasmTrainingKernels() installed the conv block (over XNNPACK) and Adam's update in JavaScript;
   // the addon's replace them.
   for (const [name, kernelFunc] of Object.entries(convPoolKernels(addon))) {
@@ -481,7 +492,8 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
-  unregisterEncoderKernels();
+  for (const name of added) tf.unregisterKernel(name, BACKEND);
+  added.length = 0;
   registered = undefined;
   setRegisteredAddon(undefined);
 }

@@ -38,6 +38,10 @@ interface Exports {
   bias_relu(y: number, rows: number, cols: number, bias: number, relu: number): void;
   sum_columns(x: number, out: number, rows: number, cols: number): void;
   adam_update(x: number, g: number, m: number, v: number, xo: number, mo: number, vo: number, c: number, n: number): void;
+  gelu(x: number, y: number, n: number): void;
+  gelu_grad(dy: number, x: number, dx: number, n: number): void;
+  layer_norm(x: number, g: number, b: number, y: number, rows: number, d: number, eps: number): void;
+  layer_norm_grad(dy: number, x: number, g: number, dx: number, dg: number, db: number, rows: number, d: number, eps: number): void;
   __heap_base: { value: number };
 }
 
@@ -216,6 +220,30 @@ export class SimdKernels implements ChainKernels {
     this.k.adam_update(
       this.at(x, n, "x"), this.at(g, n, "g"), this.at(m, n, "m"), this.at(v, n, "v"),
       this.at(xOut, n, "xOut"), this.at(mOut, n, "mOut"), this.at(vOut, n, "vOut"), this.coefficients.byteOffset, n,
+    );
+  }
+
+  gelu(x: Float32Array, y: Float32Array): void {
+    this.k.gelu(this.at(x, x.length, "x"), this.at(y, x.length, "y"), x.length);
+  }
+
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void {
+    const n = x.length;
+    this.k.gelu_grad(this.at(dy, n, "dy"), this.at(x, n, "x"), this.at(dx, n, "dx"), n);
+  }
+
+  layerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, rows: number, d: number, eps: number): void {
+    this.k.layer_norm(this.at(x, rows * d, "x"), this.at(gamma, d, "gamma"), this.at(beta, d, "beta"), this.at(y, rows * d, "y"), rows, d, eps);
+  }
+
+  layerNormGrad(
+    dy: Float32Array, x: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array,
+    rows: number, d: number, eps: number,
+  ): void {
+    const n = rows * d;
+    this.k.layer_norm_grad(
+      this.at(dy, n, "dy"), this.at(x, n, "x"), this.at(gamma, d, "gamma"), this.at(dx, n, "dx"), this.at(dgamma, d, "dgamma"),
+      this.at(dbeta, d, "dbeta"), rows, d, eps,
     );
   }
 

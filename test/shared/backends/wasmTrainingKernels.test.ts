@@ -76,7 +76,8 @@ describe("registerWasmTrainingKernels", () => {
   it("registers the missing, broken and slow kernels once, on wasm only", () => {
     expect(registered.sort()).toEqual([
       "BatchMatMul", "Cast", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FedfusionAdam", "FedfusionConvPool", "FedfusionConvPoolGrad",
-      "FedfusionCorrectCount", "FedfusionCrossEntropy", "FedfusionCrossEntropyGrad", "Identity", "MaxPoolGrad",
+      "FedfusionCorrectCount", "FedfusionCrossEntropy", "FedfusionCrossEntropyGrad", "FedfusionGelu", "FedfusionGeluGrad",
+      "FedfusionLayerNorm", "FedfusionLayerNormGrad", "Identity", "MaxPoolGrad",
     ]);
     expect(Object.keys(WASM_TRAINING_KERNELS).sort()).toEqual(registered);
     expect(registerWasmTrainingKernels()).toEqual([]); // idempotent

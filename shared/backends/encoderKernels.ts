@@ -1,23 +1,23 @@
 /**
- * The fused encoder kernels (encoderKernelNames.ts) on backend 'wasm', computed by the native addon
- * (src/encoder.cc) directly on the wasm heap. They are new kernel names, so nothing is replaced: a backend
- * without them keeps the composite ops.
+ * The fused encoder kernels (encoderKernelNames.ts) on backend 'wasm': on the native path the addon's
+ * (native/src/encoder.cc), working on the wasm heap; on plain wasm the project's SIMD kernels
+ * (simd/src/kernels.cc, on copies). They are new kernel names: a backend without them keeps the
+ * composite ops (shared/model/encoderOps.ts).
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
 import {
-  ENCODER_KERNEL_NAMES,
   GELU_GRAD_KERNEL,
   GELU_KERNEL,
   LAYER_NORM_EPSILON,
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
-} from "../encoderKernelNames.js";
-import { executeOnHeap, requireFloat32 } from "../wasmHeap.js";
-import type { NativeAddon } from "./nativeAddon.js";
+} from "./encoderKernelNames.js";
+import type { NativeAddon } from "./native/nativeAddon.js";
+import { executeOnHeap, requireFloat32 } from "./wasmHeap.js";
 
-const BACKEND = "wasm";
+/** The arithmetic behind the kernels, on views of the wasm heap (the native addon's functions). */
+export type EncoderMath = Pick<NativeAddon, "gelu" | "geluGrad" | "layerNorm" | "layerNormGrad">;
 
 type Inputs = Record<string, TensorInfo>;
 
@@ -28,7 +28,8 @@ function rowsOf(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, numb
   return [util.sizeFromShape(x.shape) / d, d];
 }
 
-function kernels(addon: NativeAddon): Record<string, KernelFunc> {
+/** The kernels, by name. */
+export function encoderKernels(addon: EncoderMath): Record<string, KernelFunc> {
   return {
     [GELU_KERNEL]: ({ inputs, backend }) => {
       const { x } = inputs as Inputs;
@@ -57,22 +58,4 @@ function kernels(addon: NativeAddon): Record<string, KernelFunc> {
       );
     },
   };
-}
-
-/** Registers the fused encoder kernels on 'wasm' (idempotent); returns the names registered now. */
-export function registerEncoderKernels(addon: NativeAddon): string[] {
-  const added: string[] = [];
-  for (const [kernelName, kernelFunc] of Object.entries(kernels(addon))) {
-    if (tf.getKernel(kernelName, BACKEND)) continue;
-    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc });
-    added.push(kernelName);
-  }
-  return added;
-}
-
-/** Removes them again (with unregisterNativeKernels). */
-export function unregisterEncoderKernels(): void {
-  for (const name of ENCODER_KERNEL_NAMES) {
-    if (tf.getKernel(name, BACKEND)) tf.unregisterKernel(name, BACKEND);
-  }
 }

@@ -1,0 +1,51 @@
+/**
+ * The SIMD kernels for tfjs kernels on plain wasm, whose tensors live on tfjs's wasm heap: the kernels
+ * have a memory of their own, so inputs are copied in and outputs out, through the process's scratch
+ * instance (a copy costs ~1% of what the kernels save: the conv block's gradient, GELU's libm tanh).
+ */
+import type { EncoderMath } from "../encoderKernels.js";
+import { scratchSimdKernels, simdModule, type SimdKernels } from "./simdKernels.js";
+
+/** The scratch kernels with room for `floats` values, emptied; throws when kernels.wasm did not load. */
+export function scratchOrThrow(what: string, floats: number): SimdKernels {
+  const k = scratchSimdKernels(floats + 256);
+  if (k === null) throw new Error(`${what}: the SIMD kernels are unavailable (${String(simdModule())})`);
+  return k;
+}
+
+/** A copy of a on the kernels' memory. */
+export function copyIn<T extends Float32Array | Int32Array>(k: SimdKernels, a: T): T {
+  const c = (a instanceof Float32Array ? k.float32(a.length) : k.int32(a.length)) as T;
+  c.set(a);
+  return c;
+}
+
+/** GELU and layer norm (encoderKernels.ts) by the SIMD kernels, on views of another memory. */
+export const simdEncoderMath: EncoderMath = {
+  gelu(x, y) {
+    const k = scratchOrThrow("gelu", 2 * x.length);
+    const out = k.float32(x.length);
+    k.gelu(copyIn(k, x), out);
+    y.set(out);
+  },
+  geluGrad(dy, x, dx) {
+    const k = scratchOrThrow("geluGrad", 3 * x.length);
+    const out = k.float32(x.length);
+    k.geluGrad(copyIn(k, dy), copyIn(k, x), out);
+    dx.set(out);
+  },
+  layerNorm(x, gamma, beta, y, rows, d, eps) {
+    const k = scratchOrThrow("layerNorm", 2 * x.length + 2 * d);
+    const out = k.float32(x.length);
+    k.layerNorm(copyIn(k, x), copyIn(k, gamma), copyIn(k, beta), out, rows, d, eps);
+    y.set(out);
+  },
+  layerNormGrad(dy, x, gamma, dx, dgamma, dbeta, rows, d, eps) {
+    const k = scratchOrThrow("layerNormGrad", 3 * x.length + 3 * d);
+    const [kdx, kdg, kdb] = [k.float32(x.length), k.float32(d), k.float32(d)];
+    k.layerNormGrad(copyIn(k, dy), copyIn(k, x), copyIn(k, gamma), kdx, kdg, kdb, rows, d, eps);
+    dx.set(kdx);
+    dgamma.set(kdg);
+    dbeta.set(kdb);
+  },
+};

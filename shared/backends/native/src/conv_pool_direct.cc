@@ -8,6 +8,8 @@
 // only the order of the sums differs. Built for AVX2+FMA and used only where the CPU has both.
 #include "conv_pool_direct.h"
 
+#include "../../cc/conv_block.h"
+
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -19,9 +21,8 @@ constexpr int64_t kMaxKC = 32;
 constexpr int64_t kMaxBlock = 64;
 constexpr int64_t kMaxOC = 64;
 
-// A window's four patches all lie in one (KH+1) x (KW+1) x C block of the input: it is read once, and
-// patch element k (kh, kw, c) of position pos (0..3, row-major in the 2x2 window) is block[Off(pos, k)].
-// Taps says where: RuntimeTaps from a table, FixedTaps<KH, KW, C> at compile time for the common first
+// A window's four patches all lie in one (KH+1) x (KW+1) x C block of the input (../../cc/conv_block.h).
+// Taps says where patch element k of position pos is: RuntimeTaps from a table, FixedTaps<KH, KW, C> at compile time for the common first
 // layers, so that the loops unroll and every broadcast reads the block at a constant offset (with the
 // table, an index load per broadcast made the loop load-bound).
 struct RuntimeTaps {
@@ -29,11 +30,8 @@ struct RuntimeTaps {
   int64_t offsets[4][kMaxKC];
   explicit RuntimeTaps(const Geo& g) : KC(g.kc()), KH(g.KH), KW(g.KW), C(g.C) {
     for (int pos = 0; pos < 4; ++pos) {
-      for (int64_t k = 0; k < KC; ++k) offsets[pos][k] = Offset(KW, C, pos, k);
+      for (int64_t k = 0; k < KC; ++k) offsets[pos][k] = TapOffset(KW, C, pos, k);
     }
-  }
-  static constexpr int64_t Offset(int64_t KW, int64_t C, int pos, int64_t k) {
-    return ((k / (KW * C) + (pos >> 1)) * (KW + 1) + (k / C) % KW + (pos & 1)) * C + k % C;
   }
   int64_t Off(int pos, int64_t k) const { return offsets[pos][k]; }
 };
@@ -41,30 +39,8 @@ struct RuntimeTaps {
 template <int64_t FKH, int64_t FKW, int64_t FC>
 struct FixedTaps {
   static constexpr int64_t KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
-  static constexpr int64_t Off(int pos, int64_t k) { return RuntimeTaps::Offset(KW, C, pos, k); }
+  static constexpr int64_t Off(int pos, int64_t k) { return TapOffset(KW, C, pos, k); }
 };
-
-// The input block of window (n, ph, pw), zero where it reaches into the padding.
-template <class Taps>
-inline void GatherBlock(const float* x, const Geo& g, const Taps& t, int64_t n, int64_t ph, int64_t pw, float* block) {
-  const float* xn = x + n * g.H * g.W * t.C;
-  const int64_t ih0 = 2 * ph - g.pt, iw0 = 2 * pw - g.pl, rowLen = (t.KW + 1) * t.C;
-  const bool inside = ih0 >= 0 && ih0 + t.KH + 1 <= g.H && iw0 >= 0 && iw0 + t.KW + 1 <= g.W;
-  for (int64_t r = 0; r <= t.KH; ++r, block += rowLen) {
-    const int64_t ih = ih0 + r;
-    if (inside) {
-      const float* s = xn + (ih * g.W + iw0) * t.C;
-      for (int64_t i = 0; i < rowLen; ++i) block[i] = s[i];
-      continue;
-    }
-    for (int64_t col = 0; col <= t.KW; ++col) {
-      const int64_t iw = iw0 + col;
-      const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-      const float* s = xn + (ih * g.W + iw) * t.C;
-      for (int64_t c = 0; c < t.C; ++c) block[col * t.C + c] = in ? s[c] : 0.f;
-    }
-  }
-}
 
 // Filters are done in groups of G = 2 vectors (16 filters; a last group of 1): the four positions' G
 // accumulators (8), the bias and the running max stay in AVX2's 16 registers, each weight load feeds four

@@ -9,10 +9,15 @@
 #include <stdint.h>
 #include <wasm_simd128.h>
 
+#include "../../cc/conv_block.h"
+#include "../../cc/encoder_math.h"
+
 #define EXPORT(name) extern "C" __attribute__((export_name(#name)))
 
 namespace {
 
+using ff::GatherBlock;
+using ff::TapOffset;
 typedef v128_t V;
 
 // ---------------------------------------------------------------------------------------------------
@@ -27,13 +32,6 @@ struct Geo {
   int kc() const { return KH * KW * C; }
 };
 
-// Where patch element k = (kh, kw, c) of window position pos (0..3, row-major) sits in the window's block.
-constexpr int TapOffset(int KW, int C, int pos, int k) {
-  return ((k / (KW * C) + (pos >> 1)) * (KW + 1) + (k / C) % KW + (pos & 1)) * C + k % C;
-}
-
-// The taps of a 3x3 grey or RGB first layer at compile time (the loops unroll, every load is at a constant
-// offset); any other shape from a table.
 // f(k) for k = I..N-1, unrolled at compile time.
 template <int I, int N>
 struct Unroll {
@@ -77,28 +75,6 @@ void WithTaps(const Geo& g, F&& f) {
   if (g.KH == 3 && g.KW == 3 && g.C == 1) return f(FixedTaps<3, 3, 1>());
   if (g.KH == 3 && g.KW == 3 && g.C == 3) return f(FixedTaps<3, 3, 3>());
   f(RuntimeTaps(g));
-}
-
-// The input block of window (n, ph, pw), zero where it reaches into the padding.
-template <class Taps>
-inline void GatherBlock(const float* x, const Geo& g, const Taps& t, int n, int ph, int pw, float* block) {
-  const float* xn = x + n * g.H * g.W * t.C;
-  const int ih0 = 2 * ph - g.pt, iw0 = 2 * pw - g.pl, rowLen = (t.KW + 1) * t.C;
-  const bool inside = ih0 >= 0 && ih0 + t.KH + 1 <= g.H && iw0 >= 0 && iw0 + t.KW + 1 <= g.W;
-  for (int r = 0; r <= t.KH; ++r, block += rowLen) {
-    const int ih = ih0 + r;
-    if (inside) {
-      const float* s = xn + (ih * g.W + iw0) * t.C;
-      for (int i = 0; i < rowLen; ++i) block[i] = s[i];
-      continue;
-    }
-    for (int col = 0; col <= t.KW; ++col) {
-      const int iw = iw0 + col;
-      const bool in = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
-      const float* s = xn + (ih * g.W + iw) * t.C;
-      for (int c = 0; c < t.C; ++c) block[col * t.C + c] = in ? s[c] : 0.f;
-    }
-  }
 }
 
 // Filters go in groups of two vectors (8 filters; a last group of one): the four positions' accumulators,
@@ -496,115 +472,18 @@ void adam_update(const float* x, const float* g, const float* m, const float* v,
 
 // ---------------------------------------------------------------------------------------------------
 // The fusion model's encoder kernels (GELU and layer norm, forward and backward): the native addon's
-// formulas (shared/backends/native/src/encoder.cc), which follow shared/model/encoderOps.ts's composite
-// ops. The loops are plain C: clang vectorises them.
+// arithmetic (../../cc/encoder_math.h); clang vectorises its loops.
 
-namespace {
-
-constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
-constexpr float kGeluA = 0.044715f;
-
-// tanh as a rational function (Eigen's float approximation), within a few ulp; ±1 beyond ±9, x near 0.
-inline float FastTanh(float v) {
-  const float c = 7.99881172180175781f;
-  const float x = v > c ? c : (v < -c ? -c : v);
-  const float x2 = x * x;
-  float p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
-  p = x2 * p + -8.60467152213735e-11f;
-  p = x2 * p + 5.12229709037114e-08f;
-  p = x2 * p + 1.48572235717979e-05f;
-  p = x2 * p + 6.37261928875436e-04f;
-  p = x2 * p + 4.89352455891786e-03f;
-  p = x * p;
-  float q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
-  q = x2 * q + 2.26843463243900e-03f;
-  q = x2 * q + 4.89352518554385e-03f;
-  float r = p / q;
-  r = v >= 9.f ? 1.f : (v <= -9.f ? -1.f : r);
-  return (v < 0.0004f && v > -0.0004f) ? v : r;
-}
-
-// Σ term(j) over j < d in float64, in four partial sums (lanes j mod 4, the tail into lane 0).
-template <class Term>
-inline double LaneSum(int d, Term term) {
-  double s[4] = {0, 0, 0, 0};
-  const int d4 = d - d % 4;
-  for (int j = 0; j < d4; j += 4)
-    for (int k = 0; k < 4; ++k) s[k] += term(j + k);
-  for (int j = d4; j < d; ++j) s[0] += term(j);
-  return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
-inline void RowStats(const float* r, int d, double eps, double* mean, double* rstd) {
-  const double m = LaneSum(d, [r](int j) { return double(r[j]); }) / double(d);
-  const double q = LaneSum(d, [r, m](int j) {
-    const double c = r[j] - m;
-    return c * c;
-  });
-  *mean = m;
-  *rstd = 1.0 / __builtin_sqrt(q / double(d) + eps);
-}
-
-}  // namespace
-
-// y = 0.5·x·(1 + tanh(c·(x + a·x³))) for n values.
 EXPORT(gelu)
-void gelu(const float* __restrict x, float* __restrict y, int n) {
-  for (int i = 0; i < n; ++i) {
-    const float v = x[i];
-    y[i] = 0.5f * v * (1.f + FastTanh(kGeluC * (v + kGeluA * v * v * v)));
-  }
-}
+void gelu(const float* x, float* y, int n) { ff::GeluLoop(x, y, n); }
 
-// dx = dy · (0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²)), t = tanh(c·(x + a·x³)).
 EXPORT(gelu_grad)
-void gelu_grad(const float* __restrict dy, const float* __restrict x, float* __restrict dx, int n) {
-  for (int i = 0; i < n; ++i) {
-    const float v = x[i];
-    const float t = FastTanh(kGeluC * (v + kGeluA * v * v * v));
-    const float d = 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * kGeluC * (1.f + 3.f * kGeluA * v * v);
-    dx[i] = dy[i] * d;
-  }
-}
+void gelu_grad(const float* dy, const float* x, float* dx, int n) { ff::GeluGradLoop(dy, x, dx, n); }
 
-// y = (x − mean)/sqrt(var + eps)·gamma + beta per row of d (statistics in float64).
 EXPORT(layer_norm)
-void layer_norm(const float* __restrict x, const float* __restrict g, const float* __restrict b, float* __restrict y, int rows, int d,
-                double eps) {
-  for (int i = 0; i < rows; ++i) {
-    const float* r = x + i * d;
-    float* o = y + i * d;
-    double mean, rstd;
-    RowStats(r, d, eps, &mean, &rstd);
-    const float m = float(mean), s = float(rstd);
-    for (int j = 0; j < d; ++j) o[j] = (r[j] - m) * s * g[j] + b[j];
-  }
-}
+void layer_norm(const float* x, const float* g, const float* b, float* y, int rows, int d, double eps) { ff::LayerNormRows(x, g, b, y, rows, d, eps); }
 
-// With x̂ = (x − mean)·rstd and g = dy·gamma: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) per row; dgamma = Σ dy·x̂,
-// dbeta = Σ dy over the rows.
 EXPORT(layer_norm_grad)
-void layer_norm_grad(const float* __restrict dy, const float* __restrict x, const float* __restrict g, float* __restrict dx,
-                     float* __restrict dg, float* __restrict db, int rows, int d, double eps) {
-  for (int j = 0; j < d; ++j) dg[j] = db[j] = 0.f;
-  for (int i = 0; i < rows; ++i) {
-    const float* r = x + i * d;
-    const float* e = dy + i * d;
-    float* o = dx + i * d;
-    double mean, rstd;
-    RowStats(r, d, eps, &mean, &rstd);
-    const float m = float(mean), s = float(rstd);
-    for (int j = 0; j < d; ++j) {
-      const float xh = (r[j] - m) * s;
-      dg[j] += e[j] * xh;
-      db[j] += e[j];
-    }
-    const double sg = LaneSum(d, [e, g](int j) { return double(e[j] * g[j]); });
-    const double sgx = LaneSum(d, [e, g, r, m, s](int j) { return double(e[j] * g[j]) * double((r[j] - m) * s); });
-    const float mg = float(sg / double(d)), mgx = float(sgx / double(d));
-    for (int j = 0; j < d; ++j) {
-      const float xh = (r[j] - m) * s;
-      o[j] = s * (e[j] * g[j] - mg - xh * mgx);
-    }
-  }
+void layer_norm_grad(const float* dy, const float* x, const float* g, float* dx, float* dg, float* db, int rows, int d, double eps) {
+  ff::LayerNormGradRows(dy, x, g, dx, dg, db, rows, d, eps);
 }

@@ -1,7 +1,8 @@
 /**
  * The SIMD kernels for tfjs kernels on plain wasm, whose tensors live on tfjs's wasm heap: the kernels
  * have a memory of their own, so inputs are copied in and outputs out, through the process's scratch
- * instance (a copy costs ~1% of what the kernels save: the conv block's gradient, GELU's libm tanh).
+ * instance (a copy costs a few percent of what the kernels save: the conv block's gradient, GELU's libm
+ * tanh, a transposed product).
  */
 import type { EncoderMath } from "../encoderKernels.js";
 import { scratchSimdKernels, simdModule, type SimdKernels } from "./simdKernels.js";
@@ -18,6 +19,25 @@ export function copyIn<T extends Float32Array | Int32Array>(k: SimdKernels, a: T
   const c = (a instanceof Float32Array ? k.float32(a.length) : k.int32(a.length)) as T;
   c.set(a);
   return c;
+}
+
+/**
+ * out[i] [M, N] = op(a[i]) · op(b[i]) for the batch's slices i (a [M, K] each or, transposed, [K, M]; b
+ * [K, N] or [N, K]) by the SIMD sgemm, slice after slice.
+ */
+export function simdMatMul(
+  a: Float32Array, b: Float32Array, out: Float32Array, batch: number, M: number, N: number, K: number, transA: boolean, transB: boolean,
+): void {
+  const k = scratchOrThrow("matMul", a.length + b.length + out.length + 4 * batch);
+  const [ka, kb, kc] = [copyIn(k, a), copyIn(k, b), k.float32(out.length)];
+  const [sa, sb, sc] = [M * K, K * N, M * N];
+  for (let i = 0; i < batch; i++) {
+    k.sgemm(
+      transA, transB, M, N, K, 1, ka.subarray(i * sa, (i + 1) * sa), transA ? M : K, kb.subarray(i * sb, (i + 1) * sb), transB ? K : N,
+      0, kc.subarray(i * sc, (i + 1) * sc), N,
+    );
+  }
+  out.set(kc);
 }
 
 /** GELU and layer norm (encoderKernels.ts) by the SIMD kernels, on views of another memory. */

@@ -9,7 +9,6 @@ import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gr
 import { beforeAll, describe, expect, it } from "vitest";
 import { runOnBackend } from "../../helpers/kernels.js";
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from "../../../shared/backends/wasmTrainingKernels.js";
-import { canSliceMatMul } from "../../../shared/backends/wasmSliceMatMul.js";
 
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -289,14 +288,10 @@ describe("BatchMatMul matches cpu", () => {
     [[5, 7], [1, 7, 40]],
     [[4, 2, 5, 7], [1, 7, 6]],
     [[1, 7], [7, 1]],
-    // Both batched (attention): slice by slice on XNNPACK.
+    // Both batched (attention): slice by slice in the SIMD sgemm.
     [[2, 4, 9, 6], [2, 4, 6, 5]],
     [[16, 50, 16], [16, 16, 50]],
   ];
-  it("runs products with both operands batched slice by slice (the exports it calls exist)", async () => {
-    await tf.setBackend("wasm");
-    expect(canSliceMatMul(tf.backend())).toBe(true);
-  });
   it("for every transpose combination, batched and broadcast", async () => {
     for (const [as, bs] of cases) {
       for (const tA of [false, true]) {

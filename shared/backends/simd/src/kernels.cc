@@ -94,6 +94,24 @@ void PackFilters(const float* w, int KC, int OC) {
   }
 }
 
+// A window's four conv outputs z0..z3 (row-major) of four filters → + bias, ReLU, max and its position.
+// ReLU as tfjs's (v < 0 ? 0 : v): pmax(v, 0) = v < 0 ? 0 : v keeps NaN and -0. The running max
+// pmax(best, v) = best < v ? v : best takes v only where v > best: the first maximum wins and NaN never
+// does (a window of NaN gives -Infinity). Positions rise, so a later win's position is the max.
+inline __attribute__((always_inline)) void PoolEpilogue(V z0, V z1, V z2, V z3, V b, float* y, int32_t* arg) {
+  const V zero = wasm_f32x4_const_splat(0.f);
+  V best = wasm_f32x4_pmax(wasm_f32x4_const_splat(-__builtin_inff()), wasm_f32x4_pmax(wasm_f32x4_add(z0, b), zero));
+  V where = wasm_i32x4_const_splat(0);
+  const V z[3] = {z1, z2, z3};
+  for (int pos = 1; pos < 4; ++pos) {
+    const V v = wasm_f32x4_pmax(wasm_f32x4_add(z[pos - 1], b), zero);
+    where = wasm_i32x4_max(where, wasm_v128_and(wasm_f32x4_gt(v, best), wasm_i32x4_splat(pos)));
+    best = wasm_f32x4_pmax(best, v);
+  }
+  wasm_v128_store(y, best);
+  wasm_v128_store(arg, where);
+}
+
 template <int G, class Taps>
 inline void WindowForward(const float* block, const Taps& t, const float* wg, const float* bias, float* y, int32_t* arg) {
   V acc[4][G];
@@ -107,22 +125,7 @@ inline void WindowForward(const float* block, const Taps& t, const float* wg, co
       for (int j = 0; j < G; ++j) acc[pos][j] = wasm_f32x4_add(acc[pos][j], wasm_f32x4_mul(v, wv[j]));
     }
   });
-  const V zero = wasm_f32x4_const_splat(0.f);
-  for (int j = 0; j < G; ++j) {
-    const V b = wasm_v128_load(bias + 4 * j);
-    // ReLU as tfjs's (v < 0 ? 0 : v): pmax(v, 0) = v < 0 ? 0 : v keeps NaN and -0. The running max
-    // pmax(best, v) = best < v ? v : best takes v only where v > best: the first maximum wins and NaN never
-    // does (a window of NaN gives -Infinity). Positions rise, so a later win's position is the max.
-    V best = wasm_f32x4_pmax(wasm_f32x4_const_splat(-__builtin_inff()), wasm_f32x4_pmax(wasm_f32x4_add(acc[0][j], b), zero));
-    V where = wasm_i32x4_const_splat(0);
-    for (int pos = 1; pos < 4; ++pos) {
-      const V v = wasm_f32x4_pmax(wasm_f32x4_add(acc[pos][j], b), zero);
-      where = wasm_i32x4_max(where, wasm_v128_and(wasm_f32x4_gt(v, best), wasm_i32x4_splat(pos)));
-      best = wasm_f32x4_pmax(best, v);
-    }
-    wasm_v128_store(y + 4 * j, best);
-    wasm_v128_store(arg + 4 * j, where);
-  }
+  for (int j = 0; j < G; ++j) PoolEpilogue(acc[0][j], acc[1][j], acc[2][j], acc[3][j], wasm_v128_load(bias + 4 * j), y + 4 * j, arg + 4 * j);
 }
 
 template <class Taps>

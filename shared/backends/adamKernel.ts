@@ -4,7 +4,8 @@
  * training step's ~1,100 kernel calls. The kernel does the same float32 arithmetic in the same order, so
  * it gives bit-identical results: every operation below is one float32 operation of AdamOptimizer's
  * (Math.fround after each; a float64 result of float32 operands rounds to the exact float32 result).
- * The native addon (src/elementwise.cc) runs the same loop in C where it is built.
+ * jsAdamUpdate is the reference: the native addon (native/src/elementwise.cc) and, on plain wasm, the SIMD
+ * kernels (simd/src/kernels.cc) run the same loop, tested bit for bit against it.
  */
 import { backend, util } from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";

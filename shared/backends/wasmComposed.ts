@@ -8,7 +8,7 @@ import type { KernelBackend, KernelFunc, NamedAttrMap, TensorInfo } from "@tenso
 /** The stock wasm kernels the replacements are composed of. */
 export const STOCK_KERNELS = [
   "Conv2D", "FusedConv2D", "DepthwiseConv2dNative", "MaxPool", "Max", "BatchMatMul", "Transpose", "Reshape", "Reverse", "PadV2",
-  "Slice", "Concat", "Fill", "Identity", "Cast", "Add", "Sub", "Multiply", "Step", "ClipByValue",
+  "Slice", "Concat", "Fill", "Identity", "Cast", "Add", "Sub", "Multiply", "Step", "ClipByValue", "Sum",
 ] as const;
 export type StockName = (typeof STOCK_KERNELS)[number];
 export type Stock = Record<StockName, KernelFunc>;

@@ -30,17 +30,18 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { KernelFunc, TensorInfo } from "@tensorflow/tfjs-core";
-import { ADAM_KERNEL, adamKernel, jsAdamUpdate } from "./adamKernel.js";
+import { ADAM_KERNEL, adamKernel } from "./adamKernel.js";
 import { CORRECT_COUNT_KERNEL, CROSS_ENTROPY_GRAD_KERNEL, CROSS_ENTROPY_KERNEL, LOSS_KERNELS } from "./lossKernels.js";
 import { makeBatchMatMul } from "./wasmBatchMatMul.js";
 import { STOCK_KERNELS, type Stock } from "./wasmComposed.js";
 import { makeConv2DBackpropFilter, makeConv2DBackpropInput } from "./wasmConvGradients.js";
 import { makeMaxPoolGrad } from "./wasmMaxPoolGrad.js";
+import { makeSum } from "./wasmSum.js";
 import { CONV_POOL_GRAD_KERNEL, CONV_POOL_KERNEL } from "./convPoolKernelNames.js";
 import { makeConvPool, makeConvPoolGrad } from "./wasmConvPool.js";
 import { encoderKernels } from "./encoderKernels.js";
 import { GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL } from "./encoderKernelNames.js";
-import { simdEncoderMath } from "./simd/onHeap.js";
+import { simdAdamUpdate, simdEncoderMath } from "./simd/onHeap.js";
 
 const BACKEND = "wasm";
 
@@ -57,7 +58,8 @@ export const WASM_TRAINING_KERNELS: Readonly<Record<string, string>> = {
   BatchMatMul: "stock wasm runs transposed products (dense-layer gradients) and batched ones (attention) in a scalar loop",
   Identity: "stock wasm copies the data; gradients call it hundreds of times per step (now shares it, as cpu does)",
   Cast: "stock wasm copies even to the same dtype (now shares the data then, as cpu does)",
-  [ADAM_KERNEL]: "new: Adam's update of a variable in one pass (tfjs's AdamOptimizer runs 14 kernels per variable)",
+  Sum: "stock wasm transposes the tensor before summing over leading axes (bias gradients); now float64 column sums in the SIMD kernels",
+  [ADAM_KERNEL]: "new: Adam's update of a variable in one pass, in the SIMD kernels (tfjs's AdamOptimizer runs 14 kernels per variable)",
   [CROSS_ENTROPY_KERNEL]: "new: a batch's cross-entropy in one kernel (the composite is 5, on [batch, classes])",
   [CROSS_ENTROPY_GRAD_KERNEL]: "new: its gradient in one kernel (the composite's is ~13)",
   [CORRECT_COUNT_KERNEL]: "new: a batch's correct predictions in one kernel (the composite is 8)",
@@ -108,7 +110,8 @@ const FACTORIES: Record<string, (stock: Stock) => KernelFunc> = {
   BatchMatMul: makeBatchMatMul,
   Identity: makeIdentity,
   Cast: makeCast,
-  [ADAM_KERNEL]: () => adamKernel(jsAdamUpdate),
+  Sum: makeSum,
+  [ADAM_KERNEL]: () => adamKernel(simdAdamUpdate),
   [CROSS_ENTROPY_KERNEL]: () => LOSS_KERNELS[CROSS_ENTROPY_KERNEL],
   [CROSS_ENTROPY_GRAD_KERNEL]: () => LOSS_KERNELS[CROSS_ENTROPY_GRAD_KERNEL],
   [CORRECT_COUNT_KERNEL]: () => LOSS_KERNELS[CORRECT_COUNT_KERNEL],

@@ -4,6 +4,7 @@
  * instance (a copy costs a few percent of what the kernels save: the conv block's gradient, GELU's libm
  * tanh, a transposed product).
  */
+import type { AdamUpdate } from "../adamKernel.js";
 import type { EncoderMath } from "../encoderKernels.js";
 import { scratchSimdKernels, simdModule, type SimdKernels } from "./simdKernels.js";
 
@@ -39,6 +40,25 @@ export function simdMatMul(
   }
   out.set(kc);
 }
+
+/** out[j] = Σ_i x[i, j] over x [rows, cols], in float64, by the SIMD kernels. */
+export function simdSumColumns(x: Float32Array, out: Float32Array, rows: number, cols: number): void {
+  const k = scratchOrThrow("sum", x.length + cols);
+  const o = k.float32(cols);
+  k.sumColumns(copyIn(k, x), o, rows, cols);
+  out.set(o);
+}
+
+/** Adam's step (adamKernel.ts) by the SIMD kernels: bit for bit the JavaScript loop's, ~4x faster with the copies. */
+export const simdAdamUpdate: AdamUpdate = (x, g, m, v, xOut, mOut, vOut, c) => {
+  const n = x.length;
+  const k = scratchOrThrow("adam", 7 * n);
+  const [kx, kg, km, kv] = [copyIn(k, x), copyIn(k, g), copyIn(k, m), copyIn(k, v)];
+  k.adamUpdate(kx, kg, km, kv, kx, km, kv, c);
+  xOut.set(kx);
+  mOut.set(km);
+  vOut.set(kv);
+};
 
 /** GELU and layer norm (encoderKernels.ts) by the SIMD kernels, on views of another memory. */
 export const simdEncoderMath: EncoderMath = {

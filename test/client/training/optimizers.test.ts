@@ -9,6 +9,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gradients
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADAM_KERNEL, adamKernel, jsAdamUpdate } from "../../../shared/backends/adamKernel.js";
+import { simdAdamUpdate } from "../../../shared/backends/simd/onHeap.js";
 import { loadNativeAddon, type NativeAddon } from "../../../shared/backends/native/nativeAddon.js";
 import { registerNativeKernels, unregisterNativeKernels } from "../../../shared/backends/native/nativeKernels.js";
 import { createOptimizer, FusedAdamOptimizer } from "../../../client/training/optimizers.js";
@@ -85,12 +86,26 @@ describe("fused Adam", () => {
     [xi, mi, vi].forEach((t, k) => expect(bits(t)).toEqual(bits(a[k])));
   });
 
-  for (const impl of ["native", "javascript"] as const) {
+  it("the SIMD update (plain wasm's, on copies) is bit-identical too, edge values included", () => {
+    const n = 1003;
+    const edge = [0, -0, 1e-30, -1e-30, 3e38, -3e38, 1e-45, 0.5, -7];
+    const arr = (scale: number) => Float32Array.from({ length: n }, (_, i) => (i < edge.length ? edge[(i * 5) % edge.length] : rand() * scale));
+    const [x, g, m] = [arr(2), arr(1), arr(0.1)];
+    const v = Float32Array.from(arr(0.01), Math.abs);
+    const c = Float32Array.of(0.9, 1 - 0.9, 0.999, 1 - 0.999, 1 - 0.9 ** 5, 1 - 0.999 ** 5, 1e-7, -0.003);
+    const a = [new Float32Array(n), new Float32Array(n), new Float32Array(n)] as const;
+    const b = [new Float32Array(n), new Float32Array(n), new Float32Array(n)] as const;
+    simdAdamUpdate(x, g, m, v, ...a, c);
+    jsAdamUpdate(x, g, m, v, ...b, c);
+    for (let k = 0; k < 3; k++) expect(bits(a[k])).toEqual(bits(b[k]));
+  });
+
+  for (const impl of ["native", "javascript", "simd"] as const) {
     it(`trains to bit-identical weights as tf.train.adam (${impl} kernel)`, () => {
       const native = tf.getKernel(ADAM_KERNEL, "wasm")!;
-      if (impl === "javascript") {
+      if (impl !== "native") {
         tf.unregisterKernel(ADAM_KERNEL, "wasm");
-        tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: adamKernel(jsAdamUpdate) });
+        tf.registerKernel({ kernelName: ADAM_KERNEL, backendName: "wasm", kernelFunc: adamKernel(impl === "simd" ? simdAdamUpdate : jsAdamUpdate) });
       }
       try {
         const init = model().getWeights().map((w) => w.clone());

@@ -76,7 +76,7 @@ describe("registerWasmTrainingKernels", () => {
     expect(registered.sort()).toEqual([
       "BatchMatMul", "Cast", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FedfusionAdam", "FedfusionConvPool", "FedfusionConvPoolGrad",
       "FedfusionCorrectCount", "FedfusionCrossEntropy", "FedfusionCrossEntropyGrad", "FedfusionGelu", "FedfusionGeluGrad",
-      "FedfusionLayerNorm", "FedfusionLayerNormGrad", "Identity", "MaxPoolGrad",
+      "FedfusionLayerNorm", "FedfusionLayerNormGrad", "Identity", "MaxPoolGrad", "Sum",
     ]);
     expect(Object.keys(WASM_TRAINING_KERNELS).sort()).toEqual(registered);
     expect(registerWasmTrainingKernels()).toEqual([]); // idempotent
@@ -274,6 +274,31 @@ describe("MaxPoolGrad matches cpu", () => {
         tf.sum(tf.mul(tf.maxPool(tf.sub(tf.conv2d(x as tf.Tensor4D, tf.tensor4d(fv, [3, 3, 3, 5]), 1, "same"), 2), 2, 2, "valid"), 3));
       return tf.grad(f)(tf.tensor4d(xv, [4, 12, 10, 3]));
     });
+  });
+});
+
+describe("Sum matches cpu", () => {
+  it("over leading axes (float64 column sums), with and without keepDims, and any other reduction (stock)", async () => {
+    const cases: [number[], number | number[]][] = [
+      [[32, 128], 0],
+      [[7, 5, 3], [0, 1]],
+      [[7, 5, 3], [1, 0]],
+      [[4, 6], -2],
+      [[3, 4, 5], 2], // trailing: stock
+      [[3, 4, 5], 1], // middle: stock
+      [[3, 4], [0, 1]], // everything: stock
+      [[1, 9], 0],
+    ];
+    for (const [shape, axis] of cases) {
+      const v = values(shape);
+      for (const keepDims of [false, true]) {
+        await expectWasmMatchesCpu(`sum ${shape} axis ${axis} keepDims ${keepDims}`, () => tf.sum(tf.tensor(v, shape), axis, keepDims));
+      }
+    }
+    // float64 sums: 1e8 + 1 − 1e8 over a column is 1 (float32 would give 0).
+    await tf.setBackend("wasm");
+    const column = tf.tensor([1e8, 1, -1e8], [3, 1]);
+    expect(Array.from(tf.sum(column, 0).dataSync())).toEqual([1]);
   });
 });
 

@@ -80,15 +80,16 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       };
     }
     case "wasm": {
+      // The project's kernels on plain wasm (conv-block gradients, encoder, chain models' whole steps) run
+      // in its WebAssembly SIMD module: without it this backend cannot train a conv net.
+      const { simdModule } = await import("./simd/simdKernels.js");
+      const simd = simdModule();
+      if (typeof simd === "string") throw new Error(`the project's SIMD kernels are unavailable: ${simd}`);
       await import("@tensorflow/tfjs-backend-wasm");
       const { registerWasmTrainingKernels } = await import("./wasmTrainingKernels.js");
       const added = registerWasmTrainingKernels();
       await setBackend("wasm");
-      // Chain models (cnn) train as whole steps on the project's SIMD kernels where kernels.wasm loads.
-      const { simdModule } = await import("./simd/simdKernels.js");
-      const simd = simdModule();
-      const chains = typeof simd === "string" ? `no SIMD chain kernels (${simd})` : "SIMD chain kernels for conv-block chains";
-      return { tfBackend: "wasm", detail: `wasm (SIMD) + ${added.length} project gradient kernels + ${chains}` };
+      return { tfBackend: "wasm", detail: `wasm (SIMD) + ${added.length} project gradient kernels + SIMD chain kernels for conv-block chains` };
     }
     case "cpu":
       await import("@tensorflow/tfjs-backend-cpu");

@@ -56,8 +56,9 @@ function wasmPath(): string | undefined {
   return [join(here, "kernels.wasm"), join(here, "..", "..", "..", "..", "shared", "backends", "simd", "kernels.wasm")].find((p) => existsSync(p));
 }
 
-/** The compiled module, or why there is none (compiled once per process). */
+/** The compiled module, or why there is none (compiled once per process). FEDFUSION_SIMD=off rules it out. */
 export function simdModule(): WasmModule | string {
+  if (compiled === undefined && process.env.FEDFUSION_SIMD === "off") compiled = "disabled by FEDFUSION_SIMD=off";
   if (compiled === undefined) {
     const path = wasmPath();
     try {

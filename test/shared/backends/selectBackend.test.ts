@@ -73,4 +73,11 @@ describe("auto", () => {
     expect(s.detail).toMatch(/project gradient kernels \+ SIMD chain kernels for conv-block chains$/);
     expect(s.skipped.join("\n")).toMatch(/^native: native addon disabled by FEDFUSION_NATIVE=off$/m);
   });
+
+  it("skips plain wasm, saying why, when the project's SIMD kernels are unavailable", () => {
+    const s = selectInChild("auto", { FEDFUSION_NATIVE: "off", FEDFUSION_SIMD: "off" });
+    if (BETTER.includes(s.name)) return;
+    expect(s.name).toBe("cpu");
+    expect(s.skipped.join("\n")).toMatch(/^wasm: the project's SIMD kernels are unavailable: disabled by FEDFUSION_SIMD=off$/m);
+  });
 });

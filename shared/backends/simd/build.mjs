@@ -7,6 +7,7 @@
 //
 // CLANG names the compiler (default clang-16, else clang); it must find wasm-ld (lld) on its own.
 import { spawnSync } from "node:child_process";
+import { chmodSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -43,6 +44,8 @@ for (const clang of candidates) {
     console.error(`simd kernels: ${clang} failed (exit ${r.status ?? r.signal})`);
     process.exit(1);
   }
+  // wasm-ld marks its output executable; the committed file is plain data.
+  chmodSync(join(here, "kernels.wasm"), 0o644);
   console.log(`simd kernels built with ${clang}: ${join(here, "kernels.wasm")}`);
   process.exit(0);
 }

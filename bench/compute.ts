@@ -26,8 +26,10 @@ const GEMM_KERNELS = new Set([
   "FedfusionConvPool", "FedfusionConvPoolGrad",
 ]);
 const BATCH = 32;
-const NATIVE_STEP =
-  "the whole step runs outside tfjs as calls of the chain's kernels — the native addon's, or on plain wasm the project's WebAssembly SIMD kernels (client/training/nativeChainTrainer.ts) — : no tfjs kernels to profile";
+/** The chain kernels' functions (shared/model/chainKernels.ts), timed for a chain step's breakdown. */
+const CHAIN_KERNELS = ["convPool", "convPoolGrad", "sgemm", "biasRelu", "sumColumns", "adamUpdate"] as const;
+/** Steps a chain step's breakdown is timed over (a chain step takes ~1-3 ms; a run's set-up, ~5 ms, is amortised as in training). */
+const CHAIN_PROFILE_STEPS = 64;
 
 // ---------------------------------------------------------------------------------------------
 // sgemm (child)
@@ -76,9 +78,17 @@ interface KernelShare {
   calls: number;
 }
 
-/** A step with no tfjs kernel in it (client/training/nativeChainTrainer.ts): nothing for tf.profile to break down. */
+/**
+ * A step with no tfjs kernel in it (client/training/nativeChainTrainer.ts): nothing for tf.profile to
+ * break down, so the chain's kernels are timed instead.
+ */
 interface NativeStep {
   nativeStep: true;
+  /** Which kernels ran the steps: the native addon's or the WebAssembly SIMD ones. */
+  kind: string;
+  /** Wall time per step, and each kernel function's share of it (the rest: batches, softmax, loss, loop). */
+  stepMs: number;
+  top: KernelShare[];
 }
 
 interface StepProfile {
@@ -176,7 +186,9 @@ export async function backendWorker(args: BackendArgs, io: ChildIO): Promise<Bac
       // (JIT, allocator, kernel caches), and the target is the steady rate of a local epoch.
       const s = await measure(() => trainLocally(model, data, cfg), { warmup: slow ? 0 : 1, repeats });
       const gflops = (examples * flops.training) / s.cpu.median / 1e6;
-      const profile = await profileTraining(tf, () => trainLocally(model, first(slow ? BATCH : 2 * BATCH), cfg), slow ? BATCH : 2 * BATCH, flops.training);
+      const chainData = first(CHAIN_PROFILE_STEPS * BATCH);
+      const chainStep = () => chainStepBreakdown(async () => (await trainLocally(model, chainData, cfg)).runner, Math.ceil(chainData.count / BATCH));
+      const profile = await profileTraining(tf, () => trainLocally(model, first(slow ? BATCH : 2 * BATCH), cfg), slow ? BATCH : 2 * BATCH, flops.training, chainStep);
       out.models.push({ model: name, params, flops, examples, repeats, medianMs: s.cpu.median, gflops, detail: `${examples} examples/run, ${describeSample(s, "cpu")}`, profile });
       io.log(`${args.choice}: ${name} training ${formatNumber(gflops)} GFLOP/s (${examples} examples, ${formatNumber(s.cpu.median)} ms CPU)`);
       model.dispose();
@@ -192,6 +204,7 @@ async function profileTraining(
   f: () => Promise<unknown>,
   examples: number,
   flopsPerExample: number,
+  chainStep?: () => Promise<NativeStep | null>,
 ): Promise<StepProfile | NativeStep | null> {
   try {
     const info = await tf.profile(async () => {
@@ -220,7 +233,7 @@ async function profileTraining(
     for (const [name, e] of byName) if (GEMM_KERNELS.has(name)) gemm += e.ms;
     const steps = Math.ceil(examples / BATCH);
     // The chain trainer runs whole steps outside tfjs: only writing the weights back is seen.
-    if (calls < steps) return { nativeStep: true };
+    if (calls < steps) return chainStep ? await chainStep() : null;
     let commonest: [string, number] = ["", 0];
     for (const e of bySignature) if (e[1] > commonest[1]) commonest = e;
     const top = [...byName.entries()]
@@ -243,6 +256,60 @@ async function profileTraining(
   }
 }
 
+/**
+ * A chain step's breakdown: the chain kernels' functions wrapped with timers (the native adapter's and the
+ * SIMD class's) for one run of `f`, which returns the runner that took the steps.
+ */
+async function chainStepBreakdown(f: () => Promise<string>, steps: number): Promise<NativeStep | null> {
+  const { activeNativeAddon } = await import("../shared/backends/native/activeAddon.js");
+  const { activeChainKernels } = await import("../shared/model/chainKernels.js");
+  const { SimdKernels } = await import("../shared/backends/simd/simdKernels.js");
+  const byName = new Map<string, { ms: number; calls: number }>();
+  type Timed = Record<string, (...a: unknown[]) => unknown>;
+  const targets = [SimdKernels.prototype as unknown as Timed];
+  if (activeNativeAddon() !== null) targets.push(activeChainKernels(() => 0) as unknown as Timed);
+  const restore: (() => void)[] = [];
+  for (const t of targets) {
+    for (const name of CHAIN_KERNELS) {
+      const original = t[name];
+      t[name] = function (this: unknown, ...a: unknown[]) {
+        const start = performance.now();
+        try {
+          return original.apply(this, a);
+        } finally {
+          const e = byName.get(name) ?? { ms: 0, calls: 0 };
+          e.ms += performance.now() - start;
+          e.calls++;
+          byName.set(name, e);
+        }
+      };
+      restore.push(() => (t[name] = original));
+    }
+  }
+  let kind: string;
+  const start = performance.now();
+  try {
+    kind = await f();
+  } finally {
+    for (const r of restore) r();
+  }
+  const total = performance.now() - start;
+  if (kind === "tfjs") return null;
+  const top = [...byName.entries()].map(([name, e]) => ({ name, ms: e.ms / steps, share: e.ms / total, calls: e.calls / steps }));
+  const inKernels = top.reduce((a, k) => a + k.ms * steps, 0);
+  top.push({ name: "outside the kernels (batches, softmax, loss, loop)", ms: (total - inKernels) / steps, share: (total - inKernels) / total, calls: 0 });
+  top.sort((a, b) => b.ms - a.ms);
+  return { nativeStep: true, kind, stepMs: total / steps, top };
+}
+
+/** "convPool 33%, sgemm 28% (3 calls), …": a chain step's largest shares. */
+function chainShares(p: NativeStep, n: number): string {
+  return p.top
+    .slice(0, n)
+    .map((k) => `${k.name} ${formatNumber(100 * k.share)}%${k.calls > 1 ? ` (${Math.round(k.calls)} calls)` : ""}`)
+    .join(", ");
+}
+
 // ---------------------------------------------------------------------------------------------
 // the benchmark (orchestration)
 
@@ -260,7 +327,10 @@ export function explainTraining(m: ModelResult, peak: number | null): string {
   const p = m.profile;
   const perExample = `${formatNumber(m.flops.training / 1e6)} MFLOP per example`;
   if (!p) return `${perExample}; no kernel profile available`;
-  if (p.nativeStep) return `${perExample}; ${NATIVE_STEP}`;
+  if (p.nativeStep) {
+    const where = p.kind === "simd" ? "the project's WebAssembly SIMD kernels" : "the native addon";
+    return `${perExample}; the whole step runs outside tfjs in ${where} (client/training/nativeChainTrainer.ts): ${formatNumber(p.stepMs)} ms per ${BATCH}-example step — ${chainShares(p, 6)}`;
+  }
   const others = p.top.filter((k) => !GEMM_KERNELS.has(k.name)).slice(0, 3);
   const gemmEff = peak ? ` (${formatNumber((100 * p.gemmGflops) / peak)}% of peak)` : "";
   return (
@@ -362,7 +432,10 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     for (const m of b.models) {
       const p = m.profile;
       if (p?.nativeStep) {
-        profileRows.push([b.choice, m.model, null, 0, null, null, NATIVE_STEP, ""]);
+        const kernels = p.top.filter((k) => (CHAIN_KERNELS as readonly string[]).includes(k.name));
+        const calls = kernels.reduce((a, k) => a + k.calls, 0);
+        const ms = kernels.reduce((a, k) => a + k.ms, 0);
+        profileRows.push([b.choice, m.model, ms, Math.round(calls), null, null, `outside tfjs (${p.kind} chain kernels, timed): ${chainShares(p, 5)}`, ""]);
         continue;
       }
       profileRows.push([

@@ -11,8 +11,9 @@ import { scratchSimdKernels, simdModule, type SimdKernels } from "./simdKernels.
 /** The scratch kernels with room for `floats` values, emptied; throws when kernels.wasm did not load. */
 export function scratchOrThrow(what: string, floats: number): SimdKernels {
   const k = scratchSimdKernels(floats + 256);
-  if (k === null) throw new Error(`${what}: the SIMD kernels are unavailable (${String(simdModule())})`);
-  return k;
+  if (k !== null) return k;
+  const module = simdModule();
+  throw new Error(`${what}: ${typeof module === "string" ? `the SIMD kernels are unavailable (${module})` : `no memory for the SIMD kernels' ${floats} values`}`);
 }
 
 /** A copy of a on the kernels' memory. */

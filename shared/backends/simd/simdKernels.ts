@@ -75,11 +75,23 @@ export function simdModule(): WasmModule | string {
   return compiled;
 }
 
-/** Kernels with memory for `floats` values, or null when the module is unavailable. */
+/**
+ * The most values one instance's memory holds: 2 GiB, half of wasm32's reach (a chain that large — huge
+ * images in big batches — goes through tfjs instead).
+ */
+export const SIMD_MAX_FLOATS = 2 ** 29;
+
+/** Kernels with memory for `floats` values, or null when the module is unavailable or that memory cannot be had. */
 export function simdChainKernels(floats: number): SimdKernels | null {
-  // Made by simdModule() from a compiled module only.
   const module = simdModule();
-  return typeof module === "string" ? null : new SimdKernels(module, floats);
+  if (typeof module === "string" || floats > SIMD_MAX_FLOATS) return null;
+  try {
+    return new SimdKernels(module, floats);
+  } catch (e) {
+    // The engine refused the memory (address space or RAM): the caller's tfjs path still works.
+    if (e instanceof RangeError) return null;
+    throw e;
+  }
 }
 
 /**

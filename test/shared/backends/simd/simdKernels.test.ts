@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { jsAdamUpdate } from "../../../../shared/backends/adamKernel.js";
 import { convPoolBlock, type ConvPoolBlock } from "../../../../shared/backends/convPoolBlock.js";
-import { simdChainKernels, simdCoversConvPool, SimdKernels } from "../../../../shared/backends/simd/simdKernels.js";
+import { SIMD_MAX_FLOATS, simdChainKernels, simdCoversConvPool, SimdKernels } from "../../../../shared/backends/simd/simdKernels.js";
 import { Random } from "../../../../shared/random.js";
 
 function kernels(floats = 4_000_000): SimdKernels {
@@ -287,5 +287,9 @@ describe("simd kernels' memory", () => {
     expect(() => k.biasRelu(new Float32Array(4), 1, 4, null, true)).toThrow(/simd kernels: y is not an array of these kernels' memory/);
     expect(() => k.sumColumns(k.float32(5), k.float32(1), 2, 3)).toThrow(/simd kernels: x holds 5 values, 6 needed/);
     expect(() => k.float32(1_000_000)).toThrow(/simd kernels: out of memory for an array of 1000000 values/);
+  });
+
+  it("declines a memory beyond 2 GiB (its caller then goes through tfjs) rather than failing", () => {
+    expect(simdChainKernels(SIMD_MAX_FLOATS + 1)).toBeNull();
   });
 });

@@ -1,8 +1,8 @@
 /**
- * The project's WebAssembly SIMD kernels (src/kernels.cc, built into the committed kernels.wasm): what a
- * chain model (shared/model/nativeChain.ts) needs on the wasm fallback, where the native addon is not
- * built. tfjs-backend-wasm runs such a model's step as ~55 kernel calls, with the conv block's pooling and
- * gradient in JavaScript loops; here a step is a dozen calls into this module.
+ * The project's WebAssembly SIMD kernels (src/kernels.cc, built into the committed kernels.wasm), for the
+ * wasm fallback, where the native addon is not built: a chain model's whole steps (shared/model/nativeChain.ts;
+ * tfjs-backend-wasm ran a `cnn` step as ~55 kernel calls, here it is a dozen calls into this module), and,
+ * through the scratch instance, tfjs kernels on plain wasm (onHeap.ts: conv block, encoder, products, Adam).
  *
  * Each SimdKernels instance owns a memory sized when it is made, and hands out views of it: the memory
  * never grows (growing would detach every view handed out), and an allocation past its end is an error.

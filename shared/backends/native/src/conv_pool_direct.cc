@@ -17,30 +17,8 @@
 namespace ff {
 namespace {
 
-constexpr int64_t kMaxKC = 32;
-constexpr int64_t kMaxBlock = 64;
-constexpr int64_t kMaxOC = 64;
-
-// A window's four patches all lie in one (KH+1) x (KW+1) x C block of the input (../../cc/conv_block.h).
-// Taps says where patch element k of position pos is: RuntimeTaps from a table, FixedTaps<KH, KW, C> at compile time for the common first
-// layers, so that the loops unroll and every broadcast reads the block at a constant offset (with the
-// table, an index load per broadcast made the loop load-bound).
-struct RuntimeTaps {
-  int64_t KC, KH, KW, C;
-  int64_t offsets[4][kMaxKC];
-  explicit RuntimeTaps(const Geo& g) : KC(g.kc()), KH(g.KH), KW(g.KW), C(g.C) {
-    for (int pos = 0; pos < 4; ++pos) {
-      for (int64_t k = 0; k < KC; ++k) offsets[pos][k] = TapOffset(KW, C, pos, k);
-    }
-  }
-  int64_t Off(int pos, int64_t k) const { return offsets[pos][k]; }
-};
-
-template <int64_t FKH, int64_t FKW, int64_t FC>
-struct FixedTaps {
-  static constexpr int64_t KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
-  static constexpr int64_t Off(int pos, int64_t k) { return TapOffset(KW, C, pos, k); }
-};
+// A window's four patches all lie in one (KH+1) x (KW+1) x C block of the input; the taps (FixedTaps,
+// RuntimeTaps: ../../cc/conv_block.h) say where in it each patch element is.
 
 // Filters are done in groups of G = 2 vectors (16 filters; a last group of 1): the four positions' G
 // accumulators (8), the bias and the running max stay in AVX2's 16 registers, each weight load feeds four
@@ -111,8 +89,8 @@ template <class Taps>
 __attribute__((target("avx2,fma"))) void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g,
                                                  const Taps& t, int64_t PH, int64_t PW) {
   const int64_t OC = g.OC, vectors = OC / 8;
-  alignas(32) float block[kMaxBlock];
-  alignas(32) float packed[kMaxKC * kMaxOC];
+  alignas(32) float block[kDirectMaxBlock];
+  alignas(32) float packed[kDirectMaxTaps * kDirectMaxFilters];
   PackFilters(w, t.KC, OC, packed);
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t ph = 0; ph < PH; ++ph) {
@@ -168,9 +146,9 @@ template <class Taps>
 __attribute__((target("avx2,fma"))) void FilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g,
                                                     const Taps& t, int64_t PH, int64_t PW, float* dw, float* db) {
   const int64_t OC = g.OC, vectors = OC / 8;
-  alignas(32) float block[kMaxBlock];
-  alignas(32) double dbSum[kMaxOC] = {};
-  alignas(32) float packed[kMaxKC * kMaxOC];
+  alignas(32) float block[kDirectMaxBlock];
+  alignas(32) double dbSum[kDirectMaxFilters] = {};
+  alignas(32) float packed[kDirectMaxTaps * kDirectMaxFilters];
   memset(packed, 0, size_t(t.KC * OC) * sizeof(float));
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t ph = 0; ph < PH; ++ph) {
@@ -196,14 +174,6 @@ __attribute__((target("avx2,fma"))) void FilterGrad(const float* dy, const float
   for (int64_t o = 0; o < OC; ++o) db[o] = float(dbSum[o]);
 }
 
-// Calls f with the taps of g: compile-time ones for 3x3 grey and RGB first layers, else the table.
-template <class F>
-void WithTaps(const Geo& g, F&& f) {
-  if (g.KH == 3 && g.KW == 3 && g.C == 1) return f(FixedTaps<3, 3, 1>());
-  if (g.KH == 3 && g.KW == 3 && g.C == 3) return f(FixedTaps<3, 3, 3>());
-  f(RuntimeTaps(g));
-}
-
 bool CpuHasAvx2Fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
@@ -212,18 +182,18 @@ bool CpuHasAvx2Fma() {
 }  // namespace
 
 bool ConvPoolDirectCovers(const Geo& g) {
-  return CpuHasAvx2Fma() && g.kc() <= kMaxKC && (g.KH + 1) * (g.KW + 1) * g.C <= kMaxBlock && g.OC % 8 == 0 && g.OC >= 8 &&
-         g.OC <= kMaxOC;
+  return CpuHasAvx2Fma() && g.kc() <= kDirectMaxTaps && (g.KH + 1) * (g.KW + 1) * g.C <= kDirectMaxBlock && g.OC % 8 == 0 && g.OC >= 8 &&
+         g.OC <= kDirectMaxFilters;
 }
 
 void ConvPoolDirectForward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
                            int64_t PW) {
-  WithTaps(g, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t, PH, PW); });
+  WithTaps(g.KH, g.KW, g.C, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t, PH, PW); });
 }
 
 void ConvPoolDirectFilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
                               int64_t PW, float* dw, float* db) {
-  WithTaps(g, [&](const auto& t) { FilterGrad(dy, x, y, arg, g, t, PH, PW, dw, db); });
+  WithTaps(g.KH, g.KW, g.C, [&](const auto& t) { FilterGrad(dy, x, y, arg, g, t, PH, PW, dw, db); });
 }
 
 }  // namespace ff

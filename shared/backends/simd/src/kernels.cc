@@ -17,65 +17,19 @@
 namespace {
 
 using ff::GatherBlock;
-using ff::TapOffset;
+using ff::kDirectMaxBlock;
+using ff::kDirectMaxFilters;
+using ff::kDirectMaxTaps;
+using ff::WithTaps;
 typedef v128_t V;
 
 // ---------------------------------------------------------------------------------------------------
 // The conv block's direct path: conv (stride 1) + bias + ReLU + 2x2 max pooling for few input taps.
 
-constexpr int kMaxKC = 32;     // KH*KW*C
-constexpr int kMaxBlock = 64;  // (KH+1)*(KW+1)*C: the input a pooling window's four patches cover
-constexpr int kMaxOC = 64;
-
 struct Geo {
   int N, H, W, C, KH, KW, OC, pt, pl, PH, PW;
   int kc() const { return KH * KW * C; }
 };
-
-// f(k) for k = I..N-1, unrolled at compile time.
-template <int I, int N>
-struct Unroll {
-  template <class F>
-  static inline __attribute__((always_inline)) void Run(F&& f) {
-    f(I);
-    Unroll<I + 1, N>::Run(f);
-  }
-};
-template <int N>
-struct Unroll<N, N> {
-  template <class F>
-  static inline void Run(F&&) {}
-};
-
-template <int FKH, int FKW, int FC>
-struct FixedTaps {
-  static constexpr int KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
-  static constexpr int Off(int pos, int k) { return TapOffset(KW, C, pos, k); }
-  // Every tap, unrolled: with k a constant, each Off folds to a constant offset.
-  template <class F>
-  static inline __attribute__((always_inline)) void ForEachTap(F&& f) { Unroll<0, KC>::Run(f); }
-};
-
-struct RuntimeTaps {
-  int KC, KH, KW, C;
-  int offsets[4][kMaxKC];
-  explicit RuntimeTaps(const Geo& g) : KC(g.kc()), KH(g.KH), KW(g.KW), C(g.C) {
-    for (int pos = 0; pos < 4; ++pos)
-      for (int k = 0; k < KC; ++k) offsets[pos][k] = TapOffset(KW, C, pos, k);
-  }
-  int Off(int pos, int k) const { return offsets[pos][k]; }
-  template <class F>
-  inline void ForEachTap(F&& f) const {
-    for (int k = 0; k < KC; ++k) f(k);
-  }
-};
-
-template <class F>
-void WithTaps(const Geo& g, F&& f) {
-  if (g.KH == 3 && g.KW == 3 && g.C == 1) return f(FixedTaps<3, 3, 1>());
-  if (g.KH == 3 && g.KW == 3 && g.C == 3) return f(FixedTaps<3, 3, 3>());
-  f(RuntimeTaps(g));
-}
 
 // Filters go in groups of two vectors (8 filters; a last group of one): the four positions' accumulators,
 // two weight vectors and a broadcast fit the 16 registers V8 has on x64. packed holds a group's weights
@@ -83,7 +37,7 @@ void WithTaps(const Geo& g, F&& f) {
 constexpr int kGroup = 2;
 inline int GroupSize(int j0, int vectors) { return j0 + kGroup <= vectors ? kGroup : 1; }
 
-alignas(16) float gPacked[kMaxKC * kMaxOC];
+alignas(16) float gPacked[kDirectMaxTaps * kDirectMaxFilters];
 
 void PackFilters(const float* w, int KC, int OC) {
   const int vectors = OC / 4;
@@ -131,7 +85,7 @@ inline void WindowForward(const float* block, const Taps& t, const float* wg, co
 template <class Taps>
 void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, const Taps& t) {
   const int OC = g.OC, vectors = OC / 4;
-  alignas(16) float block[kMaxBlock];
+  alignas(16) float block[kDirectMaxBlock];
   PackFilters(w, t.KC, OC);
   for (int n = 0; n < g.N; ++n) {
     for (int ph = 0; ph < g.PH; ++ph) {
@@ -156,9 +110,9 @@ void Forward(const float* x, const float* w, const float* bias, float* y, int32_
 // since about half of a ReLU layer's units are dead, in no predictable pattern (with a branch per unit
 // cnn's filter gradient took 0.69 ms rather than 0.50). Accumulating each row over a tile of windows in registers
 // instead was slower: V8 spilled the accumulators.
-alignas(16) float gPatches[4 * kMaxKC];
-alignas(16) float gFilterRows[kMaxOC * kMaxKC];
-alignas(16) double gBiasSums[kMaxOC];
+alignas(16) float gPatches[4 * kDirectMaxTaps];
+alignas(16) float gFilterRows[kDirectMaxFilters * kDirectMaxTaps];
+alignas(16) double gBiasSums[kDirectMaxFilters];
 
 // Filter row += the gradient in lane L of gv times the patch at offset lane L of `at`.
 template <int NV, int L>
@@ -173,7 +127,7 @@ void FilterGrad(const float* dy, const float* x, const float* y, const int32_t* 
   constexpr int KCP = NV * 4;
   const int OC = g.OC;
   const V zero = wasm_f32x4_const_splat(0.f);
-  alignas(16) float block[kMaxBlock];
+  alignas(16) float block[kDirectMaxBlock];
   for (int i = 0; i < OC * KCP; ++i) gFilterRows[i] = 0.f;
   for (int i = 0; i < 4 * KCP; ++i) gPatches[i] = 0.f;
   for (int o = 0; o < OC; ++o) gBiasSums[o] = 0.0;
@@ -367,7 +321,7 @@ EXPORT(conv_pool)
 void conv_pool(const float* x, const float* w, const float* bias, float* y, int32_t* arg, int N, int H, int W, int C, int KH, int KW,
                int OC, int pt, int pl, int PH, int PW) {
   const Geo g{N, H, W, C, KH, KW, OC, pt, pl, PH, PW};
-  WithTaps(g, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t); });
+  WithTaps(KH, KW, C, [&](const auto& t) { Forward(x, w, bias, y, arg, g, t); });
 }
 
 // dw [KH, KW, C, OC] and db [OC] of the block, from dy, x and conv_pool's y and arg. Same limits.
@@ -375,7 +329,7 @@ EXPORT(conv_pool_filter_grad)
 void conv_pool_filter_grad(const float* dy, const float* x, const float* y, const int32_t* arg, float* dw, float* db, int N, int H,
                            int W, int C, int KH, int KW, int OC, int pt, int pl, int PH, int PW) {
   const Geo g{N, H, W, C, KH, KW, OC, pt, pl, PH, PW};
-  WithTaps(g, [&](const auto& t) { FilterGradTaps(dy, x, y, arg, g, t, dw, db); });
+  WithTaps(KH, KW, C, [&](const auto& t) { FilterGradTaps(dy, x, y, arg, g, t, dw, db); });
 }
 
 // dw, db and (unless dx is 0) dx of any block, from dy, x, w and conv_pool's y and arg; scratch holds

@@ -407,8 +407,6 @@ export interface NativeKernelsOptions extends NativeAddonOptions {
 
 /** The kernel configs replaced by registerNativeKernels(), by kernel name. */
 const previous = new Map<string, KernelConfig>();
-/** Kernels registered under new names (nothing to put back: unregistering removes them). */
-const added: string[] = [];
 const counts = new Map<string, { native: number; fallback: number }>();
 let registered: { kernels: string[]; blas: string } | undefined;
 
@@ -456,29 +454,14 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     replaceKernel(original, kernelFunc);
     kernels.push(name);
   }
-  // The encoder kernels: in place of plain wasm's SIMD ones where those are registered, else new.
-  for (const [name, kernelFunc] of Object.entries(encoderKernels(addon))) {
-    const simd = tf.getKernel(name, BACKEND);
-    if (simd) replaceKernel(simd, kernelFunc);
-    else {
-      tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
-      added.push(name);
-    }
+  // registerWasmTrainingKernels() installed the encoder kernels, the conv block and Adam's update on plain
+  // wasm's SIMD kernels; the addon's replace them (unregisterNativeKernels puts those back).
+  const own = { ...encoderKernels(addon), ...convPoolKernels(addon), [ADAM_KERNEL]: adamKernel(addon.adamUpdate) };
+  for (const [name, kernelFunc] of Object.entries(own)) {
+    const wasm = tf.getKernel(name, BACKEND);
+    if (!wasm) continue;
+    replaceKernel(wasm, kernelFunc);
     kernels.push(name);
-  }
-  // registerWasmTrainingKernels() installed the conv block (over XNNPACK) and Adam's update in JavaScript;
-  // the addon's replace them.
-  for (const [name, kernelFunc] of Object.entries(convPoolKernels(addon))) {
-    const js = tf.getKernel(name, BACKEND);
-    if (!js) continue;
-    replaceKernel(js, kernelFunc);
-    kernels.push(name);
-  }
-  // Adam's: the addon runs the same loop in C.
-  const jsAdam = tf.getKernel(ADAM_KERNEL, BACKEND);
-  if (jsAdam) {
-    replaceKernel(jsAdam, adamKernel(addon.adamUpdate));
-    kernels.push(ADAM_KERNEL);
   }
   registered = { kernels, blas };
   setRegisteredAddon(addon);
@@ -492,8 +475,6 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
-  for (const name of added) tf.unregisterKernel(name, BACKEND);
-  added.length = 0;
   registered = undefined;
   setRegisteredAddon(undefined);
 }

@@ -4,7 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
-import { chunkPayload, MAX_CHUNK_BYTES, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { chunkLengths, chunkPayload, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { dataChunkBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
@@ -151,9 +151,7 @@ export class CoordinatorConnection {
    */
   private uploadFrames(parts: readonly Uint8Array[]): Buffer {
     let need = 0;
-    let bytes = 0;
-    for (const p of parts) bytes += p.byteLength;
-    for (let left = bytes; left > 0; left -= MAX_CHUNK_BYTES) need += dataChunkBytes(Math.min(left, MAX_CHUNK_BYTES));
+    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += dataChunkBytes(length);
     if (this.frames === undefined || this.frames.byteLength < need) this.frames = Buffer.allocUnsafe(need);
     return this.frames;
   }

@@ -100,6 +100,14 @@ function asPayloadError<T>(f: () => T): T {
   }
 }
 
+/**
+ * The byte lengths of the chunks chunkPayload yields for parts of `totalBytes` in all: full chunks, then
+ * what is left (for sizing their messages before they are made).
+ */
+export function* chunkLengths(totalBytes: number, maxChunk = MAX_CHUNK_BYTES): Generator<number> {
+  for (let left = totalBytes; left > 0; left -= maxChunk) yield Math.min(left, maxChunk);
+}
+
 /** Splits the payload into chunks of at most maxChunk bytes; a chunk may span tensor boundaries. */
 export function* chunkPayload(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK_BYTES): Generator<Uint8Array> {
   let pending: Uint8Array | null = null;

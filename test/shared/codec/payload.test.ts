@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chunkPayload, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
+import { chunkLengths, chunkPayload, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
 
 function tensors(): NamedTensor[] {
   const a = new Float32Array(3 * 5).map((_, i) => i * 0.5 - 3);
@@ -42,6 +42,14 @@ describe("weights payload codec", () => {
       const { out } = roundTrip(small, size);
       expect(Array.from(out[1].values)).toEqual(Array.from(small[1].values));
     }
+  });
+
+  it("chunkLengths gives the lengths of the chunks chunkPayload yields", () => {
+    for (const size of [7, 4096, 65_536, MAX_CHUNK_BYTES]) {
+      const { chunks, manifest } = roundTrip(tensors(), size);
+      expect([...chunkLengths(manifest.totalBytes, size)]).toEqual(chunks.map((c) => c.byteLength));
+    }
+    expect([...chunkLengths(0)]).toEqual([]);
   });
 
   it("rejects a payload whose bytes do not match the checksum", () => {

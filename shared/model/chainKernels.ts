@@ -4,6 +4,7 @@
  * the project's WebAssembly SIMD kernels (shared/backends/simd/) on views of their own memory. Stages and
  * the trainer allocate through float32/int32 and call only what is here, so one chain code serves both.
  */
+import { getBackend } from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
 import type { AdamCoefficients } from "../backends/adamKernel.js";
 import type { ConvPoolBlock } from "../backends/convPoolBlock.js";
@@ -11,7 +12,6 @@ import { activeNativeAddon } from "../backends/native/activeAddon.js";
 import type { NativeAddon } from "../backends/native/nativeAddon.js";
 import { blockGeometry } from "../backends/native/convPoolKernels.js";
 import { simdChainKernels } from "../backends/simd/simdKernels.js";
-import { getBackend } from "@tensorflow/tfjs-core";
 
 export interface ChainKernels {
   /** Which kernels: also what a training run reports as its runner. */

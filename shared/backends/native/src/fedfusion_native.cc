@@ -54,8 +54,6 @@ using ff::GetNum;
 using ff::GetOptF32;
 using ff::Throw;
 
-
-
 // Number of floats a row-major rows x cols matrix with leading dimension ld occupies.
 int64_t MatExtent(int64_t rows, int64_t cols, int64_t ld) {
   if (rows == 0 || cols == 0) return 0;

@@ -58,7 +58,12 @@ export function convPoolLayers(conv: tfl.layers.Layer, pool: tfl.layers.Layer): 
     all(c.strides, 1) && all(c.dilationRate, 1) && c.activation === "relu" && c.useBias === true && c.dataFormat === "channelsLast";
   const poolOk = all(p.poolSize, 2) && all(p.strides, 2) && p.padding === "valid" && p.dataFormat === "channelsLast";
   if (!convOk || !poolOk || (c.padding !== "valid" && c.padding !== "same")) return null;
-  const kernel = conv.weights.find((w) => w.originalName.endsWith("/kernel"));
-  const bias = conv.weights.find((w) => w.originalName.endsWith("/bias"));
+  const kernel = layerWeight(conv, "kernel");
+  const bias = layerWeight(conv, "bias");
   return kernel && bias ? { pad: c.padding, kernel, bias } : null;
+}
+
+/** A layer's weight by its own name ("kernel", "bias"), or undefined when it has none. */
+export function layerWeight(layer: tfl.layers.Layer, name: string): tfl.LayerVariable | undefined {
+  return layer.weights.find((w) => w.originalName.endsWith(`/${name}`));
 }

@@ -15,7 +15,7 @@ import type { Augmenter } from "../data/augment.js";
 import { fillBatch, type BatchArrays } from "../data/batches.js";
 import type { ImageDataset } from "../data/imageDataset.js";
 import { activeChainKernels, chainFloats, type ChainKernels } from "./chainKernels.js";
-import { convPoolLayers, layerChain } from "./layerChain.js";
+import { convPoolLayers, layerChain, layerWeight } from "./layerChain.js";
 import { convPoolStage, DenseStage, loadWeights, type DenseActivation, type Param, type Stage } from "./nativeStages.js";
 
 export interface NativeChain {
@@ -111,8 +111,8 @@ function planStages(kernels: ChainKernels, layers: tfl.layers.Layer[], imageShap
       case "Dense": {
         const activation = config.activation as DenseActivation;
         const ok = activation === "relu" || activation === "linear" || (activation === "softmax" && last);
-        const kernel = layer.weights.find((w) => w.originalName.endsWith("/kernel"));
-        const bias = config.useBias ? layer.weights.find((w) => w.originalName.endsWith("/bias")) : null;
+        const kernel = layerWeight(layer, "kernel");
+        const bias = config.useBias ? layerWeight(layer, "bias") : null;
         if (!ok || shape.length !== 1 || !kernel || bias === undefined || kernel.shape[0] !== shape[0]) return null;
         const stage = new DenseStage(kernels, kernel, bias, activation, batchSize, gradient());
         shape = [stage.outSize];

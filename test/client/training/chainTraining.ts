@@ -4,9 +4,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type * as tfl from "@tensorflow/tfjs-layers";
-import { expect } from "vitest";
+import { expect, it } from "vitest";
 import { trainLocally, type LocalTrainingConfig } from "../../../client/training/localTrainer.js";
 import type { ImageDataset } from "../../../shared/data/imageDataset.js";
+import { buildModel } from "../../../shared/model/architectures.js";
+import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
 import { initialWeights, readWeights, weightSpecs, writeWeights } from "../../../shared/model/weights.js";
 import { Random } from "../../../shared/random.js";
 
@@ -78,3 +80,14 @@ export function expectSameTraining(r: Awaited<ReturnType<typeof both>>, kind: "n
   expect(relativeDifference(r.native.delta, r.tfjs.delta)).toBeLessThan(1e-4);
 }
 
+/** The case both chain trainers share: `cnn` with Adam, two epochs and a last partial batch, run by `kind`'s kernels. */
+export function itTrainsCnnAsTfjs(kind: "native" | "simd"): void {
+  it("trains cnn as tfjs does: Adam, two epochs, a last partial batch; leaves no tensors behind", async () => {
+    const model = buildModel(resolveModelSpec("cnn", [10, 10, 1], CLASSES));
+    const data = dataset(37, 10, 10, 1);
+    expectSameTraining(await both(model, data, config()), kind);
+    const before = tf.memory().numTensors;
+    await trainLocally(model, data, config());
+    expect(tf.memory().numTensors).toBe(before);
+  });
+}

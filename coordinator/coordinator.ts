@@ -4,6 +4,7 @@
  * metrics.json and the final model.
  */
 import { randomUUID } from "node:crypto";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import type { ImageDataset } from "../shared/data/imageDataset.js";
@@ -80,6 +81,10 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   }
   const federated = federatedIndices(specs, o.settings.training.federate);
   if (federated.length === 0) throw new UserError(`--federate ${o.settings.training.federate} leaves no weights of '${spec.architecture}' to federate`);
+  // Where the run writes must be writable before the first round, not found unwritable after it.
+  for (const [what, dir] of [["checkpoint", o.checkpointDir], ["output", o.outDir]] as const) {
+    if (dir) await fs.mkdir(dir, { recursive: true }).catch((e: Error) => Promise.reject(new UserError(`cannot create the ${what} directory ${dir}: ${e.message}`)));
+  }
   const checkpoint = o.resume && o.checkpointDir ? await readCheckpoint(o.checkpointDir, spec) : null;
   if (o.resume && !checkpoint) log(`no checkpoint in ${o.checkpointDir} yet: starting from round 1`);
   if (checkpoint) {
@@ -115,6 +120,19 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     modelQueue = run.catch(() => undefined);
     return run;
   };
+  // Metrics and checkpoint writes, in order; the machine waits for them before the federation finishes.
+  // The first that fails ends the run as a crash would, with its error: what was written before it stays
+  // intact, and the clients hear nothing, so they keep retrying and re-join a coordinator restarted with
+  // --resume instead of leaving as if the federation had finished.
+  let writes = Promise.resolve();
+  let failRun = (_: Error): void => undefined; // set once `done` exists
+  const queueWrite = (what: string, job: () => Promise<void>): Promise<void> => {
+    writes = writes.then(job).catch((e: unknown) => {
+      throw e instanceof UserError ? e : new UserError(`cannot write ${what}: ${(e as Error).message}`);
+    });
+    writes.catch((e: Error) => failRun(e));
+    return writes;
+  };
   const machine = new RoundStateMachine({
     settings: o.settings,
     shapes: federated.map((i) => specs[i].shape),
@@ -128,6 +146,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
             return evaluateModel(model, testSet);
           })
       : undefined,
+    durable: () => writes,
     log,
   });
 
@@ -169,11 +188,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   log(`waiting for ${o.settings.minClients} clients; ${o.settings.rounds} rounds, strategy ${o.strategy.name}`);
 
   const doc: MetricsDocument = { config: o.config, rounds: [...(checkpoint?.rounds ?? [])], final: null };
-  let writes = Promise.resolve();
-  const persist = () => {
-    if (o.outDir) writes = writes.then(() => writeMetrics(o.outDir!, doc));
-    return writes;
-  };
+  const persist = () => (o.outDir ? queueWrite(path.join(o.outDir, "metrics.json"), () => writeMetrics(o.outDir!, doc)) : writes);
   events?.publish("started", { config: o.config, model: { architecture: spec.architecture, fingerprint: modelFingerprint(spec), parameters: params } });
   machine.on("round", (r) => {
     doc.rounds.push(r);
@@ -187,7 +202,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       // Copied now: the next round updates the global weights and the strategy's state in place.
       const full = mergeFederated(frozen, federated, machine.globalWeights.map((w) => w.slice()));
       const strategyState = o.strategy.exportState?.() ?? null;
-      writes = writes.then(() =>
+      void queueWrite(`the checkpoint in ${dir}`, () =>
         withModel(async () => {
           writeWeights(model, full);
           await writeCheckpoint(dir, model, spec, { strategy: o.strategy.name, modelVersion: version, rounds, strategyState });
@@ -197,6 +212,12 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   });
 
   const done = new Promise<MetricsDocument>((resolve, reject) => {
+    failRun = (e) => {
+      failRun = () => undefined;
+      server.forceShutdown();
+      machine.stop("a write failed");
+      reject(e);
+    };
     machine.once("done", () => {
       void (async () => {
         const last = doc.rounds.at(-1);

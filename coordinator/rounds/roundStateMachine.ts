@@ -67,6 +67,12 @@ export interface RoundStateMachineOptions {
   log?: (line: string) => void;
   /** Continue a checkpointed federation: the rounds it completed and the model version it reached. */
   resume?: { history: RoundRecord[]; modelVersion: number };
+  /**
+   * Resolves once every recorded round is durable (its checkpoint written). The machine waits for it after
+   * the last round, before any client can hear "finished" and exit: a crash in between would otherwise
+   * leave a checkpoint one round short, and no clients to resume it with.
+   */
+  durable?: () => Promise<void>;
 }
 
 export interface RoundStateMachineEvents {
@@ -377,7 +383,13 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       .catch((err: unknown) => {
         throw new Error(`central evaluation: ${(err as Error).message}`);
       })
-      .then((e) => this.record(open, clients, aggregatedAt, e, last))
+      .then(async (e) => {
+        this.record(open, clients, aggregatedAt, e);
+        if (!last) return;
+        await this.options.durable?.();
+        if (this.phase !== "done") this.startFinalEvaluation();
+        this.notify();
+      })
       .catch((err: unknown) => {
         this.log(`round ${open.number} failed: ${(err as Error).message}`);
         this.stop(`round ${open.number} failed`);
@@ -385,7 +397,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     await this.recording;
   }
 
-  private record(open: OpenRound, clients: number, aggregatedAt: number, evaluation: CentralEvaluation | null, last: boolean): void {
+  private record(open: OpenRound, clients: number, aggregatedAt: number, evaluation: CentralEvaluation | null): void {
     const s = open.trainStats;
     const record: RoundRecord = {
       round: open.number,
@@ -406,7 +418,6 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     // Also when the machine was stopped during the evaluation: the round was aggregated, so it is recorded
     // (and checkpointed) before "done".
     this.emit("round", record);
-    if (last && this.phase !== "done") this.startFinalEvaluation();
     this.notify();
   }
 

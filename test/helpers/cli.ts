@@ -86,3 +86,23 @@ export async function partitionedDir(clients: number, samples: number, testSampl
 export function killAll(procs: CliProcess[], signal: NodeJS.Signals = "SIGTERM"): void {
   for (const p of procs) if (p.child.exitCode === null) p.child.kill(signal);
 }
+
+/**
+ * Waits for every process to exit. A federation that hangs fails here, well inside the test's own timeout,
+ * with what each process printed, rather than as a bare vitest timeout.
+ */
+export async function allExited(procs: CliProcess[], timeoutMs = 90_000): Promise<CliResult[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const running = procs.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+      const report = procs.map((p, i) => `--- process ${i} (${running.includes(p) ? "still running" : `exited ${p.child.exitCode}`}): ${p.child.spawnargs.slice(2, 4).join(" ")}\n${p.output()}`);
+      reject(new Error(`${running.length} of ${procs.length} processes still running after ${timeoutMs / 1000}s\n${report.join("\n")}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.all(procs.map((p) => p.exited)), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
+import { allExited, runCli, startCli, tempDir, type CliProcess } from "../helpers/cli.js";
 
 describe("a coordinator and three client processes", () => {
   let dir: string;
@@ -32,7 +32,7 @@ describe("a coordinator and three client processes", () => {
     clients = [1, 2, 3].map((i) =>
       startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]),
     );
-    const results = await Promise.all([coordinator.exited, ...clients.map((c) => c.exited)]);
+    const results = await allExited([coordinator, ...clients]);
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(coordinator.output()).toMatch(/round 2\/2 +accuracy/);
     for (const c of clients) expect(c.output()).toMatch(/federation finished at model version 2/);

@@ -6,7 +6,7 @@ import net from "node:net";
 import path from "node:path";
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
+import { allExited, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 
 /** Forwards loopback TCP; after every `cutEvery` bytes towards the client it destroys all open connections. */
 function flakyProxy(targetPort: () => number | null, cutEvery: number) {
@@ -69,7 +69,7 @@ describe("a client on a flaky link", () => {
     const steady = startCli(["client", "--coordinator", `127.0.0.1:${coordinatorPort}`, "--data", path.join(dir, "parts/client-2"), "--name", "steady", "--backend", "wasm"]);
     procs.push(steady);
 
-    const results = await Promise.all([coordinator.exited, flaky.exited, steady.exited]);
+    const results = await allExited([coordinator, flaky, steady]);
     proxy.server.close();
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(proxy.cuts()).toBeGreaterThan(0);

@@ -146,6 +146,56 @@ describe("round state machine", () => {
     expect(r.done).toBe(true);
   });
 
+  it("tells no client the federation finished before the last round is durable", async () => {
+    let persisted!: () => void;
+    let durableCalls = 0;
+    machine = new RoundStateMachine({
+      settings: settings({ rounds: 1, minClients: 1 }),
+      shapes,
+      initialWeights: zeros(),
+      strategy: createStrategy("fedavg"),
+      durable: () => {
+        durableCalls++;
+        return new Promise<void>((resolve) => (persisted = resolve));
+      },
+    });
+    const m = machine;
+    const rounds: RoundRecord[] = [];
+    m.on("round", (r) => rounds.push(r));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+    await new Promise((r) => setImmediate(r));
+    // Recorded (the checkpoint write is under way), but the client is held: a crash now must find it still there.
+    expect(rounds).toHaveLength(1);
+    expect(durableCalls).toBe(1);
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
+    persisted();
+    await new Promise((r) => setImmediate(r));
+    expect(m.taskFor(a.sessionId)).toEqual({ kind: "evaluate", round: 1, modelVersion: 1 });
+    m.recordEvaluation(a.sessionId, { modelVersion: 1, examples: 10, loss: 1, accuracy: 0.5 });
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "finished" });
+  });
+
+  it("stops, naming the round, when the last round cannot be made durable", async () => {
+    const lines: string[] = [];
+    machine = new RoundStateMachine({
+      settings: settings({ rounds: 1, minClients: 1 }),
+      shapes,
+      initialWeights: zeros(),
+      strategy: createStrategy("fedavg"),
+      durable: async () => {
+        throw new Error("checkpoint: disk full");
+      },
+      log: (l) => lines.push(l),
+    });
+    const m = machine;
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
+    await new Promise((r) => setImmediate(r));
+    expect(lines).toContain("round 1 failed: checkpoint: disk full");
+    expect(m.isDone).toBe(true);
+  });
+
   it("gives each round's task the learning rate of the schedule", async () => {
     const training = { ...settings().training, learningRate: 0.1, learningRateSchedule: { kind: "cosine" as const, min: 0 } };
     const m = make({ rounds: 2, minClients: 1, training });

@@ -44,6 +44,14 @@ function fail(code: Status, details: string): grpc.ServiceError {
   return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
 }
 
+/**
+ * Ends a server-streaming call with `e` as its status. Not `call.destroy(e)`: grpc-js (1.14) then never sends
+ * a status, and the client waits out its deadline (600 s for a download).
+ */
+function failStream(call: grpc.ServerWritableStream<unknown, unknown>, e: grpc.ServiceError): void {
+  call.emit("error", e);
+}
+
 export function createFederationService(o: FederationServiceOptions): FederationServer {
   const { machine } = o;
   const federatedSpecs = o.federated.map((i) => o.weightSpecs[i]);
@@ -93,15 +101,15 @@ export function createFederationService(o: FederationServiceOptions): Federation
 
     downloadModel(call) {
       const { sessionId, modelVersion, federatedOnly } = call.request;
-      if (!knownSession(sessionId)) return call.destroy(unknownSession());
+      if (!knownSession(sessionId)) return failStream(call, unknownSession());
       if (modelVersion !== machine.modelVersion) {
-        return call.destroy(fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
+        return failStream(call, fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
       }
       const model = federatedOnly
         ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
         : fullCache.get(machine.modelVersion, o.fullWeights);
       handleDownload(call, model, { slots: downloads, recordTransfer: (bytes) => machine.recordTransfer("down", bytes) }).catch((e: unknown) =>
-        call.destroy(fail(grpc.status.INTERNAL, `download failed: ${(e as Error).message}`)),
+        failStream(call, fail(grpc.status.INTERNAL, `download failed: ${(e as Error).message}`)),
       );
     },
 

@@ -1,7 +1,8 @@
 /**
  * Model size is not bounded by a gRPC message: a 64 MiB model (16× gRPC's default message limit) goes down
  * and its update comes back up over real gRPC on loopback, in ≤ 1 MiB chunks, bit for bit. And an update
- * damaged on the way is refused by its CRC-32C before anything uses it.
+ * damaged on the way is refused by its CRC-32C before anything uses it; a download that cannot be served is
+ * refused with its status at once.
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
@@ -154,6 +155,18 @@ describe("a model larger than any gRPC message", () => {
     conn.close();
     machine.stop();
     down.forEach((t, i) => expect(Buffer.from(t.values.buffer, t.values.byteOffset, t.values.byteLength).equals(Buffer.from(initial[i].buffer))).toBe(true));
+  });
+
+  it("refuses a download for an unknown session, or for a version that is not current, with that status", async () => {
+    const small = [{ name: "w/bias", shape: [10] }];
+    const { machine, conn, joined } = await federation(small, [new Float32Array(10)]);
+    const code = (download: Promise<unknown>) => download.then(() => "downloaded", (e: grpc.ServiceError) => grpc.status[e.code]);
+    // A deadline the client would otherwise wait out: a refusal must come as the refusal's own status.
+    expect(await code(conn.downloadModel("no-such-session", 0, small, false, 5_000))).toBe("NOT_FOUND");
+    expect(await code(conn.downloadModel(joined.sessionId, 7, small, false, 5_000))).toBe("FAILED_PRECONDITION");
+    expect(await code(conn.downloadModel(joined.sessionId, 0, small, false, 5_000))).toBe("downloaded");
+    conn.close();
+    machine.stop();
   });
 
   it("assembles downloads in the previous version's buffer once it is retired (two buffers alternate), bit for bit", async () => {

@@ -3,6 +3,7 @@
  * evaluate it on the held-out split, train locally, upload the delta — until the federation finishes.
  * Transient link failures are retried; a coordinator that forgot the session (restart) is re-joined.
  */
+import { randomUUID } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { ErrorFeedback } from "../../shared/codec/errorFeedback.js";
 import { decodeEncodedPayload, encodePayload, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
@@ -58,6 +59,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     const downloadBuffers = new DownloadBuffers();
     let roundsTrained = 0;
 
+    // This process's id: a retried join gets its session back instead of leaving a second one behind.
+    const instanceId = randomUUID();
     const join = async (): Promise<string> => {
       const request = {
         siteName: o.siteName,
@@ -72,6 +75,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
           configJson: o.model?.fusion ? JSON.stringify(o.model.fusion) : "",
         },
         clientVersion: "fedfusion/0.1.0",
+        instanceId,
         supportedEncodings: [Encoding.ENCODING_FLOAT32, Encoding.ENCODING_FLOAT16, Encoding.ENCODING_INT8, Encoding.ENCODING_TOPK],
         extensions: {},
       };
@@ -148,7 +152,11 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         try {
           return await withRetry(what, o.retry, () => f(sessionId), log);
         } catch (e) {
-          if ((e as { code?: number }).code !== status.NOT_FOUND) throw e;
+          const code = (e as { code?: number }).code;
+          if (code === status.PERMISSION_DENIED) {
+            throw new UserError(`the coordinator closed this client's session (${describeGrpcError(e)}): is another client running as ${o.siteName}?`);
+          }
+          if (code !== status.NOT_FOUND) throw e;
           log(`coordinator does not know this session (${describeGrpcError(e)}); joining again`);
           sessionId = await join();
         }

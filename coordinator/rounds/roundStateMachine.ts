@@ -83,6 +83,8 @@ export interface RoundStateMachineEvents {
 export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private phase: Phase = "waiting";
   private readonly clients = new Map<string, ClientRecord>();
+  /** Sessions replaced by a newer client process of the same site, and why. */
+  private readonly closedSessions = new Map<string, string>();
   private weights: Float32Array[];
   private version = 0;
   private open: OpenRound | null = null;
@@ -141,7 +143,20 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     return this.clients.get(sessionId);
   }
 
+  /**
+   * A join repeated by the same client process (a retry whose first answer was lost) gets its session back:
+   * a second one would be selected for rounds and never answer. A new process for a site already joined (a
+   * restarted client) replaces the older session, which otherwise would hold up rounds until their deadline.
+   */
   join(info: ClientInfo): ClientRecord {
+    const clients = [...this.clients.values()];
+    const same = info.instanceId ? clients.find((c) => c.instanceId === info.instanceId && c.siteName === info.siteName) : undefined;
+    if (same) return same;
+    const older = clients.find((c) => c.siteName === info.siteName);
+    if (older) {
+      this.closedSessions.set(older.sessionId, `site ${info.siteName} joined again from another client process`);
+      this.drop(older, `client ${info.siteName} joined again from another process: its earlier session is closed`);
+    }
     const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: Date.now() };
     this.clients.set(record.sessionId, record);
     this.log(`client ${info.siteName} joined (${info.numExamples} examples, ${info.backend}); ${this.clients.size} connected`);
@@ -152,12 +167,20 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   leave(sessionId: string, reason: string): void {
     const c = this.clients.get(sessionId);
-    if (!c) return;
-    this.clients.delete(sessionId);
-    this.log(`client ${c.siteName} left: ${reason || "no reason given"}`);
+    if (c) this.drop(c, `client ${c.siteName} left: ${reason || "no reason given"}`);
+  }
+
+  /** Why a session that is no longer known was closed, if the machine closed it (see join). */
+  closedReason(sessionId: string): string | undefined {
+    return this.closedSessions.get(sessionId);
+  }
+
+  private drop(c: ClientRecord, line: string): void {
+    this.clients.delete(c.sessionId);
+    this.log(line);
     const open = this.open;
-    if (open && open.selected.delete(sessionId)) this.maybeCloseRound();
-    if (this.finalEval?.requested.delete(sessionId)) this.maybeFinishEvaluation();
+    if (open && open.selected.delete(c.sessionId)) this.maybeCloseRound();
+    if (this.finalEval?.requested.delete(c.sessionId)) this.maybeFinishEvaluation();
     this.notify();
   }
 

@@ -47,6 +47,8 @@ export interface ClientInfo {
   backend: string;
   /** Update encodings the client can produce. */
   encodings: EncodingName[];
+  /** The client process's own id (see JoinRequest.instance_id); absent from clients that send none. */
+  instanceId?: string;
 }
 
 export interface ClientRecord extends ClientInfo {

@@ -61,8 +61,13 @@ export function createFederationService(o: FederationServiceOptions): Federation
   const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
   const gate = new UploadGate(o.maxConcurrentUploads ?? 2);
   const downloads = new Slots(o.maxConcurrentDownloads ?? 64);
-  const knownSession = (id: string) => machine.client(id) !== undefined;
-  const unknownSession = () => fail(grpc.status.NOT_FOUND, "unknown session: join again");
+  // NOT_FOUND tells a client to join again (this coordinator restarted); PERMISSION_DENIED, that a newer
+  // process of its site took its place, so it must not.
+  const sessionError = (id: string): grpc.ServiceError | null => {
+    if (machine.client(id)) return null;
+    const closed = machine.closedReason(id);
+    return closed ? fail(grpc.status.PERMISSION_DENIED, `session closed: ${closed}`) : fail(grpc.status.NOT_FOUND, "unknown session: join again");
+  };
 
   return {
     join(call, callback) {
@@ -79,7 +84,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
       const mismatch = joinMismatch(o.spec, clientSpec);
       if (mismatch) return callback(fail(grpc.status.FAILED_PRECONDITION, `model mismatch: ${mismatch}`));
       const encodings = r.supportedEncodings.map(encodingName).filter((e): e is EncodingName => e !== null);
-      const record = machine.join({ siteName, numExamples: r.numExamples, backend: r.backend || "unknown", encodings: ["float32", ...encodings] });
+      const record = machine.join({ siteName, numExamples: r.numExamples, backend: r.backend || "unknown", encodings: ["float32", ...encodings], instanceId: r.instanceId });
       callback(null, {
         sessionId: record.sessionId,
         federationId: o.federationId,
@@ -91,7 +96,8 @@ export function createFederationService(o: FederationServiceOptions): Federation
 
     getTask(call, callback) {
       const { sessionId, waitMs } = call.request;
-      if (!knownSession(sessionId)) return callback(unknownSession());
+      const refused = sessionError(sessionId);
+      if (refused) return callback(refused);
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
       machine
@@ -101,7 +107,8 @@ export function createFederationService(o: FederationServiceOptions): Federation
 
     downloadModel(call) {
       const { sessionId, modelVersion, federatedOnly } = call.request;
-      if (!knownSession(sessionId)) return failStream(call, unknownSession());
+      const refused = sessionError(sessionId);
+      if (refused) return failStream(call, refused);
       if (modelVersion !== machine.modelVersion) {
         return failStream(call, fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
       }
@@ -114,12 +121,13 @@ export function createFederationService(o: FederationServiceOptions): Federation
     },
 
     uploadUpdate(call, callback) {
-      handleUpload(call, callback, { machine, specs: federatedSpecs, maxBytes: updateBytes, gate, fail });
+      handleUpload(call, callback, { machine, specs: federatedSpecs, maxBytes: updateBytes, gate, fail, sessionError });
     },
 
     reportEvaluation(call, callback) {
       const r = call.request;
-      if (!knownSession(r.sessionId)) return callback(unknownSession());
+      const refused = sessionError(r.sessionId);
+      if (refused) return callback(refused);
       machine.recordEvaluation(r.sessionId, { modelVersion: r.modelVersion, examples: r.numExamples, loss: r.loss, accuracy: r.accuracy });
       callback(null, {});
     },

@@ -18,6 +18,8 @@ export interface UploadDeps {
   maxBytes: number;
   gate: UploadGate;
   fail: (code: grpc.status, details: string) => grpc.ServiceError;
+  /** Why a session may not call (unknown, or closed), or null when it may. */
+  sessionError: (sessionId: string) => grpc.ServiceError | null;
 }
 
 export function handleUpload(
@@ -50,7 +52,8 @@ export function handleUpload(
 
   const onHeader = async (h: UpdateHeader, message: UpdateChunk) => {
     header = h;
-    if (!machine.client(h.sessionId)) return finish(d.fail(grpc.status.NOT_FOUND, "unknown session: join again"));
+    const refused = d.sessionError(h.sessionId);
+    if (refused) return finish(refused);
     const admitted = machine.admitUpload(h.sessionId, h.round, h.baseModelVersion);
     if (!admitted.accepted) return answer(false, `${admitted.reason}: ${admitted.detail}`);
     if (!h.manifest) return rejectPayload(h.sessionId, new Error("update header has no manifest"));

@@ -261,4 +261,34 @@ describe("round state machine", () => {
     expect(m.isDone).toBe(true);
     expect(m.rounds[0]).toMatchObject({ clients: 1 });
   });
+
+  it("gives a join repeated by the same client process its session back, not a second one", () => {
+    const m = make();
+    const info = { siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32" as const], instanceId: "process-1" };
+    const first = m.join(info);
+    expect(m.join(info).sessionId).toBe(first.sessionId);
+    expect(m.connectedClients).toBe(1);
+    // Still one short of min clients: no round started on a phantom second client.
+    expect(m.taskFor(first.sessionId)).toMatchObject({ kind: "wait" });
+  });
+
+  it("closes a site's older session when a new process of the site joins: the round stops waiting for it", async () => {
+    const lines: string[] = [];
+    const m = make({ rounds: 1 }, undefined, (l) => lines.push(l));
+    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"], instanceId: "a-1" });
+    const stale = m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"], instanceId: "b-1" });
+    expect(m.taskFor(stale.sessionId)).toMatchObject({ kind: "train", round: 1 });
+    m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
+    // b's process died mid-round and its restart joins: the round closes with a's update, not at its deadline.
+    const restarted = m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"], instanceId: "b-2" });
+    await new Promise((r) => setImmediate(r));
+    expect(m.rounds).toMatchObject([{ round: 1, clients: 1, selected: 1 }]);
+    expect(m.connectedClients).toBe(2);
+    expect(restarted.sessionId).not.toBe(stale.sessionId);
+    expect(m.client(stale.sessionId)).toBeUndefined();
+    expect(m.closedReason(stale.sessionId)).toBe("site b joined again from another client process");
+    expect(m.closedReason(restarted.sessionId)).toBeUndefined();
+    expect(lines).toContain("client b joined again from another process: its earlier session is closed");
+    expect(m.submitUpdate(stale.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]))).toMatchObject({ accepted: false, reason: "unknown-session" });
+  });
 });

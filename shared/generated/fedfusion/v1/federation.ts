@@ -146,6 +146,11 @@ export interface JoinRequest {
   clientVersion: string;
   supportedEncodings: Encoding[];
   extensions: { [key: string]: string };
+  /**
+   * Random, one per client process. A join repeated with the same id (a retry whose first answer was lost)
+   * gets the same session back; a new id for a site already joined closes the site's older session.
+   */
+  instanceId: string;
 }
 
 export interface JoinRequest_ExtensionsEntry {
@@ -796,6 +801,7 @@ function createBaseJoinRequest(): JoinRequest {
     clientVersion: "",
     supportedEncodings: [],
     extensions: {},
+    instanceId: "",
   };
 }
 
@@ -826,6 +832,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
     globalThis.Object.entries(message.extensions).forEach(([key, value]: [string, string]) => {
       JoinRequest_ExtensionsEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
     });
+    if (message.instanceId !== "") {
+      writer.uint32(130).string(message.instanceId);
+    }
     return writer;
   },
 
@@ -911,6 +920,14 @@ export const JoinRequest: MessageFns<JoinRequest> = {
             }
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.instanceId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -961,6 +978,11 @@ export const JoinRequest: MessageFns<JoinRequest> = {
           {},
         )
         : {},
+      instanceId: isSet(object.instanceId)
+        ? globalThis.String(object.instanceId)
+        : isSet(object.instance_id)
+        ? globalThis.String(object.instance_id)
+        : "",
     };
   },
 
@@ -993,6 +1015,9 @@ export const JoinRequest: MessageFns<JoinRequest> = {
         });
       }
     }
+    if (message.instanceId !== "") {
+      obj.instanceId = message.instanceId;
+    }
     return obj;
   },
 
@@ -1018,6 +1043,7 @@ export const JoinRequest: MessageFns<JoinRequest> = {
       },
       {},
     );
+    message.instanceId = object.instanceId ?? "";
     return message;
   },
 };

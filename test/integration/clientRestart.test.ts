@@ -1,0 +1,52 @@
+/**
+ * A site's client process hangs mid-federation and its admin starts another: the new process takes the site's
+ * place at once (the round does not wait out its 10-minute deadline for the old session), and the old one,
+ * woken again, is told that another process runs as its site and ends with that error instead of competing.
+ */
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { allExited, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
+import { freePort } from "../helpers/natsServer.js";
+
+describe("a restarted client", () => {
+  let dir: string;
+  const procs: CliProcess[] = [];
+  beforeAll(async () => {
+    dir = await partitionedDir(2, 100, 200);
+  });
+  afterAll(() => killAll(procs, "SIGKILL"));
+
+  it("replaces its site's hung process, which then ends with a clear error", async () => {
+    const port = await freePort();
+    const client = (i: number) => {
+      const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
+      procs.push(p);
+      return p;
+    };
+    // Enough rounds (about 0.1 s each) that the federation is still running when the hung process wakes.
+    const coordinator = startCli([
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "30", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
+    ]);
+    procs.push(coordinator);
+    await coordinator.waitFor(/listening on/);
+    const steady = client(1);
+    const hung = client(2);
+    await hung.waitFor(/joined 127/);
+    hung.child.kill("SIGSTOP");
+    await coordinator.waitFor(/round 1\/30: 2 of 2 clients selected/);
+
+    const restarted = client(2);
+    await coordinator.waitFor(/client site-2 joined again from another process: its earlier session is closed/);
+    hung.child.kill("SIGCONT");
+    const [h] = await allExited([hung]);
+    expect(h.code).toBe(1);
+    expect(h.stderr.trim().split("\n")).toEqual([
+      "fedfusion: the coordinator closed this client's session (PERMISSION_DENIED: session closed: site site-2 joined again from another client process): is another client running as site-2?",
+    ]);
+
+    const results = await allExited([coordinator, steady, restarted]);
+    for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(coordinator.output()).toMatch(/round 30\/30 +accuracy/);
+    expect(restarted.output()).toMatch(/federation finished/);
+  });
+});

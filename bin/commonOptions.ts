@@ -31,6 +31,7 @@ export const federationOptions = {
   fraction: { kind: "number", min: 0, max: 1, default: 1, help: "share of clients selected per round" },
   "min-fit-clients": { kind: "int", min: 1, default: 1, help: "clients selected per round at least" },
   "round-timeout": { kind: "number", min: 1, default: 600, help: "seconds before a round closes with the updates it has" },
+  "session-timeout": { kind: "number", min: 0, default: 60, help: "seconds without a word from a client (it sends a heartbeat every quarter of this) before its session is closed; 0 = never" },
   "local-epochs": { kind: "int", min: 1, max: 1000, default: 1, help: "local epochs per round" },
   "batch-size": { kind: "int", min: 1, max: 65536, default: 32, help: "local minibatch size" },
   lr: { kind: "number", min: 0, max: 10, default: 0.001, help: "local learning rate" },
@@ -64,6 +65,7 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
     fraction: o.fraction,
     minFitClients: Math.min(o["min-fit-clients"], minClients),
     roundTimeoutMs: o["round-timeout"] * 1000,
+    sessionTimeoutMs: o["session-timeout"] * 1000,
     seed: o.seed,
     maxUpdateNorm: o["max-update-norm"],
     training: {

@@ -174,6 +174,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       parameterCount: params,
       federationId,
       maxPollMs: 20_000,
+      // Three heartbeats may go missing (a busy link, a long synchronous step) before a session times out.
+      heartbeatMs: Math.floor((o.settings.sessionTimeoutMs ?? 0) / 4),
     }),
   );
   const credentials = o.tls

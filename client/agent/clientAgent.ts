@@ -46,6 +46,7 @@ const POLL_WAIT_MS = 20_000;
 export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSummary> {
   const conn = new CoordinatorConnection(o.connection);
   let openedData = null as OpenedSiteData | null;
+  let heartbeat: NodeJS.Timeout | undefined;
   const log = o.log;
   try {
     const classNames = await o.data.classNames();
@@ -103,10 +104,19 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         log(`re-joined ${o.connection.address} as ${o.siteName}`);
       }
       federationId = response.federationId;
+      heartbeatMs = response.heartbeatMs;
       return response.sessionId;
     };
+    let heartbeatMs = 0;
 
     let sessionId = await join();
+    // Whatever the loop below is doing (training, a long transfer, a retry's backoff), the coordinator hears
+    // from this client often enough not to close its session. A failed beat needs no handling here: the
+    // loop's next call meets the same problem and deals with it.
+    if (heartbeatMs > 0) {
+      heartbeat = setInterval(() => void conn.heartbeat(sessionId).catch(() => undefined), heartbeatMs);
+      heartbeat.unref();
+    }
     // Lossy encodings drop part of each update; error feedback carries it into the next round's.
     const feedback = new ErrorFeedback([]);
     const encodeUpdate = (tensors: NamedTensor[], encoding: Encoding, topkFraction: number): EncodedPayload => {
@@ -215,6 +225,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       );
     }
   } finally {
+    clearInterval(heartbeat);
     conn.close();
     await openedData?.close();
   }

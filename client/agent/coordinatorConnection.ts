@@ -162,6 +162,12 @@ export class CoordinatorConnection {
     );
   }
 
+  heartbeat(sessionId: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.client.heartbeat({ sessionId }, new grpc.Metadata(), { deadline: deadline(10_000) }, (e) => (e ? reject(e) : resolve())),
+    );
+  }
+
   leave(sessionId: string, reason: string): Promise<void> {
     return new Promise((resolve) =>
       this.client.leave({ sessionId, reason }, new grpc.Metadata(), { deadline: deadline(3_000) }, () => resolve()),

@@ -93,6 +93,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private lastRound = 0;
   private readonly history: RoundRecord[] = [];
   private readonly rng: Random;
+  /** Closes sessions gone silent (see RoundSettings.sessionTimeoutMs). */
+  private sweeper: NodeJS.Timeout | null = null;
   /** Long-polling GetTask calls wake up when anything changes. */
   private readonly changed = new EventEmitter();
   private readonly log: (line: string) => void;
@@ -112,6 +114,11 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     this.rng = new Random(resume ? (options.settings.seed ^ Math.imul(this.lastRound, 0x9e3779b1)) >>> 0 : options.settings.seed);
     this.log = options.log ?? (() => {});
     this.changed.setMaxListeners(0);
+    const timeout = options.settings.sessionTimeoutMs ?? 0;
+    if (timeout > 0) {
+      this.sweeper = setInterval(() => this.closeSilentSessions(timeout), Math.max(100, timeout / 8));
+      this.sweeper.unref();
+    }
   }
 
   get modelVersion(): number {
@@ -151,13 +158,17 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   join(info: ClientInfo): ClientRecord {
     const clients = [...this.clients.values()];
     const same = info.instanceId ? clients.find((c) => c.instanceId === info.instanceId && c.siteName === info.siteName) : undefined;
-    if (same) return same;
+    if (same) {
+      same.lastSeen = Date.now();
+      return same;
+    }
     const older = clients.find((c) => c.siteName === info.siteName);
     if (older) {
       this.closedSessions.set(older.sessionId, `site ${info.siteName} joined again from another client process`);
       this.drop(older, `client ${info.siteName} joined again from another process: its earlier session is closed`);
     }
-    const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: Date.now() };
+    const now = Date.now();
+    const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: now, lastSeen: now };
     this.clients.set(record.sessionId, record);
     this.log(`client ${info.siteName} joined (${info.numExamples} examples, ${info.backend}); ${this.clients.size} connected`);
     this.maybeStartRound();
@@ -170,9 +181,29 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     if (c) this.drop(c, `client ${c.siteName} left: ${reason || "no reason given"}`);
   }
 
+  /** A call from this session: it is alive. False when the session is not (or no longer) known. */
+  heardFrom(sessionId: string): boolean {
+    const c = this.clients.get(sessionId);
+    if (c) c.lastSeen = Date.now();
+    return c !== undefined;
+  }
+
   /** Why a session that is no longer known was closed, if the machine closed it (see join). */
   closedReason(sessionId: string): string | undefined {
     return this.closedSessions.get(sessionId);
+  }
+
+  /**
+   * A client that crashed, lost its link or was switched off never says goodbye: without this, its session
+   * would be selected and waited for (each round to its deadline) and count towards min clients forever.
+   * If it was only slow, its next call finds the session gone and joins again.
+   */
+  private closeSilentSessions(timeoutMs: number): void {
+    if (this.phase === "done") return;
+    const now = Date.now();
+    for (const c of [...this.clients.values()]) {
+      if (now - c.lastSeen > timeoutMs) this.drop(c, `client ${c.siteName} timed out: nothing heard from it for ${((now - c.lastSeen) / 1000).toFixed(0)} s`);
+    }
   }
 
   private drop(c: ClientRecord, line: string): void {
@@ -311,6 +342,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   /** Stops timers; clients are told the federation finished. */
   stop(reason = "coordinator stopped"): void {
+    if (this.sweeper) clearInterval(this.sweeper);
     if (this.open) clearTimeout(this.open.timer);
     if (this.finalEval) clearTimeout(this.finalEval.timer);
     this.open = null;
@@ -473,6 +505,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     }
     if (this.phase === "done") return;
     this.phase = "done";
+    if (this.sweeper) clearInterval(this.sweeper);
     this.emit("done", this.history);
     this.notify();
   }

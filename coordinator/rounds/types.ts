@@ -35,6 +35,8 @@ export interface RoundSettings {
   minFitClients: number;
   /** A round closes with whatever arrived when this passes. */
   roundTimeoutMs: number;
+  /** A session not heard from for this long is closed (see Heartbeat in the proto); 0 or absent: never. */
+  sessionTimeoutMs?: number;
   seed: number;
   training: TrainingSettings;
   /** Updates whose L2 norm exceeds this are rejected (0 = no bound). */
@@ -54,6 +56,8 @@ export interface ClientInfo {
 export interface ClientRecord extends ClientInfo {
   sessionId: string;
   joinedAt: number;
+  /** When the client last called (any call, heartbeats included). */
+  lastSeen: number;
 }
 
 export type Task =

@@ -32,6 +32,8 @@ export interface FederationServiceOptions {
   federationId: string;
   /** Longest a GetTask call is held open. */
   maxPollMs: number;
+  /** How often clients are asked to send a heartbeat; 0 (default): never. */
+  heartbeatMs?: number;
   /** Uploads assembled at once (each holds one model-sized buffer); the rest wait, paused. */
   maxConcurrentUploads?: number;
   /** Downloads sending at once (each holds at most two 1 MiB chunk copies); the rest wait their turn. */
@@ -64,7 +66,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
   // NOT_FOUND tells a client to join again (this coordinator restarted); PERMISSION_DENIED, that a newer
   // process of its site took its place, so it must not.
   const sessionError = (id: string): grpc.ServiceError | null => {
-    if (machine.client(id)) return null;
+    if (machine.heardFrom(id)) return null;
     const closed = machine.closedReason(id);
     return closed ? fail(grpc.status.PERMISSION_DENIED, `session closed: ${closed}`) : fail(grpc.status.NOT_FOUND, "unknown session: join again");
   };
@@ -90,6 +92,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
         federationId: o.federationId,
         model: modelSpecToWire(o.spec, o.parameterCount),
         pollWaitMs: o.maxPollMs,
+        heartbeatMs: o.heartbeatMs ?? 0,
         extensions: {},
       });
     },
@@ -130,6 +133,10 @@ export function createFederationService(o: FederationServiceOptions): Federation
       if (refused) return callback(refused);
       machine.recordEvaluation(r.sessionId, { modelVersion: r.modelVersion, examples: r.numExamples, loss: r.loss, accuracy: r.accuracy });
       callback(null, {});
+    },
+
+    heartbeat(call, callback) {
+      callback(sessionError(call.request.sessionId), {});
     },
 
     leave(call, callback) {

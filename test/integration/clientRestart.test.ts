@@ -2,17 +2,18 @@
  * A site's client process hangs mid-federation and its admin starts another: the new process takes the site's
  * place at once (the round does not wait out its 10-minute deadline for the old session), and the old one,
  * woken again, is told that another process runs as its site and ends with that error instead of competing.
+ * A client that dies and is not restarted stops being waited for once its session times out.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allExited, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 import { freePort } from "../helpers/natsServer.js";
 
-describe("a restarted client", () => {
+describe("a client process that hangs, dies or is restarted", () => {
   let dir: string;
   const procs: CliProcess[] = [];
   beforeAll(async () => {
-    dir = await partitionedDir(2, 100, 200);
+    dir = await partitionedDir(3, 100, 200);
   });
   afterAll(() => killAll(procs, "SIGKILL"));
 
@@ -48,5 +49,28 @@ describe("a restarted client", () => {
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(coordinator.output()).toMatch(/round 30\/30 +accuracy/);
     expect(restarted.output()).toMatch(/federation finished/);
+  });
+
+  it("stops waiting for a client that died once its session times out; live clients' heartbeats keep theirs", async () => {
+    const port = await freePort();
+    const coordinator = startCli([
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "10", "--session-timeout", "4",
+      "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
+    ]);
+    procs.push(coordinator);
+    await coordinator.waitFor(/listening on/);
+    const clients = [1, 2, 3].map((i) => {
+      const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
+      procs.push(p);
+      return p;
+    });
+    await coordinator.waitFor(/client site-3 joined/);
+    clients[2].child.kill("SIGKILL");
+    const results = await allExited([coordinator, clients[0], clients[1]]);
+    for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
+    const log = coordinator.output();
+    expect(log).toMatch(/client site-3 timed out: nothing heard from it for [45] s/);
+    expect(log).not.toMatch(/client site-[12] timed out/);
+    expect(log).toMatch(/round 10\/10 +accuracy/);
   });
 });

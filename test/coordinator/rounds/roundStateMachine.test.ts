@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RoundStateMachine } from "../../../coordinator/rounds/roundStateMachine.js";
 import type { RoundRecord, RoundSettings, Update } from "../../../coordinator/rounds/types.js";
 import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
@@ -290,5 +290,29 @@ describe("round state machine", () => {
     expect(m.closedReason(restarted.sessionId)).toBeUndefined();
     expect(lines).toContain("client b joined again from another process: its earlier session is closed");
     expect(m.submitUpdate(stale.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]))).toMatchObject({ accepted: false, reason: "unknown-session" });
+  });
+
+  it("closes a session not heard from for the session timeout: the round stops waiting for it, a live one stays", async () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const m = make({ rounds: 1, sessionTimeoutMs: 4_000 }, undefined, (l) => lines.push(l));
+      const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+      const gone = m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+      m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
+      // a keeps calling (heartbeats); b's site lost power just after the round started.
+      for (let t = 0; t < 3; t++) {
+        vi.advanceTimersByTime(1_500);
+        expect(m.heardFrom(a.sessionId)).toBe(true);
+      }
+      expect(m.client(gone.sessionId)).toBeUndefined();
+      expect(lines).toContain("client b timed out: nothing heard from it for 5 s");
+      await vi.advanceTimersByTimeAsync(0);
+      expect(m.rounds).toMatchObject([{ round: 1, clients: 1, selected: 1 }]);
+      expect(m.connectedClients).toBe(1);
+      expect(m.heardFrom(gone.sessionId)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -167,6 +167,8 @@ export interface JoinResponse {
     | undefined;
   /** how long GetTask may hold a call */
   pollWaitMs: number;
+  /** how often to call Heartbeat; 0: never */
+  heartbeatMs: number;
   extensions: { [key: string]: string };
 }
 
@@ -319,6 +321,13 @@ export interface LeaveRequest {
 }
 
 export interface LeaveAck {
+}
+
+export interface HeartbeatRequest {
+  sessionId: string;
+}
+
+export interface HeartbeatAck {
 }
 
 function createBaseTensorSpec(): TensorSpec {
@@ -1134,7 +1143,7 @@ export const JoinRequest_ExtensionsEntry: MessageFns<JoinRequest_ExtensionsEntry
 };
 
 function createBaseJoinResponse(): JoinResponse {
-  return { sessionId: "", federationId: "", model: undefined, pollWaitMs: 0, extensions: {} };
+  return { sessionId: "", federationId: "", model: undefined, pollWaitMs: 0, heartbeatMs: 0, extensions: {} };
 }
 
 export const JoinResponse: MessageFns<JoinResponse> = {
@@ -1150,6 +1159,9 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     }
     if (message.pollWaitMs !== 0) {
       writer.uint32(32).uint32(message.pollWaitMs);
+    }
+    if (message.heartbeatMs !== 0) {
+      writer.uint32(40).uint32(message.heartbeatMs);
     }
     globalThis.Object.entries(message.extensions).forEach(([key, value]: [string, string]) => {
       JoinResponse_ExtensionsEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
@@ -1202,6 +1214,14 @@ export const JoinResponse: MessageFns<JoinResponse> = {
             message.pollWaitMs = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.heartbeatMs = reader.uint32();
+            continue;
+          }
           case 15: {
             if (tag !== 122) {
               break;
@@ -1243,6 +1263,11 @@ export const JoinResponse: MessageFns<JoinResponse> = {
         : isSet(object.poll_wait_ms)
         ? globalThis.Number(object.poll_wait_ms)
         : 0,
+      heartbeatMs: isSet(object.heartbeatMs)
+        ? globalThis.Number(object.heartbeatMs)
+        : isSet(object.heartbeat_ms)
+        ? globalThis.Number(object.heartbeat_ms)
+        : 0,
       extensions: isObject(object.extensions)
         ? (globalThis.Object.entries(object.extensions) as [string, any][]).reduce(
           (acc: { [key: string]: string }, [key, value]: [string, any]) => {
@@ -1274,6 +1299,9 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     if (message.pollWaitMs !== 0) {
       obj.pollWaitMs = Math.round(message.pollWaitMs);
     }
+    if (message.heartbeatMs !== 0) {
+      obj.heartbeatMs = Math.round(message.heartbeatMs);
+    }
     if (message.extensions) {
       const entries = globalThis.Object.entries(message.extensions) as [string, string][];
       if (entries.length > 0) {
@@ -1297,6 +1325,7 @@ export const JoinResponse: MessageFns<JoinResponse> = {
       ? ModelSpec.fromPartial(object.model)
       : undefined;
     message.pollWaitMs = object.pollWaitMs ?? 0;
+    message.heartbeatMs = object.heartbeatMs ?? 0;
     message.extensions = (globalThis.Object.entries(object.extensions ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
@@ -3720,6 +3749,131 @@ export const LeaveAck: MessageFns<LeaveAck> = {
   },
 };
 
+function createBaseHeartbeatRequest(): HeartbeatRequest {
+  return { sessionId: "" };
+}
+
+export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
+  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sessionId !== "") {
+      writer.uint32(10).string(message.sessionId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sessionId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatRequest {
+    return {
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+    };
+  },
+
+  toJSON(message: HeartbeatRequest): unknown {
+    const obj: any = {};
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(base?: I): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatRequest>, I>>(object: I): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.sessionId = object.sessionId ?? "";
+    return message;
+  },
+};
+
+function createBaseHeartbeatAck(): HeartbeatAck {
+  return {};
+}
+
+export const HeartbeatAck: MessageFns<HeartbeatAck> = {
+  encode(_: HeartbeatAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): HeartbeatAck {
+    return {};
+  },
+
+  toJSON(_: HeartbeatAck): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HeartbeatAck>, I>>(base?: I): HeartbeatAck {
+    return HeartbeatAck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HeartbeatAck>, I>>(_: I): HeartbeatAck {
+    const message = createBaseHeartbeatAck();
+    return message;
+  },
+};
+
 export type FederationService = typeof FederationService;
 export const FederationService = {
   /** Registers a site; refused (FAILED_PRECONDITION) when its model fingerprint differs from the federation's. */
@@ -3782,6 +3936,20 @@ export const FederationService = {
     responseSerialize: (value: LeaveAck): Buffer => Buffer.from(LeaveAck.encode(value).finish()),
     responseDeserialize: (value: Buffer): LeaveAck => LeaveAck.decode(value),
   },
+  /**
+   * "Still here", every heartbeat_ms of JoinResponse, whatever else the client is doing (training, a long
+   * transfer): a session not heard from for the coordinator's session timeout is closed, so a site that went
+   * away stops being selected and waited for.
+   */
+  heartbeat: {
+    path: "/fedfusion.v1.Federation/Heartbeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeartbeatRequest): Buffer => Buffer.from(HeartbeatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
+    responseSerialize: (value: HeartbeatAck): Buffer => Buffer.from(HeartbeatAck.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatAck => HeartbeatAck.decode(value),
+  },
 } as const;
 
 export interface FederationServer extends UntypedServiceImplementation {
@@ -3797,6 +3965,12 @@ export interface FederationServer extends UntypedServiceImplementation {
   reportEvaluation: handleUnaryCall<EvaluationReport, EvaluationAck>;
   /** A client that stops says so, so the coordinator does not wait for it. */
   leave: handleUnaryCall<LeaveRequest, LeaveAck>;
+  /**
+   * "Still here", every heartbeat_ms of JoinResponse, whatever else the client is doing (training, a long
+   * transfer): a session not heard from for the coordinator's session timeout is closed, so a site that went
+   * away stops being selected and waited for.
+   */
+  heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatAck>;
 }
 
 export interface FederationClient extends Client {
@@ -3876,6 +4050,26 @@ export interface FederationClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: LeaveAck) => void,
+  ): ClientUnaryCall;
+  /**
+   * "Still here", every heartbeat_ms of JoinResponse, whatever else the client is doing (training, a long
+   * transfer): a session not heard from for the coordinator's session timeout is closed, so a site that went
+   * away stops being selected and waited for.
+   */
+  heartbeat(
+    request: HeartbeatRequest,
+    callback: (error: ServiceError | null, response: HeartbeatAck) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatAck) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatAck) => void,
   ): ClientUnaryCall;
 }
 

@@ -104,19 +104,21 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         log(`re-joined ${o.connection.address} as ${o.siteName}`);
       }
       federationId = response.federationId;
-      heartbeatMs = response.heartbeatMs;
+      beatEvery(response.heartbeatMs);
       return response.sessionId;
     };
+    // Whatever the loop below is doing (training, a long transfer, a retry's backoff), the coordinator hears
+    // from this client as often as it asked to, so it does not close the session. A failed beat needs no
+    // handling here: the loop's next call meets the same problem and deals with it.
     let heartbeatMs = 0;
+    const beatEvery = (ms: number) => {
+      if (ms === heartbeatMs) return;
+      clearInterval(heartbeat);
+      heartbeatMs = ms;
+      if (ms > 0) heartbeat = setInterval(() => void conn.heartbeat(sessionId).catch(() => undefined), ms).unref();
+    };
 
     let sessionId = await join();
-    // Whatever the loop below is doing (training, a long transfer, a retry's backoff), the coordinator hears
-    // from this client often enough not to close its session. A failed beat needs no handling here: the
-    // loop's next call meets the same problem and deals with it.
-    if (heartbeatMs > 0) {
-      heartbeat = setInterval(() => void conn.heartbeat(sessionId).catch(() => undefined), heartbeatMs);
-      heartbeat.unref();
-    }
     // Lossy encodings drop part of each update; error feedback carries it into the next round's.
     const feedback = new ErrorFeedback([]);
     const encodeUpdate = (tensors: NamedTensor[], encoding: Encoding, topkFraction: number): EncodedPayload => {

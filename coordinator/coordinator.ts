@@ -213,6 +213,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     }
   });
 
+  /** Stopped before the end with a checkpoint: the server is down and the clients are left to wait. */
+  let paused = false;
   const done = new Promise<MetricsDocument>((resolve, reject) => {
     failRun = (e) => {
       failRun = () => undefined;
@@ -241,9 +243,11 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
           });
           log(`wrote ${path.join(o.outDir, "metrics.json")} and ${path.join(o.outDir, "model")}/`);
         }
-        // Clients learn that the federation finished from their next GetTask; give them a moment.
-        await drain(machine, 3_000);
-        await shutdown(server);
+        if (!paused) {
+          // Clients learn that the federation finished from their next GetTask; give them a moment.
+          await drain(machine, 3_000);
+          await shutdown(server);
+        }
         events?.publish("finished", { final: doc.final, rounds: doc.rounds.length });
         await events?.close();
         resolve(doc);
@@ -255,6 +259,13 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     port,
     done,
     async stop(reason = "stopped") {
+      // With a checkpoint to resume from, a stop before the last round (a restart, an upgrade) is a pause:
+      // told the federation finished, the clients would leave, and the resumed run would have none.
+      if (o.checkpointDir && !machine.isDone && machine.rounds.length < o.settings.rounds) {
+        paused = true;
+        server.forceShutdown();
+        log(`${reason}: the clients were not told the federation finished; they re-join when it is restarted with --resume within their --retry-budget`);
+      }
       machine.stop(reason);
       await done.catch(() => undefined);
     },

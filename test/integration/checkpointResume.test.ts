@@ -28,15 +28,17 @@ describe("coordinator checkpoints", () => {
   });
   afterAll(() => killAll(procs, "SIGKILL"));
 
-  it("resumes after a crash from the last completed round", async () => {
+  // SIGKILL: a crash. SIGTERM: a restart or an upgrade, which must not send the clients home either.
+  it.each(["SIGKILL", "SIGTERM"] as const)("resumes after %s from the last completed round, with the same clients", async (signal) => {
     const port = await freePort();
-    const out = path.join(dir, "run");
+    const out = path.join(dir, `run-${signal}`);
+    const ckpt = path.join(dir, `ckpt-${signal}`);
     // A round of this size takes about 0.1 s: enough of them that the crash, soon after the first
     // checkpoint, comes well before the last (8 were once all done within 0.9 s of it).
     const rounds = 30;
     const args = [
       "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", String(rounds), "--test-data", path.join(dir, "parts/test"),
-      "--checkpoint", path.join(dir, "ckpt"), "--resume", "--out", out, "--backend", "wasm",
+      "--checkpoint", ckpt, "--resume", "--out", out, "--backend", "wasm",
       // A stateful strategy: its momentum must survive the crash too.
       "--strategy", "fedavgm", "--strategy-opt", "serverMomentum=0.9",
     ];
@@ -47,9 +49,14 @@ describe("coordinator checkpoints", () => {
       startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]),
     );
     procs.push(...clients);
-    await checkpointWithRounds(path.join(dir, "ckpt"), 1);
-    first.child.kill("SIGKILL");
-    await allExited([first]);
+    await checkpointWithRounds(ckpt, 1);
+    first.child.kill(signal);
+    const [stopped] = await allExited([first]);
+    if (signal === "SIGTERM") {
+      expect(stopped.code).toBe(0);
+      expect(stopped.stdout).toMatch(/interrupted: the clients were not told the federation finished; they re-join when it is restarted with --resume/);
+    }
+    for (const c of clients) expect(c.child.exitCode).toBe(null);
 
     const second = startCli(args);
     procs.push(second);

@@ -73,7 +73,8 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
     }
   };
   const { settings, strategy } = await cliRoundSettings(
-    ["--rounds", String(args.rounds), "--fraction", String(args.fraction), "--round-timeout", "300", "--seed", "5"],
+    // The synthetic clients send no heartbeats; one waiting its turn for a transfer must not time out.
+    ["--rounds", String(args.rounds), "--fraction", String(args.fraction), "--round-timeout", "300", "--session-timeout", "0", "--seed", "5"],
     args.clients,
   );
   const coordinator = await startCoordinator({ host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log });

@@ -65,7 +65,8 @@ export async function coordinatorServer(
   const specs = weightSpecs(probe);
   probe.dispose();
   const params = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  const { settings, strategy } = await cliRoundSettings(["--rounds", String(args.rounds), "--fraction", "1", "--round-timeout", "300", "--seed", "1"], args.minClients);
+  // The bench's client sends no heartbeats (it only transfers): sessions do not time out here.
+  const { settings, strategy } = await cliRoundSettings(["--rounds", String(args.rounds), "--fraction", "1", "--round-timeout", "300", "--session-timeout", "0", "--seed", "1"], args.minClients);
   const coordinator = await startCoordinator({
     host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log: () => undefined, receiveWindowBytes: args.receiveWindowBytes,
   });

@@ -27,6 +27,7 @@ interface SavedStrategyState {
 interface CheckpointState {
   format: 1;
   fingerprint: string;
+  federationId?: string;
   strategy: string;
   modelVersion: number;
   rounds: RoundRecord[];
@@ -35,6 +36,8 @@ interface CheckpointState {
 }
 
 export interface CheckpointContent {
+  /** The federation's id (NATS subjects): a resumed run goes on under the same one. Absent from older checkpoints. */
+  federationId?: string;
   strategy: string;
   modelVersion: number;
   rounds: RoundRecord[];
@@ -120,5 +123,6 @@ export async function readCheckpoint(dir: string, spec: ModelSpec): Promise<Chec
   const weights = readWeights(model);
   model.dispose();
   const strategyState = state.strategyState ? await readStrategyState(dir, state.strategyState) : null;
-  return { weights, modelVersion: state.modelVersion, rounds: state.rounds, strategy: state.strategy, strategyState };
+  const federationId = typeof state.federationId === "string" && state.federationId ? state.federationId : undefined;
+  return { weights, modelVersion: state.modelVersion, rounds: state.rounds, strategy: state.strategy, strategyState, federationId };
 }

@@ -150,7 +150,9 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     log,
   });
 
-  const federationId = randomUUID();
+  // A resumed federation keeps its id, so whoever follows its events (fedfusion.<id>.*) still sees it.
+  const federationId = checkpoint?.federationId ?? randomUUID();
+  log(`federation ${federationId}`);
   const events = o.eventsUrl ? await connectNatsEvents(o.eventsUrl, federationId, log) : null;
   const server = new grpc.Server({
     // Chunks are ≤ 1 MiB; leave room for headers with large manifests.
@@ -191,7 +193,11 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
 
   const doc: MetricsDocument = { config: o.config, rounds: [...(checkpoint?.rounds ?? [])], final: null };
   const persist = () => (o.outDir ? queueWrite(path.join(o.outDir, "metrics.json"), () => writeMetrics(o.outDir!, doc)) : writes);
-  events?.publish("started", { config: o.config, model: { architecture: spec.architecture, fingerprint: modelFingerprint(spec), parameters: params } });
+  events?.publish("started", {
+    config: o.config,
+    model: { architecture: spec.architecture, fingerprint: modelFingerprint(spec), parameters: params },
+    resumed: checkpoint ? { rounds: checkpoint.rounds.length, modelVersion: checkpoint.modelVersion } : null,
+  });
   machine.on("round", (r) => {
     doc.rounds.push(r);
     log(formatRound(r, o.settings.rounds));
@@ -207,7 +213,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       void queueWrite(`the checkpoint in ${dir}`, () =>
         withModel(async () => {
           writeWeights(model, full);
-          await writeCheckpoint(dir, model, spec, { strategy: o.strategy.name, modelVersion: version, rounds, strategyState });
+          await writeCheckpoint(dir, model, spec, { federationId, strategy: o.strategy.name, modelVersion: version, rounds, strategyState });
         }),
       );
     }

@@ -55,8 +55,6 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     let spec: ModelSpec | null = null;
     let trainer: SiteTrainer | null = null;
     let cached = null as { version: number; weights: Float32Array[] } | null;
-    // The coordinator run (a fresh id each start) the cached model's version number belongs to.
-    let federationId = "";
     const downloadBuffers = new DownloadBuffers();
     let roundsTrained = 0;
 
@@ -95,15 +93,14 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         log(`joined ${o.connection.address} as ${o.siteName}: model ${spec.architecture}, ${data.train.count} training / ${data.validation.count} validation examples${data.streaming ? " (streamed from disk)" : ""}`);
       } else if (modelFingerprint(spec) !== modelFingerprint(federationSpec)) {
         throw new UserError("the coordinator restarted with a different model; restart this client");
-      } else if (response.federationId !== federationId && cached) {
-        // A restarted coordinator resumes from its checkpoint, which may be older than the model this client
-        // holds: the same version number can name different weights now.
+      } else if (cached) {
+        // Joining again mostly means the coordinator restarted: resumed from its checkpoint, which may be
+        // older than the model this client holds, the same version number can name different weights now.
         cached = null;
-        log(`re-joined ${o.connection.address} as ${o.siteName}; a restarted coordinator: the cached global model is dropped`);
+        log(`re-joined ${o.connection.address} as ${o.siteName}; the cached global model is dropped (its version may name other weights now)`);
       } else {
         log(`re-joined ${o.connection.address} as ${o.siteName}`);
       }
-      federationId = response.federationId;
       beatEvery(response.heartbeatMs);
       return response.sessionId;
     };

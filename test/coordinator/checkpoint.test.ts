@@ -60,9 +60,10 @@ describe("checkpoints", () => {
     await runRounds(s, 1, 2);
     const state = s.exportState!()!;
     await writeCheckpoint(dir, model, spec, { strategy: "fedadam", modelVersion: 2, rounds: [], strategyState: state });
-    await writeCheckpoint(dir, model, spec, { strategy: "fedadam", modelVersion: 3, rounds: [], strategyState: state });
+    await writeCheckpoint(dir, model, spec, { federationId: "fed-1", strategy: "fedadam", modelVersion: 3, rounds: [], strategyState: state });
     expect((await readdir(dir)).sort()).toEqual(["model-v3", "state.json", "strategy-v3.bin"]);
     const c = (await readCheckpoint(dir, spec))!;
+    expect(c.federationId).toBe("fed-1");
     expect(c.modelVersion).toBe(3);
     expect(c.strategy).toBe("fedadam");
     expect(c.strategyState!.scalars).toEqual({ rounds: 2 });

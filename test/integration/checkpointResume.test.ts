@@ -68,7 +68,11 @@ describe("coordinator checkpoints", () => {
     expect(second.output()).not.toMatch(new RegExp(`round ${done}/${rounds} +accuracy`));
     expect(second.output()).toMatch(new RegExp(`round ${rounds}/${rounds} +accuracy`));
     // Their cached model may be newer than the checkpoint, its version number reused for other weights now.
-    for (const c of clients) expect(c.output()).toMatch(/re-joined .*: the cached global model is dropped/);
+    for (const c of clients) expect(c.output()).toMatch(/re-joined .*; the cached global model is dropped/);
+    // The same federation, under the same id (its NATS subjects).
+    const id = (p: CliProcess) => p.output().match(/coordinator {2}federation (\S+)/)?.[1];
+    expect(id(second)).toBe(id(first));
+    expect(id(first)).toMatch(/^[0-9a-f-]{36}$/);
 
     const metrics = JSON.parse(await readFile(path.join(out, "metrics.json"), "utf8"));
     expect(metrics.rounds.map((r: { round: number }) => r.round)).toEqual(Array.from({ length: rounds }, (_, i) => i + 1));

@@ -1,10 +1,12 @@
 /**
  * The event plane: with --events, the coordinator publishes the start, every round's metrics and the end of
- * the federation on a real NATS server, where a subscriber sees them as the run goes on.
+ * the federation on a real NATS server, where a subscriber sees them as the run goes on, under the same
+ * subjects when a checkpointed run is resumed.
  */
+import path from "node:path";
 import { connect, JSONCodec } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/cli.js";
+import { runCli, tempDir } from "../helpers/cli.js";
 import { startNatsServer } from "../helpers/natsServer.js";
 
 describe("events on NATS", () => {
@@ -38,6 +40,31 @@ describe("events on NATS", () => {
     expect(received[2]).toMatchObject({ round: 2, modelVersion: 2 });
     expect(typeof received[2].accuracy).toBe("number");
     expect((received[3].final as { accuracy: number }).accuracy).toBe(received[2].accuracy);
+  });
+
+  it("goes on under the same federation id when a checkpointed run is resumed, and says so", async () => {
+    const dir = await tempDir();
+    const nc = await connect({ servers: nats.url });
+    const codec = JSONCodec<Record<string, unknown>>();
+    const started: { subject: string; msg: Record<string, unknown> }[] = [];
+    const sub = nc.subscribe("fedfusion.*.started");
+    const collecting = (async () => {
+      for await (const m of sub) {
+        started.push({ subject: m.subject, msg: codec.decode(m.data) });
+        if (started.length === 2) break;
+      }
+    })();
+    const run = (rounds: number) =>
+      runCli(["simulate", "--clients", "2", "--samples", "60", "--rounds", String(rounds), "--backend", "wasm", "--events", nats.url, "--checkpoint", path.join(dir, "ckpt"), "--resume"]);
+    expect((await run(1)).code).toBe(0);
+    const second = await run(2);
+    expect(second.code, second.stderr).toBe(0);
+    await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no second started event")), 10_000))]);
+    await nc.close();
+
+    expect(started[1].subject).toBe(started[0].subject);
+    expect(started[0].msg.resumed).toBe(null);
+    expect(started[1].msg.resumed).toEqual({ rounds: 1, modelVersion: 1 });
   });
 
   it("refuses to start when NATS cannot be reached, in one line", async () => {

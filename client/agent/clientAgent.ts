@@ -232,7 +232,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
 
 function joinError(e: unknown, address: string): Error {
   const code = (e as { code?: number }).code;
-  if (code === status.FAILED_PRECONDITION || code === status.INVALID_ARGUMENT) {
+  if (code === status.FAILED_PRECONDITION || code === status.INVALID_ARGUMENT || code === status.PERMISSION_DENIED) {
     return new UserError(`coordinator at ${address} refused this client: ${(e as { details?: string }).details}`);
   }
   if (typeof code === "number") return new UserError(`cannot reach coordinator at ${address}: ${describeGrpcError(e)}`);

@@ -82,6 +82,12 @@ export function createFederationService(o: FederationServiceOptions): Federation
       }
       const siteName = r.siteName.trim();
       if (!siteName) return callback(fail(grpc.status.INVALID_ARGUMENT, "site name is empty"));
+      // Under mutual TLS a site is who its certificate says: one site's certificate must not speak for another
+      // (send updates under its name, or close its session by joining as it).
+      const certified = call.getAuthContext().sslPeerCertificate?.subject?.CN;
+      if (certified !== undefined && certified !== siteName) {
+        return callback(fail(grpc.status.PERMISSION_DENIED, `site name '${siteName}' is not the name in its certificate ('${certified}')`));
+      }
       if (!(r.numExamples > 0)) return callback(fail(grpc.status.INVALID_ARGUMENT, `site ${siteName} has no training examples`));
       const mismatch = joinMismatch(o.spec, clientSpec);
       if (mismatch) return callback(fail(grpc.status.FAILED_PRECONDITION, `model mismatch: ${mismatch}`));

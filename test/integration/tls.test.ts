@@ -1,6 +1,7 @@
 /**
  * Mutual TLS: a coordinator that requires client certificates from its CA trains with a site holding one,
- * and refuses a site without a certificate or with one from another CA.
+ * and refuses a site without a certificate, with one from another CA, or naming itself other than its
+ * certificate does.
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -37,10 +38,14 @@ describe("mutual TLS", () => {
     const plain = await client("plaintext", []);
     expect(plain.code).toBe(1);
 
+    const impostor = await client("site-b", ["--tls-ca", tls("ca.crt"), "--tls-cert", tls("site-a.crt"), "--tls-key", tls("site-a.key")]);
+    expect(impostor.code).toBe(1);
+    expect(impostor.stderr).toMatch(/^fedfusion: coordinator at localhost:\d+ refused this client: site name 'site-b' is not the name in its certificate \('site-a'\)\n$/);
+
     const good = await client("site-a", ["--tls-ca", tls("ca.crt"), "--tls-cert", tls("site-a.crt"), "--tls-key", tls("site-a.key")]);
     expect(good.code, good.stderr).toBe(0);
     expect((await coordinator.exited).code).toBe(0);
     expect(coordinator.output()).toMatch(/client site-a joined/);
-    expect(coordinator.output()).not.toMatch(/client (anonymous|rogue|plaintext) joined/);
+    expect(coordinator.output()).not.toMatch(/client (anonymous|rogue|plaintext|site-b) joined/);
   });
 });

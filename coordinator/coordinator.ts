@@ -254,7 +254,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
           await drain(machine, 3_000);
           await shutdown(server);
         }
-        events?.publish("finished", { final: doc.final, rounds: doc.rounds.length });
+        // Paused, the federation has not finished: a resumed run goes on under the same id.
+        events?.publish(paused ? "stopped" : "finished", { final: doc.final, rounds: doc.rounds.length });
         await events?.close();
         resolve(doc);
       })().catch(reject);

@@ -9,7 +9,7 @@ import { UserError } from "../../shared/errors.js";
 import type { Logger } from "../../shared/logging.js";
 
 export interface EventPublisher {
-  publish(kind: "started" | "round" | "finished", payload: Record<string, unknown>): void;
+  publish(kind: "started" | "round" | "stopped" | "finished", payload: Record<string, unknown>): void;
   close(): Promise<void>;
 }
 

@@ -6,8 +6,8 @@
 import path from "node:path";
 import { connect, JSONCodec } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { startNatsServer } from "../helpers/natsServer.js";
+import { allExited, killAll, partitionedDir, runCli, startCli, tempDir } from "../helpers/cli.js";
+import { freePort, startNatsServer } from "../helpers/natsServer.js";
 
 describe("events on NATS", () => {
   let nats: Awaited<ReturnType<typeof startNatsServer>>;
@@ -65,6 +65,42 @@ describe("events on NATS", () => {
     expect(started[1].subject).toBe(started[0].subject);
     expect(started[0].msg.resumed).toBe(null);
     expect(started[1].msg.resumed).toEqual({ rounds: 1, modelVersion: 1 });
+  });
+
+  it("says 'stopped', not 'finished', when a checkpointed coordinator is stopped before its last round", async () => {
+    const dir = await partitionedDir(2, 60, 100);
+    const nc = await connect({ servers: nats.url });
+    const codec = JSONCodec<Record<string, unknown>>();
+    const kinds: string[] = [];
+    const sub = nc.subscribe("fedfusion.*.*");
+    const collecting = (async () => {
+      for await (const m of sub) {
+        const kind = codec.decode(m.data).kind as string;
+        kinds.push(kind);
+        if (kind === "stopped" || kind === "finished") break;
+      }
+    })();
+    const port = await freePort();
+    const coordinator = startCli([
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "30", "--backend", "wasm", "--test-data", path.join(dir, "parts/test"),
+      "--checkpoint", path.join(dir, "ckpt"), "--events", nats.url,
+    ]);
+    const clients = [1, 2].map((i) =>
+      startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]),
+    );
+    try {
+      await coordinator.waitFor(/round 1\/30 +accuracy/);
+      coordinator.child.kill("SIGTERM");
+      const [c] = await allExited([coordinator]);
+      expect(c.code, c.stderr).toBe(0);
+      await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no stopped event")), 10_000))]);
+    } finally {
+      killAll(clients, "SIGKILL");
+      await nc.close();
+    }
+    expect(kinds[0]).toBe("started");
+    expect(kinds.at(-1)).toBe("stopped");
+    expect(kinds.slice(1, -1).every((k) => k === "round")).toBe(true);
   });
 
   it("refuses to start when NATS cannot be reached, in one line", async () => {

@@ -9,6 +9,36 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { allExited, killAll, partitionedDir, runCli, startCli, tempDir } from "../helpers/cli.js";
 import { freePort, startNatsServer } from "../helpers/natsServer.js";
 
+type Event = Record<string, unknown> & { subject: string; kind: string };
+
+/**
+ * Subscribes to `subject` now; `events()` resolves with the messages received (each with its subject) once
+ * `last` says one was the last, or rejects after 10 s counted from that call. The connection closes with it.
+ */
+async function collectEvents(url: string, subject: string, last: (e: Event, all: Event[]) => boolean) {
+  const nc = await connect({ servers: url });
+  const codec = JSONCodec<Record<string, unknown>>();
+  const received: Event[] = [];
+  const sub = nc.subscribe(subject);
+  const collecting = (async () => {
+    for await (const m of sub) {
+      const e = { subject: m.subject, ...codec.decode(m.data) } as Event;
+      received.push(e);
+      if (last(e, received)) break;
+    }
+  })();
+  return {
+    events: async (): Promise<Event[]> => {
+      try {
+        await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error(`events so far: ${received.map((e) => e.kind)}`)), 10_000))]);
+        return received;
+      } finally {
+        await nc.close();
+      }
+    },
+  };
+}
+
 describe("events on NATS", () => {
   let nats: Awaited<ReturnType<typeof startNatsServer>>;
   beforeAll(async () => {
@@ -17,21 +47,10 @@ describe("events on NATS", () => {
   afterAll(() => nats?.stop());
 
   it("publishes started, one message per round and finished", async () => {
-    const nc = await connect({ servers: nats.url });
-    const codec = JSONCodec<Record<string, unknown>>();
-    const received: Record<string, unknown>[] = [];
-    const sub = nc.subscribe("fedfusion.*.*");
-    const collecting = (async () => {
-      for await (const m of sub) {
-        const msg = codec.decode(m.data);
-        received.push({ subject: m.subject, ...msg });
-        if (msg.kind === "finished") break;
-      }
-    })();
+    const sub = await collectEvents(nats.url, "fedfusion.*.*", (e) => e.kind === "finished");
     const r = await runCli(["simulate", "--clients", "2", "--samples", "100", "--rounds", "2", "--test-samples", "200", "--backend", "wasm", "--events", nats.url]);
     expect(r.code, r.stderr).toBe(0);
-    await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no finished event")), 10_000))]);
-    await nc.close();
+    const received = await sub.events();
 
     expect(received.map((m) => m.kind)).toEqual(["started", "round", "round", "finished"]);
     const id = received[0].federationId as string;
@@ -44,42 +63,21 @@ describe("events on NATS", () => {
 
   it("goes on under the same federation id when a checkpointed run is resumed, and says so", async () => {
     const dir = await tempDir();
-    const nc = await connect({ servers: nats.url });
-    const codec = JSONCodec<Record<string, unknown>>();
-    const started: { subject: string; msg: Record<string, unknown> }[] = [];
-    const sub = nc.subscribe("fedfusion.*.started");
-    const collecting = (async () => {
-      for await (const m of sub) {
-        started.push({ subject: m.subject, msg: codec.decode(m.data) });
-        if (started.length === 2) break;
-      }
-    })();
+    const sub = await collectEvents(nats.url, "fedfusion.*.started", (_, all) => all.length === 2);
     const run = (rounds: number) =>
       runCli(["simulate", "--clients", "2", "--samples", "60", "--rounds", String(rounds), "--backend", "wasm", "--events", nats.url, "--checkpoint", path.join(dir, "ckpt"), "--resume"]);
     expect((await run(1)).code).toBe(0);
     const second = await run(2);
     expect(second.code, second.stderr).toBe(0);
-    await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no second started event")), 10_000))]);
-    await nc.close();
-
+    const started = await sub.events();
     expect(started[1].subject).toBe(started[0].subject);
-    expect(started[0].msg.resumed).toBe(null);
-    expect(started[1].msg.resumed).toEqual({ rounds: 1, modelVersion: 1 });
+    expect(started[0].resumed).toBe(null);
+    expect(started[1].resumed).toEqual({ rounds: 1, modelVersion: 1 });
   });
 
   it("says 'stopped', not 'finished', when a checkpointed coordinator is stopped before its last round", async () => {
     const dir = await partitionedDir(2, 60, 100);
-    const nc = await connect({ servers: nats.url });
-    const codec = JSONCodec<Record<string, unknown>>();
-    const kinds: string[] = [];
-    const sub = nc.subscribe("fedfusion.*.*");
-    const collecting = (async () => {
-      for await (const m of sub) {
-        const kind = codec.decode(m.data).kind as string;
-        kinds.push(kind);
-        if (kind === "stopped" || kind === "finished") break;
-      }
-    })();
+    const sub = await collectEvents(nats.url, "fedfusion.*.*", (e) => e.kind === "stopped" || e.kind === "finished");
     const port = await freePort();
     const coordinator = startCli([
       "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "30", "--backend", "wasm", "--test-data", path.join(dir, "parts/test"),
@@ -88,15 +86,15 @@ describe("events on NATS", () => {
     const clients = [1, 2].map((i) =>
       startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]),
     );
+    let kinds: string[];
     try {
       await coordinator.waitFor(/round 1\/30 +accuracy/);
       coordinator.child.kill("SIGTERM");
       const [c] = await allExited([coordinator]);
       expect(c.code, c.stderr).toBe(0);
-      await Promise.race([collecting, new Promise((_, reject) => setTimeout(() => reject(new Error("no stopped event")), 10_000))]);
+      kinds = (await sub.events()).map((e) => e.kind);
     } finally {
       killAll(clients, "SIGKILL");
-      await nc.close();
     }
     expect(kinds[0]).toBe("started");
     expect(kinds.at(-1)).toBe("stopped");

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string; node
   predict: { load: async () => (await import("./commands/predictCommand.js")).predictCommand, summary: "classify image files with a saved model" },
   partition: { load: async () => (await import("./commands/partitionCommand.js")).partitionCommand, summary: "split a dataset into per-client image folders" },
   models: { load: async () => (await import("./commands/modelsCommand.js")).modelsCommand, summary: "list model architectures and their sizes" },
+  plot: { load: async () => (await import("./commands/plotCommand.js")).plotCommand, summary: "chart runs side by side (accuracy or loss per round) as an SVG" },
 };
 
 function usage(): string {

@@ -1,9 +1,11 @@
 /**
- * metrics.json: the run's configuration, one record per round and the final evaluation. Rewritten after
- * every round (atomically), so a crashed or interrupted run still leaves the rounds it completed.
+ * metrics.json: the run's configuration, one record per round and the final evaluation, with its charts.
+ * Rewritten after every round (atomically), so a crashed or interrupted run still leaves the rounds it
+ * completed, and a long run can be watched.
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { runChartSvg } from "./charts/runCharts.js";
 import type { FederatedEvaluation, RoundRecord } from "./rounds/types.js";
 
 export interface MetricsDocument {
@@ -18,10 +20,19 @@ export interface MetricsDocument {
   } | null;
 }
 
+/** metrics.json, and its charts (accuracy.svg, loss.svg) once a round has data. */
 export async function writeMetrics(outDir: string, doc: MetricsDocument): Promise<void> {
   await fs.mkdir(outDir, { recursive: true });
-  const file = path.join(outDir, "metrics.json");
+  await writeAtomically(path.join(outDir, "metrics.json"), JSON.stringify(doc, null, 2) + "\n");
+  for (const metric of ["accuracy", "loss"] as const) {
+    const svg = runChartSvg(doc, metric);
+    if (svg) await writeAtomically(path.join(outDir, `${metric}.svg`), svg);
+  }
+}
+
+/** Readers (a browser refreshing a chart, a dashboard) never see a half-written file. */
+async function writeAtomically(file: string, text: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(doc, null, 2) + "\n");
+  await fs.writeFile(tmp, text);
   await fs.rename(tmp, file);
 }

@@ -1,0 +1,64 @@
+/**
+ * Charts of runs from their metrics.json: a run's accuracy and loss per round as the coordinator sees them
+ * (test set), as the sites see them (held-out data) and during local training; and several runs side by side
+ * (`fedfusion plot`), e.g. strategies, partitions or a centralized baseline against a federation.
+ */
+import type { MetricsDocument } from "../metricsFile.js";
+import { lineChartSvg, type Series } from "./lineChart.js";
+
+export type ChartMetric = "accuracy" | "loss";
+
+const percent = (y: number) => `${Number((100 * y).toPrecision(4))}%`;
+
+function chartOptions(metric: ChartMetric, title: string, xLabel = "round") {
+  return metric === "accuracy"
+    ? { title, xLabel, yLabel: "accuracy", formatY: percent, clampY: [0, 1] as const }
+    : { title, xLabel, yLabel: "loss (cross-entropy)", clampY: [0, Infinity] as const };
+}
+
+/** The coordinator's evaluation on its test set, after each round. */
+function testSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"] {
+  return doc.rounds.map((r) => [r.round, r[metric]] as const);
+}
+
+/**
+ * The sites' evaluation on their held-out data. A round's is of the model it started from (the one after the
+ * previous round), so it sits one round earlier; the final evaluation is of the last model.
+ */
+function heldOutSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"] {
+  const points = doc.rounds.map((r) => [r.round - 1, r.federatedEvaluation?.[metric] ?? null] as const);
+  const last = doc.rounds.at(-1);
+  const final = doc.final?.federatedEvaluation;
+  return last && final ? [...points, [last.round, final[metric]] as const] : points;
+}
+
+/** The clients' own loss and accuracy while training locally (averaged over the round's examples). */
+function trainingSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"] {
+  return doc.rounds.map((r) => [r.round, metric === "accuracy" ? r.trainAccuracy : r.trainLoss] as const);
+}
+
+const hasData = (s: Series) => s.points.some((p) => p[1] !== null && Number.isFinite(p[1]));
+
+/** One run's chart of `metric`; null while it has no round with data. */
+export function runChartSvg(doc: MetricsDocument, metric: ChartMetric): string | null {
+  const series = [
+    { name: "test set (coordinator)", points: testSeries(doc, metric) },
+    { name: "held-out data (sites)", points: heldOutSeries(doc, metric) },
+    { name: "local training (sites)", points: trainingSeries(doc, metric) },
+  ].filter(hasData);
+  if (series.length === 0) return null;
+  return lineChartSvg(series, chartOptions(metric, `${metric === "accuracy" ? "Accuracy" : "Loss"} per round`));
+}
+
+/** Runs side by side: each run's test-set curve, or its sites' held-out curve where it had no test set. */
+export function compareRunsSvg(runs: readonly { label: string; doc: MetricsDocument }[], metric: ChartMetric): string {
+  const series = runs.map(({ label, doc }) => {
+    const test = { name: label, points: testSeries(doc, metric) };
+    return hasData(test) ? test : { name: `${label} (sites' held-out)`, points: heldOutSeries(doc, metric) };
+  });
+  const empty = runs.filter((_, i) => !hasData(series[i])).map((r) => r.label);
+  if (empty.length > 0) throw new Error(`no ${metric} to plot in ${empty.join(", ")}`);
+  const centralized = runs.some((r) => r.doc.config?.command === "train");
+  const title = `${metric === "accuracy" ? "Test accuracy" : "Test loss"} per round`;
+  return lineChartSvg(series, chartOptions(metric, title, centralized ? "round (epoch, for centralized training)" : "round"));
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { compareRunsSvg, runChartSvg } from "../../../coordinator/charts/runCharts.js";
+import type { MetricsDocument } from "../../../coordinator/metricsFile.js";
+import type { RoundRecord } from "../../../coordinator/rounds/types.js";
+
+const held = (accuracy: number, modelVersion: number) => ({ modelVersion, loss: 1 - accuracy, accuracy, examples: 10, minAccuracy: accuracy, maxAccuracy: accuracy, sites: {} });
+const round = (r: number, accuracy: number | null): RoundRecord => ({
+  round: r, modelVersion: r, accuracy, loss: accuracy === null ? null : 1 - accuracy, clients: 2, selected: 2, rejected: {},
+  federatedEvaluation: held(0.1 * r, r - 1), trainLoss: 0.5, trainAccuracy: 0.6, bytesUp: 0, bytesDown: 0, durationMs: 1,
+});
+const doc = (rounds: RoundRecord[], command = "simulate"): MetricsDocument => ({
+  config: { command }, rounds, final: { accuracy: rounds.at(-1)?.accuracy ?? null, loss: null, modelVersion: rounds.length, federatedEvaluation: held(0.9, rounds.length) },
+});
+const legend = (svg: string) => [...svg.matchAll(/<text x="[^"]*" y="[^"]*">([^<]*)<\/text>/g)].map((m) => m[1]);
+const lines = (svg: string) => [...svg.matchAll(/<polyline [^>]*points="([^"]*)"/g)].map((m) => m[1].split(" ").length);
+
+describe("run charts", () => {
+  it("chart the test set, the sites' held-out evaluations (one round earlier, plus the final one) and local training", () => {
+    const svg = runChartSvg(doc([round(1, 0.5), round(2, 0.7), round(3, 0.8)]), "accuracy")!;
+    expect(legend(svg)).toEqual(["test set (coordinator)", "held-out data (sites)", "local training (sites)"]);
+    // held-out: before rounds 1–3 (x = 0, 1, 2) and the final model (x = 3)
+    expect(lines(svg)).toEqual([3, 4, 3]);
+  });
+
+  it("leave out what a run did not measure, and wait for a first round", () => {
+    expect(legend(runChartSvg(doc([round(1, null), round(2, null)]), "loss")!)).toEqual(["held-out data (sites)", "local training (sites)"]);
+    expect(runChartSvg(doc([]), "accuracy")).toBeNull();
+  });
+
+  it("compare runs by their test curves, or the sites' where a run had no test set, and name a centralized axis", () => {
+    const svg = compareRunsSvg(
+      [
+        { label: "fedavg", doc: doc([round(1, 0.5), round(2, 0.6)]) },
+        { label: "no test set", doc: doc([round(1, null), round(2, null)]) },
+        { label: "centralized", doc: doc([round(1, 0.7), round(2, 0.8)], "train") },
+      ],
+      "accuracy",
+    );
+    expect(legend(svg)).toEqual(["fedavg", "no test set (sites' held-out)", "centralized"]);
+    expect(svg).toContain(">round (epoch, for centralized training)</text>");
+    expect(() => compareRunsSvg([{ label: "empty", doc: doc([]) }], "loss")).toThrow("no loss to plot in empty");
+  });
+});

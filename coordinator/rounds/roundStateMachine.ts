@@ -469,6 +469,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       bytesDown: open.bytesDown,
       durationMs: aggregatedAt - open.startedAt,
     };
+    const privacy = this.options.strategy.privacySpent?.(open.number);
+    if (privacy) record.privacy = privacy;
     this.history.push(record);
     // Also when the machine was stopped during the evaluation: the round was aggregated, so it is recorded
     // (and checkpointed) before "done".

@@ -127,4 +127,6 @@ export interface RoundRecord {
   bytesDown: number;
   /** From the round's start to its aggregation; the central evaluation overlaps the next round. */
   durationMs: number;
+  /** A differentially private strategy's (ε, δ) spent up to and including this round. */
+  privacy?: { epsilon: number; delta: number };
 }

@@ -2,6 +2,7 @@
 import { UserError } from "../../shared/errors.js";
 import type { Strategy } from "./strategy.js";
 import { Bulyan, BULYAN_OPTIONS } from "./bulyan.js";
+import { DpFedAvg, DPFEDAVG_OPTIONS } from "./dpFedAvg.js";
 import { FedAvg } from "./fedAvg.js";
 import { FedAvgM, FEDAVGM_OPTIONS } from "./fedAvgM.js";
 import { FedAdagrad, FEDADAGRAD_OPTIONS, FedAdam, FEDADAM_OPTIONS, FedYogi, FEDYOGI_OPTIONS } from "./fedOpt.js";
@@ -26,6 +27,7 @@ const FACTORIES: Record<string, (options: Options) => Strategy> = {
   fedtrimmedavg: (o) => new FedTrimmedAvg(resolveOptions("fedtrimmedavg", FEDTRIMMEDAVG_OPTIONS, o)),
   krum: (o) => new Krum(resolveOptions("krum", KRUM_OPTIONS, o)),
   bulyan: (o) => new Bulyan(resolveOptions("bulyan", BULYAN_OPTIONS, o)),
+  dpfedavg: (o) => new DpFedAvg(resolveOptions("dpfedavg", DPFEDAVG_OPTIONS, o)),
 };
 
 export const STRATEGY_NAMES: readonly string[] = Object.freeze(Object.keys(FACTORIES));

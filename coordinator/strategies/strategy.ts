@@ -1,3 +1,5 @@
+import type { PrivacySpent } from "../privacy/gaussianAccountant.js";
+
 /**
  * The contract between the coordinator and a server-side aggregation strategy. Strategies are pure
  * math over Float32Array layers: no tensors, no transport.
@@ -41,6 +43,8 @@ export interface Strategy {
   exportState?(): StrategyState | null;
   /** Restores an exportState() result (read from a checkpoint); throws if it does not fit this strategy. */
   importState?(state: StrategyState): void;
+  /** Differentially private strategies: the (ε, δ) spent once `rounds` rounds are done. */
+  privacySpent?(rounds: number): PrivacySpent;
 }
 
 export interface RoundAggregation {

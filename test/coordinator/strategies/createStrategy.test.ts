@@ -4,7 +4,7 @@ import type { FitResult } from "../../../coordinator/strategies/strategy.js";
 import { UserError } from "../../../shared/errors.js";
 import { Random } from "../../../shared/random.js";
 
-const OPTIONS: Record<string, Record<string, number>> = { fedprox: { mu: 0.1 }, bulyan: { numMalicious: 1 } };
+const OPTIONS: Record<string, Record<string, number>> = { fedprox: { mu: 0.1 }, bulyan: { numMalicious: 1 }, dpfedavg: { clippingNorm: 1, noiseMultiplier: 0.5, seed: 1 } };
 
 describe("createStrategy", () => {
   it("knows every strategy, each with its own name and streaming flag", () => {
@@ -19,8 +19,9 @@ describe("createStrategy", () => {
       "fedtrimmedavg",
       "krum",
       "bulyan",
+      "dpfedavg",
     ]);
-    const streaming = ["fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad", "fedprox"];
+    const streaming = ["fedavg", "fedavgm", "fedadam", "fedyogi", "fedadagrad", "fedprox", "dpfedavg"];
     for (const name of STRATEGY_NAMES) {
       const s = createStrategy(name, OPTIONS[name]);
       expect(s.name).toBe(name);

@@ -1,0 +1,114 @@
+/**
+ * DP-FedAvg with central Gaussian noise (McMahan et al. 2018; Flower's DifferentialPrivacyServerSideFixedClipping
+ * around FedAvg). Each update is clipped to an L2 norm of at most C over all its layers, the clipped updates
+ * are averaged with equal weights, and Gaussian noise of standard deviation z·C/m (m updates) is added to
+ * every value of the mean. Adding or removing one site moves the sum by at most C, so each round is the
+ * Gaussian mechanism with noise multiplier z, whatever a site sends: clipping happens here, after decoding,
+ * not on trust. Equal weights, not examples: with example weights a large site could move the mean by more
+ * than C/m. What this protects: the models the federation releases (to the sites, to whoever gets the final
+ * one), not the individual updates from the coordinator, which sees them before the noise.
+ */
+import { randomFillSync } from "node:crypto";
+import { Random } from "../../shared/random.js";
+import { foldKernels } from "../foldKernels.js";
+import { gaussianEpsilon, type PrivacySpent } from "../privacy/gaussianAccountant.js";
+import { AccumulatorPool } from "./layers.js";
+import type { OptionSpecs } from "./options.js";
+import { BaseStrategy, RoundBase } from "./round.js";
+import type { DeltaResult, FitResult, RoundAggregation } from "./strategy.js";
+
+export const DPFEDAVG_OPTIONS = {
+  clippingNorm: { min: 0, minExclusive: true, description: "largest L2 norm of an update (C)" },
+  noiseMultiplier: { min: 0, description: "noise standard deviation over C (z)" },
+  delta: { default: 1e-5, min: 0, max: 1, minExclusive: true, maxExclusive: true, description: "δ of the (ε, δ) reported" },
+  seed: { default: -1, min: -1, integer: true, description: "noise seed, for reproducible simulations; -1: cryptographically random, as a deployment needs" },
+} satisfies OptionSpecs;
+
+export class DpFedAvg extends BaseStrategy {
+  readonly name = "dpfedavg";
+  readonly streaming = true;
+  private readonly pool = new AccumulatorPool();
+  private readonly noise: () => number;
+
+  constructor(private readonly o: Record<keyof typeof DPFEDAVG_OPTIONS, number>) {
+    super();
+    this.noise = o.seed >= 0 ? seededNormals(o.seed) : cryptoNormals();
+  }
+
+  beginRound(current: Float32Array[]): RoundAggregation {
+    return new ClippedMeanRound(current, this.name, this.pool, this.o.clippingNorm, this.o.noiseMultiplier, this.noise);
+  }
+
+  privacySpent(rounds: number): PrivacySpent {
+    return { epsilon: gaussianEpsilon(this.o.noiseMultiplier, rounds, this.o.delta), delta: this.o.delta };
+  }
+}
+
+class ClippedMeanRound extends RoundBase {
+  private readonly kernels = foldKernels();
+  private readonly sums: Float64Array[];
+  private updates = 0;
+
+  constructor(
+    current: readonly Float32Array[],
+    strategyName: string,
+    private readonly pool: AccumulatorPool,
+    private readonly clippingNorm: number,
+    private readonly noiseMultiplier: number,
+    private readonly noise: () => number,
+  ) {
+    super(current, strategyName);
+    this.sums = pool.take(current);
+  }
+
+  protected accept(result: FitResult): void {
+    this.acceptDelta({ delta: result.weights.map((w, l) => w.map((v, j) => v - this.current[l][j])), numExamples: result.numExamples });
+  }
+
+  protected override acceptDelta(result: DeltaResult): void {
+    let squares = 0;
+    for (const layer of result.delta) squares += this.kernels.sumOfSquares(layer);
+    const norm = Math.sqrt(squares);
+    // A non-finite update has no norm to clip to: it counts as a site that sent nothing (zeros).
+    const scale = Number.isFinite(norm) ? Math.min(1, this.clippingNorm / norm) : 0;
+    const first = this.updates === 0;
+    for (let l = 0; l < this.sums.length; l++) {
+      if (scale > 0) this.kernels.foldDelta(this.sums[l], result.delta[l], scale, first);
+      else if (first) this.sums[l].fill(0); // 0·NaN would be NaN
+    }
+    this.updates++;
+  }
+
+  protected complete(inPlace: boolean): Float32Array[] {
+    try {
+      const std = this.noiseMultiplier * this.clippingNorm; // on the sum; the mean's is std/m
+      if (std > 0) for (const acc of this.sums) for (let j = 0; j < acc.length; j++) acc[j] += std * this.noise();
+      return this.sums.map((acc, l) => {
+        const out = inPlace ? (this.current[l] as Float32Array) : new Float32Array(acc.length);
+        this.kernels.finishMean(acc, this.current[l], this.updates, out);
+        return out;
+      });
+    } finally {
+      this.pool.give(this.sums);
+    }
+  }
+}
+
+function seededNormals(seed: number): () => number {
+  const rng = new Random(seed);
+  return () => rng.normal();
+}
+
+/** Standard normals (Box–Muller) from the operating system's CSPRNG, drawn in blocks. */
+function cryptoNormals(): () => number {
+  const block = new Uint32Array(1 << 14);
+  let next = block.length;
+  const uniform = () => {
+    if (next === block.length) {
+      randomFillSync(block);
+      next = 0;
+    }
+    return (block[next++] + 0.5) / 4294967296; // in (0, 1): the logarithm below stays finite
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}

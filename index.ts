@@ -1,11 +1,16 @@
 /**
- * fedfusion's public API for library users: strategies (pure math over Float32Array layers), the model
- * family, the wire codec, and the building blocks to run a coordinator or a client from code.
+ * fedfusion's public API for library users: strategies (pure math over Float32Array layers) and their
+ * privacy accounting, charts of runs, the model family, the wire codec, and the building blocks to run a
+ * coordinator or a client from code.
  */
 export { createStrategy, STRATEGY_NAMES } from "./coordinator/strategies/createStrategy.js";
 export { parseStrategyOptions } from "./coordinator/strategies/options.js";
 export type { FitResult, RoundAggregation, Strategy } from "./coordinator/strategies/strategy.js";
 export { validateUpdate } from "./coordinator/validation/validateUpdate.js";
+export { gaussianEpsilon, type PrivacySpent } from "./coordinator/privacy/gaussianAccountant.js";
+export { lineChartSvg, type Series, type ChartOptions } from "./coordinator/charts/lineChart.js";
+export { compareRunsSvg, runChartSvg, type ChartMetric } from "./coordinator/charts/runCharts.js";
+export type { MetricsDocument } from "./coordinator/metricsFile.js";
 export { startCoordinator, type CoordinatorOptions, type RunningCoordinator } from "./coordinator/coordinator.js";
 export { RoundStateMachine } from "./coordinator/rounds/roundStateMachine.js";
 export type { RoundRecord, RoundSettings, TrainingSettings } from "./coordinator/rounds/types.js";

@@ -6,13 +6,13 @@
  * recorded (the "round" event) when it completes, always before the next aggregation.
  * It knows clients by session id only; the gRPC layer decodes requests into calls on this class.
  */
-import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { scheduledRate } from "../../shared/model/learningRateSchedule.js";
 import { Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
 import { validateUpdate } from "../validation/validateUpdate.js";
 import { summariseEvaluations } from "./evaluationSummary.js";
+import { Sessions } from "./sessions.js";
 import type {
   CentralEvaluation,
   ClientInfo,
@@ -82,9 +82,7 @@ export interface RoundStateMachineEvents {
 
 export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private phase: Phase = "waiting";
-  private readonly clients = new Map<string, ClientRecord>();
-  /** Sessions replaced by a newer client process of the same site, and why. */
-  private readonly closedSessions = new Map<string, string>();
+  private readonly sessions = new Sessions();
   private weights: Float32Array[];
   private version = 0;
   private open: OpenRound | null = null;
@@ -143,54 +141,37 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   }
 
   get connectedClients(): number {
-    return this.clients.size;
+    return this.sessions.size;
   }
 
   client(sessionId: string): ClientRecord | undefined {
-    return this.clients.get(sessionId);
+    return this.sessions.get(sessionId);
   }
 
-  /**
-   * A join repeated by the same client process (a retry whose first answer was lost) gets its session back:
-   * a second one would be selected for rounds and never answer. A new process for a site already joined (a
-   * restarted client) replaces the older session, which otherwise would hold up rounds until their deadline.
-   */
+  /** A new session, or the same one for a repeated join (see Sessions.join); a site's older session is closed. */
   join(info: ClientInfo): ClientRecord {
-    const clients = [...this.clients.values()];
-    const same = info.instanceId ? clients.find((c) => c.instanceId === info.instanceId && c.siteName === info.siteName) : undefined;
-    if (same) {
-      same.lastSeen = Date.now();
-      return same;
-    }
-    const older = clients.find((c) => c.siteName === info.siteName);
-    if (older) {
-      this.closedSessions.set(older.sessionId, `site ${info.siteName} joined again from another client process`);
-      this.drop(older, `client ${info.siteName} joined again from another process: its earlier session is closed`);
-    }
-    const now = Date.now();
-    const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: now, lastSeen: now };
-    this.clients.set(record.sessionId, record);
-    this.log(`client ${info.siteName} joined (${info.numExamples} examples, ${info.backend}); ${this.clients.size} connected`);
+    const { record, again, replaced } = this.sessions.join(info, Date.now());
+    if (again) return record;
+    if (replaced) this.forget(replaced, `client ${info.siteName} joined again from another process: its earlier session is closed`);
+    this.log(`client ${info.siteName} joined (${info.numExamples} examples, ${info.backend}); ${this.sessions.size} connected`);
     this.maybeStartRound();
     this.notify();
     return record;
   }
 
   leave(sessionId: string, reason: string): void {
-    const c = this.clients.get(sessionId);
-    if (c) this.drop(c, `client ${c.siteName} left: ${reason || "no reason given"}`);
+    const c = this.sessions.remove(sessionId);
+    if (c) this.forget(c, `client ${c.siteName} left: ${reason || "no reason given"}`);
   }
 
   /** A call from this session: it is alive. False when the session is not (or no longer) known. */
   heardFrom(sessionId: string): boolean {
-    const c = this.clients.get(sessionId);
-    if (c) c.lastSeen = Date.now();
-    return c !== undefined;
+    return this.sessions.heardFrom(sessionId, Date.now());
   }
 
   /** Why a session that is no longer known was closed, if the machine closed it (see join). */
   closedReason(sessionId: string): string | undefined {
-    return this.closedSessions.get(sessionId);
+    return this.sessions.closedReason(sessionId);
   }
 
   /**
@@ -201,13 +182,14 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private closeSilentSessions(timeoutMs: number): void {
     if (this.phase === "done") return;
     const now = Date.now();
-    for (const c of [...this.clients.values()]) {
-      if (now - c.lastSeen > timeoutMs) this.drop(c, `client ${c.siteName} timed out: nothing heard from it for ${((now - c.lastSeen) / 1000).toFixed(0)} s`);
+    for (const c of this.sessions.silentSince(now - timeoutMs)) {
+      this.sessions.remove(c.sessionId);
+      this.forget(c, `client ${c.siteName} timed out: nothing heard from it for ${((now - c.lastSeen) / 1000).toFixed(0)} s`);
     }
   }
 
-  private drop(c: ClientRecord, line: string): void {
-    this.clients.delete(c.sessionId);
+  /** A session gone from `sessions`: the open round and the final evaluation stop waiting for it. */
+  private forget(c: ClientRecord, line: string): void {
     this.log(line);
     const open = this.open;
     if (open && open.selected.delete(c.sessionId)) this.maybeCloseRound();
@@ -222,7 +204,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const open = this.open;
     if (this.phase === "training" && open && open.selected.has(sessionId) && !open.submitted.has(sessionId)) {
       const t = this.options.settings;
-      const client = this.clients.get(sessionId)!;
+      const client = this.sessions.get(sessionId)!;
       const wanted = t.training.updateEncoding;
       const updateEncoding: UpdateEncoding = client.encodings.includes(wanted.encoding) ? wanted : { encoding: "float32", topkFraction: 0 };
       return {
@@ -242,7 +224,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     if (this.phase === "evaluating" && fe && fe.requested.has(sessionId) && !fe.reports.has(sessionId)) {
       return { kind: "evaluate", round: this.lastRound, modelVersion: fe.version };
     }
-    if (this.phase === "waiting") return { kind: "wait", reason: `waiting for ${this.options.settings.minClients} clients (${this.clients.size} connected)` };
+    if (this.phase === "waiting") return { kind: "wait", reason: `waiting for ${this.options.settings.minClients} clients (${this.sessions.size} connected)` };
     return { kind: "wait", reason: `round ${open?.number ?? this.lastRound} in progress` };
   }
 
@@ -269,7 +251,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   /** Checks whether an upload for this round may start, before its bytes are received. */
   admitUpload(sessionId: string, round: number, baseModelVersion: number): UpdateVerdict {
     const open = this.open;
-    if (!this.clients.has(sessionId)) return reject("unknown-session", "unknown session; join again");
+    if (!this.sessions.get(sessionId)) return reject("unknown-session", "unknown session; join again");
     if (!open || this.phase !== "training" || round !== open.number) {
       return reject("stale-round", `round ${round} is not open (current: ${open?.number ?? "none"})`);
     }
@@ -290,7 +272,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   submitUpdate(sessionId: string, update: Update): UpdateVerdict {
     const admitted = this.admitUpload(sessionId, update.round, update.baseModelVersion);
     const open = this.open;
-    const client = this.clients.get(sessionId);
+    const client = this.sessions.get(sessionId);
     const name = client?.siteName ?? sessionId;
     if (!admitted.accepted || !open) return this.countRejection(open, name, admitted);
     if (!(update.numExamples > 0 && Number.isFinite(update.numExamples))) {
@@ -312,7 +294,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   /** A client's evaluation of the global model the open round started from; others are ignored. */
   recordEvaluation(sessionId: string, e: SiteEvaluation): void {
-    const client = this.clients.get(sessionId);
+    const client = this.sessions.get(sessionId);
     if (!client) return;
     const usable = e.examples > 0 && Number.isFinite(e.loss) && Number.isFinite(e.accuracy);
     const fe = this.finalEval;
@@ -330,7 +312,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   /** An upload the transport could not decode; counted and logged like any other rejection. */
   rejectUpload(sessionId: string, reason: string, detail: string): UpdateVerdict {
-    return this.countRejection(this.open, this.clients.get(sessionId)?.siteName ?? sessionId, reject(reason, detail));
+    return this.countRejection(this.open, this.sessions.get(sessionId)?.siteName ?? sessionId, reject(reason, detail));
   }
 
   /** Bytes moved for the open round, counted by the transport (payload plus framing it can see). */
@@ -362,8 +344,8 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 
   private maybeStartRound(): void {
     const s = this.options.settings;
-    if (this.phase !== "waiting" || this.clients.size < s.minClients) return;
-    const ids = [...this.clients.keys()].sort((a, b) => this.clients.get(a)!.siteName.localeCompare(this.clients.get(b)!.siteName) || a.localeCompare(b));
+    if (this.phase !== "waiting" || this.sessions.size < s.minClients) return;
+    const ids = this.sessions.ids().sort((a, b) => this.sessions.get(a)!.siteName.localeCompare(this.sessions.get(b)!.siteName) || a.localeCompare(b));
     const wanted = Math.min(ids.length, Math.max(s.minFitClients, Math.floor(ids.length * s.fraction)));
     this.rng.shuffle(ids);
     const number = this.lastRound + 1;
@@ -479,15 +461,15 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   }
 
   private startFinalEvaluation(): void {
-    if (this.clients.size === 0) return this.finish();
+    if (this.sessions.size === 0) return this.finish();
     this.phase = "evaluating";
     this.finalEval = {
       version: this.version,
-      requested: new Set(this.clients.keys()),
+      requested: new Set(this.sessions.ids()),
       reports: new Map(),
       timer: setTimeout(() => this.finish(), Math.min(FINAL_EVALUATION_TIMEOUT_MS, this.options.settings.roundTimeoutMs)),
     };
-    this.log(`final model (version ${this.version}): asking ${this.clients.size} clients to evaluate it`);
+    this.log(`final model (version ${this.version}): asking ${this.sessions.size} clients to evaluate it`);
   }
 
   private maybeFinishEvaluation(): void {
@@ -501,7 +483,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const fe = this.finalEval;
     if (fe) {
       clearTimeout(fe.timer);
-      const bySite = new Map([...fe.reports].map(([id, e]) => [this.clients.get(id)?.siteName ?? id, e]));
+      const bySite = new Map([...fe.reports].map(([id, e]) => [this.sessions.get(id)?.siteName ?? id, e]));
       this.finalFederated = summariseEvaluations(fe.version, bySite);
       this.finalEval = null;
     }

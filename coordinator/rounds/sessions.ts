@@ -1,0 +1,77 @@
+/**
+ * The clients' sessions: who is joined, when each was last heard from, and why a session the coordinator
+ * closed was closed. Bookkeeping only; the round state machine decides what a join or a loss means for the
+ * rounds.
+ */
+import { randomUUID } from "node:crypto";
+import type { ClientInfo, ClientRecord } from "./types.js";
+
+export interface Joined {
+  record: ClientRecord;
+  /** The same client process joining again (a retry whose first answer was lost): its session, unchanged. */
+  again: boolean;
+  /** The site's older session, closed because a new process of the site joined. */
+  replaced: ClientRecord | null;
+}
+
+export class Sessions {
+  private readonly live = new Map<string, ClientRecord>();
+  private readonly closed = new Map<string, string>();
+
+  get size(): number {
+    return this.live.size;
+  }
+
+  get(sessionId: string): ClientRecord | undefined {
+    return this.live.get(sessionId);
+  }
+
+  ids(): string[] {
+    return [...this.live.keys()];
+  }
+
+  /**
+   * A join repeated by the same process gets its session back: a second one would be selected for rounds
+   * and never answer. A new process for a site already joined (a restarted client) replaces the older
+   * session, which would otherwise hold up rounds until their deadline.
+   */
+  join(info: ClientInfo, now: number): Joined {
+    const records = [...this.live.values()];
+    const same = info.instanceId ? records.find((c) => c.instanceId === info.instanceId && c.siteName === info.siteName) : undefined;
+    if (same) {
+      same.lastSeen = now;
+      return { record: same, again: true, replaced: null };
+    }
+    const replaced = records.find((c) => c.siteName === info.siteName) ?? null;
+    if (replaced) {
+      this.live.delete(replaced.sessionId);
+      this.closed.set(replaced.sessionId, `site ${info.siteName} joined again from another client process`);
+    }
+    const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: now, lastSeen: now };
+    this.live.set(record.sessionId, record);
+    return { record, again: false, replaced };
+  }
+
+  /** A call from this session: it is alive. False when the session is not (or no longer) known. */
+  heardFrom(sessionId: string, now: number): boolean {
+    const c = this.live.get(sessionId);
+    if (c) c.lastSeen = now;
+    return c !== undefined;
+  }
+
+  /** Why the coordinator closed a session that is no longer known, if it did (see join). */
+  closedReason(sessionId: string): string | undefined {
+    return this.closed.get(sessionId);
+  }
+
+  remove(sessionId: string): ClientRecord | undefined {
+    const c = this.live.get(sessionId);
+    this.live.delete(sessionId);
+    return c;
+  }
+
+  /** Sessions last heard from before `cutoff`. */
+  silentSince(cutoff: number): ClientRecord[] {
+    return [...this.live.values()].filter((c) => c.lastSeen < cutoff);
+  }
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { Sessions } from "../../../coordinator/rounds/sessions.js";
+
+const info = (siteName: string, instanceId?: string) => ({ siteName, numExamples: 1, backend: "cpu", encodings: ["float32" as const], instanceId });
+
+describe("sessions", () => {
+  it("give a process that joins again its session; a new process of a site replaces the old one, which stays explained", () => {
+    const s = new Sessions();
+    const a = s.join(info("a", "p1"), 0);
+    expect(a).toMatchObject({ again: false, replaced: null });
+    expect(s.join(info("a", "p1"), 5)).toEqual({ record: a.record, again: true, replaced: null });
+    const b = s.join(info("a", "p2"), 9);
+    expect(b.replaced).toBe(a.record);
+    expect(s.size).toBe(1);
+    expect(s.get(a.record.sessionId)).toBeUndefined();
+    expect(s.closedReason(a.record.sessionId)).toBe("site a joined again from another client process");
+    // Without an instance id (an older client), a join is a new process.
+    expect(s.join(info("a"), 10).replaced).toBe(b.record);
+  });
+
+  it("know when each was last heard from", () => {
+    const s = new Sessions();
+    const a = s.join(info("a"), 0).record;
+    const b = s.join(info("b"), 0).record;
+    expect(s.heardFrom(a.sessionId, 50)).toBe(true);
+    expect(s.silentSince(40)).toEqual([b]);
+    expect(s.remove(b.sessionId)).toBe(b);
+    expect(s.heardFrom(b.sessionId, 60)).toBe(false);
+    expect(s.closedReason(b.sessionId)).toBeUndefined();
+    expect(s.ids()).toEqual([a.sessionId]);
+  });
+});

@@ -114,7 +114,16 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     this.changed.setMaxListeners(0);
     const timeout = options.settings.sessionTimeoutMs ?? 0;
     if (timeout > 0) {
-      this.sweeper = setInterval(() => this.closeSilentSessions(timeout), Math.max(100, timeout / 8));
+      const every = Math.max(100, timeout / 8);
+      let last = Date.now();
+      this.sweeper = setInterval(() => {
+        const now = Date.now();
+        // A coordinator that was itself stuck (a long synchronous aggregation) heard from nobody meanwhile:
+        // the stall is not the clients' silence.
+        if (now - last > 2 * every) this.sessions.excuse(now - last - every);
+        last = now;
+        this.closeSilentSessions(timeout);
+      }, every);
       this.sweeper.unref();
     }
   }

@@ -315,4 +315,28 @@ describe("round state machine", () => {
       vi.useRealTimers();
     }
   });
+
+  it("does not blame the clients for time the coordinator itself was stuck", () => {
+    vi.useFakeTimers();
+    try {
+      const lines: string[] = [];
+      const m = make({ rounds: 1, minClients: 3, sessionTimeoutMs: 4_000 }, undefined, (l) => lines.push(l));
+      const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+      m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+      vi.advanceTimersByTime(1_000);
+      // The event loop blocked for 70 s (no timer ran, no call was read), then the sweeper runs first.
+      vi.setSystemTime(Date.now() + 70_000);
+      vi.advanceTimersByTime(500);
+      expect(m.connectedClients).toBe(2);
+      // Silence after the stall still counts: a keeps calling, b does not.
+      for (let t = 0; t < 10; t++) {
+        vi.advanceTimersByTime(500);
+        m.heardFrom(a.sessionId);
+      }
+      expect(m.connectedClients).toBe(1);
+      expect(lines.filter((l) => l.includes("timed out"))).toEqual([expect.stringMatching(/^client b timed out/)]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -41,14 +41,19 @@ const hasData = (s: Series) => s.points.some((p) => p[1] !== null && Number.isFi
 
 /** One run's chart of `metric`; null while it has no round with data. */
 export function runChartSvg(doc: MetricsDocument, metric: ChartMetric): string | null {
+  const centralized = isCentralized(doc);
   const series = [
-    { name: "test set (coordinator)", points: testSeries(doc, metric) },
+    { name: centralized ? "test set" : "test set (coordinator)", points: testSeries(doc, metric) },
     { name: "held-out data (sites)", points: heldOutSeries(doc, metric) },
-    { name: "local training (sites)", points: trainingSeries(doc, metric) },
+    { name: centralized ? "training" : "local training (sites)", points: trainingSeries(doc, metric) },
   ].filter(hasData);
   if (series.length === 0) return null;
-  return lineChartSvg(series, chartOptions(metric, `${metric === "accuracy" ? "Accuracy" : "Loss"} per round`));
+  const title = `${metric === "accuracy" ? "Accuracy" : "Loss"} per ${centralized ? "epoch" : "round"}`;
+  return lineChartSvg(series, chartOptions(metric, title, centralized ? "epoch" : "round"));
 }
+
+/** `fedfusion train`'s metrics: one "round" per epoch, no sites. */
+const isCentralized = (doc: MetricsDocument) => doc.config?.command === "train";
 
 /** Runs side by side: each run's test-set curve, or its sites' held-out curve where it had no test set. */
 export function compareRunsSvg(runs: readonly { label: string; doc: MetricsDocument }[], metric: ChartMetric): string {
@@ -58,7 +63,7 @@ export function compareRunsSvg(runs: readonly { label: string; doc: MetricsDocum
   });
   const empty = runs.filter((_, i) => !hasData(series[i])).map((r) => r.label);
   if (empty.length > 0) throw new Error(`no ${metric} to plot in ${empty.join(", ")}`);
-  const centralized = runs.some((r) => r.doc.config?.command === "train");
+  const centralized = runs.some((r) => isCentralized(r.doc));
   const title = `${metric === "accuracy" ? "Test accuracy" : "Test loss"} per round`;
   return lineChartSvg(series, chartOptions(metric, title, centralized ? "round (epoch, for centralized training)" : "round"));
 }

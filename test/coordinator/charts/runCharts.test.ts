@@ -22,6 +22,12 @@ describe("run charts", () => {
     expect(lines(svg)).toEqual([3, 4, 3]);
   });
 
+  it("name a centralized run's series and axis as such", () => {
+    const svg = runChartSvg(doc([round(1, 0.5), round(2, 0.7)], "train"), "loss")!;
+    expect(legend(svg)).toEqual(["test set", "held-out data (sites)", "training"]);
+    expect(svg).toContain(">Loss per epoch</text>");
+  });
+
   it("leave out what a run did not measure, and wait for a first round", () => {
     expect(legend(runChartSvg(doc([round(1, null), round(2, null)]), "loss")!)).toEqual(["held-out data (sites)", "local training (sites)"]);
     expect(runChartSvg(doc([]), "accuracy")).toBeNull();

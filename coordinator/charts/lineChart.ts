@@ -7,6 +7,8 @@ export interface Series {
   name: string;
   /** [x, y] pairs; a null y is a gap (the line breaks there). */
   points: readonly (readonly [number, number | null])[];
+  /** Drawn dashed: a bound or a spread rather than a measurement of its own. */
+  dashed?: boolean;
 }
 
 export interface ChartOptions {
@@ -63,17 +65,18 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
 
   series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
+    const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     const shown = s.points.filter((p) => p[1] === null || (p[1] >= y0 && p[1] <= y1));
     for (const run of segments(shown)) {
       const coords = run.map(([x, y]) => `${n(sx(x))},${n(sy(y))}`);
-      if (run.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${coords.join(" ")}"/>`);
+      if (run.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${coords.join(" ")}"/>`);
       // Markers while they stay readable; a lone point (a gap on each side) needs one to be seen at all.
       if (s.points.length <= 60 || run.length === 1) {
         for (const c of coords) out.push(`<circle cx="${c.split(",")[0]}" cy="${c.split(",")[1]}" r="3" fill="${color}"/>`);
       }
     }
     const ly = MARGIN.top + 10 + i * 20;
-    out.push(`<line x1="${WIDTH - MARGIN.right + 16}" x2="${WIDTH - MARGIN.right + 36}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+    out.push(`<line x1="${WIDTH - MARGIN.right + 16}" x2="${WIDTH - MARGIN.right + 36}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash}/>`);
     out.push(`<text x="${WIDTH - MARGIN.right + 42}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
   });
   out.push("</svg>", "");

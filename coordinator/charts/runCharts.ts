@@ -4,6 +4,7 @@
  * (`fedfusion plot`), e.g. strategies, partitions or a centralized baseline against a federation.
  */
 import type { MetricsDocument } from "../metricsFile.js";
+import type { FederatedEvaluation } from "../rounds/types.js";
 import { lineChartSvg, type Series } from "./lineChart.js";
 
 export type ChartMetric = "accuracy" | "loss";
@@ -25,11 +26,21 @@ function testSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"]
  * The sites' evaluation on their held-out data. A round's is of the model it started from (the one after the
  * previous round), so it sits one round earlier; the final evaluation is of the last model.
  */
-function heldOutSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"] {
-  const points = doc.rounds.map((r) => [r.round - 1, r.federatedEvaluation?.[metric] ?? null] as const);
+function heldOutSeries(doc: MetricsDocument, value: (e: FederatedEvaluation) => number): Series["points"] {
+  const points = doc.rounds.map((r) => [r.round - 1, r.federatedEvaluation ? value(r.federatedEvaluation) : null] as const);
   const last = doc.rounds.at(-1);
   const final = doc.final?.federatedEvaluation;
-  return last && final ? [...points, [last.round, final[metric]] as const] : points;
+  return last && final ? [...points, [last.round, value(final)] as const] : points;
+}
+
+/** The worst and the best site's held-out accuracy: how evenly the model serves the sites (non-IID runs). */
+function siteSpread(doc: MetricsDocument): Series[] {
+  const sites = Math.max(0, ...doc.rounds.map((r) => Object.keys(r.federatedEvaluation?.sites ?? {}).length));
+  if (sites < 2) return [];
+  return [
+    { name: "worst site (held-out)", points: heldOutSeries(doc, (e) => e.minAccuracy), dashed: true },
+    { name: "best site (held-out)", points: heldOutSeries(doc, (e) => e.maxAccuracy), dashed: true },
+  ];
 }
 
 /** The clients' own loss and accuracy while training locally (averaged over the round's examples). */
@@ -44,8 +55,9 @@ export function runChartSvg(doc: MetricsDocument, metric: ChartMetric): string |
   const centralized = isCentralized(doc);
   const series = [
     { name: centralized ? "test set" : "test set (coordinator)", points: testSeries(doc, metric) },
-    { name: "held-out data (sites)", points: heldOutSeries(doc, metric) },
+    { name: "held-out data (sites)", points: heldOutSeries(doc, (e) => e[metric]) },
     { name: centralized ? "training" : "local training (sites)", points: trainingSeries(doc, metric) },
+    ...(metric === "accuracy" ? siteSpread(doc) : []),
   ].filter(hasData);
   if (series.length === 0) return null;
   const title = `${metric === "accuracy" ? "Accuracy" : "Loss"} per ${centralized ? "epoch" : "round"}`;
@@ -59,7 +71,7 @@ const isCentralized = (doc: MetricsDocument) => doc.config?.command === "train";
 export function compareRunsSvg(runs: readonly { label: string; doc: MetricsDocument }[], metric: ChartMetric): string {
   const series = runs.map(({ label, doc }) => {
     const test = { name: label, points: testSeries(doc, metric) };
-    return hasData(test) ? test : { name: `${label} (sites' held-out)`, points: heldOutSeries(doc, metric) };
+    return hasData(test) ? test : { name: `${label} (sites' held-out)`, points: heldOutSeries(doc, (e) => e[metric]) };
   });
   const empty = runs.filter((_, i) => !hasData(series[i])).map((r) => r.label);
   if (empty.length > 0) throw new Error(`no ${metric} to plot in ${empty.join(", ")}`);

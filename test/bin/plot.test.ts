@@ -22,8 +22,8 @@ describe("fedfusion plot", () => {
 
   it("finds each run's own charts beside its metrics.json", async () => {
     const accuracy = await readFile(path.join(dir, "iid/accuracy.svg"), "utf8");
-    expect(legend(accuracy)).toEqual(["test set (coordinator)", "held-out data (sites)", "local training (sites)"]);
-    expect(lines(accuracy)).toEqual([3, 4, 3]);
+    expect(legend(accuracy)).toEqual(["test set (coordinator)", "held-out data (sites)", "local training (sites)", "worst site (held-out)", "best site (held-out)"]);
+    expect(lines(accuracy)).toEqual([3, 4, 3, 4, 4]);
     expect(legend(await readFile(path.join(dir, "iid/loss.svg"), "utf8"))).toContain("test set (coordinator)");
   });
 

@@ -40,6 +40,11 @@ describe("lineChartSvg", () => {
     expect(Math.max(...labels.map((l) => parseInt(l)))).toBeLessThanOrEqual(100);
   });
 
+  it("dashes a series marked as a bound, in its line and its legend", () => {
+    const svg = lineChartSvg([{ name: "a", points: [[1, 1], [2, 2]] }, { name: "max", points: [[1, 2], [2, 3]], dashed: true }], options);
+    expect(svg.match(/stroke-dasharray/g)).toHaveLength(2);
+  });
+
   it("plots a single point, and refuses a chart with no finite value at all", () => {
     expect(lineChartSvg([{ name: "one", points: [[1, 0.5]] }], options)).toMatch(/<circle /);
     expect(() => lineChartSvg([{ name: "none", points: [[1, null], [2, NaN]] }], options)).toThrow("chart 't': no data to plot");

@@ -22,6 +22,17 @@ describe("run charts", () => {
     expect(lines(svg)).toEqual([3, 4, 3]);
   });
 
+  it("show the worst and the best site's held-out accuracy where at least two sites reported", () => {
+    const twoSites = (r: RoundRecord): RoundRecord => ({
+      ...r,
+      federatedEvaluation: { ...r.federatedEvaluation!, minAccuracy: 0.2, maxAccuracy: 0.9, sites: { a: { examples: 5, loss: 1, accuracy: 0.2 }, b: { examples: 5, loss: 1, accuracy: 0.9 } } },
+    });
+    const svg = runChartSvg(doc([twoSites(round(1, 0.5)), twoSites(round(2, 0.7))]), "accuracy")!;
+    expect(legend(svg).slice(3)).toEqual(["worst site (held-out)", "best site (held-out)"]);
+    expect(lines(svg).slice(3)).toEqual([3, 3]);
+    expect(legend(runChartSvg(doc([twoSites(round(1, 0.5))]), "loss")!)).not.toContain("worst site (held-out)");
+  });
+
   it("name a centralized run's series and axis as such", () => {
     const svg = runChartSvg(doc([round(1, 0.5), round(2, 0.7)], "train"), "loss")!;
     expect(legend(svg)).toEqual(["test set", "held-out data (sites)", "training"]);

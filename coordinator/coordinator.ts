@@ -99,7 +99,12 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       } catch (e) {
         throw new UserError(`checkpoint ${o.checkpointDir}: ${(e as Error).message}`);
       }
-      log(`restored ${o.strategy.name}'s server-side optimizer state (${Object.keys(checkpoint.strategyState.arrays).join(", ")})`);
+      const { arrays, scalars } = checkpoint.strategyState;
+      log(
+        Object.keys(arrays).length > 0
+          ? `restored ${o.strategy.name}'s server-side optimizer state (${Object.keys(arrays).join(", ")})`
+          : `restored ${o.strategy.name}'s state (${Object.entries(scalars).map(([k, v]) => `${k} ${v}`).join(", ")})`,
+      );
     } else if (o.strategy.name !== checkpoint.strategy && o.strategy.exportState) {
       log(`note: the checkpoint was written by ${checkpoint.strategy}: ${o.strategy.name} starts without server-side optimizer state`);
     }

@@ -15,7 +15,7 @@ import { gaussianEpsilon, type PrivacySpent } from "../privacy/gaussianAccountan
 import { AccumulatorPool } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
 import { BaseStrategy, RoundBase } from "./round.js";
-import type { DeltaResult, FitResult, RoundAggregation } from "./strategy.js";
+import type { DeltaResult, FitResult, RoundAggregation, StrategyState } from "./strategy.js";
 
 export const DPFEDAVG_OPTIONS = {
   clippingNorm: { min: 0, minExclusive: true, description: "largest L2 norm of an update (C)" },
@@ -28,19 +28,32 @@ export class DpFedAvg extends BaseStrategy {
   readonly name = "dpfedavg";
   readonly streaming = true;
   private readonly pool = new AccumulatorPool();
-  private readonly noise: () => number;
+  private readonly cryptoNoise = cryptoNormals();
+  /** Rounds finished: a seeded run draws each round's noise from a stream of that round's own. */
+  private rounds = 0;
 
   constructor(private readonly o: Record<keyof typeof DPFEDAVG_OPTIONS, number>) {
     super();
-    this.noise = o.seed >= 0 ? seededNormals(o.seed) : cryptoNormals();
   }
 
   beginRound(current: Float32Array[]): RoundAggregation {
-    return new ClippedMeanRound(current, this.name, this.pool, this.o.clippingNorm, this.o.noiseMultiplier, this.noise);
+    // Seeded by round, so a run resumed from a checkpoint draws the noise the uninterrupted run would have.
+    const noise = this.o.seed >= 0 ? seededNormals((Math.imul(this.o.seed, 1_000_003) + Math.imul(this.rounds + 1, 7919)) >>> 0) : this.cryptoNoise;
+    return new ClippedMeanRound(current, this.name, this.pool, this.o.clippingNorm, this.o.noiseMultiplier, noise, () => this.rounds++);
   }
 
   privacySpent(rounds: number): PrivacySpent {
     return { epsilon: gaussianEpsilon(this.o.noiseMultiplier, rounds, this.o.delta), delta: this.o.delta };
+  }
+
+  exportState(): StrategyState | null {
+    return this.rounds === 0 ? null : { scalars: { rounds: this.rounds }, arrays: {} };
+  }
+
+  importState(state: StrategyState): void {
+    const rounds = state.scalars.rounds;
+    if (!Number.isInteger(rounds) || rounds < 0) throw new Error(`${this.name}: the saved state has no valid round count (got ${rounds})`);
+    this.rounds = rounds;
   }
 }
 
@@ -56,6 +69,7 @@ class ClippedMeanRound extends RoundBase {
     private readonly clippingNorm: number,
     private readonly noiseMultiplier: number,
     private readonly noise: () => number,
+    private readonly onFinished: () => void,
   ) {
     super(current, strategyName);
     this.sums = pool.take(current);
@@ -83,11 +97,13 @@ class ClippedMeanRound extends RoundBase {
     try {
       const std = this.noiseMultiplier * this.clippingNorm; // on the sum; the mean's is std/m
       if (std > 0) for (const acc of this.sums) for (let j = 0; j < acc.length; j++) acc[j] += std * this.noise();
-      return this.sums.map((acc, l) => {
+      const mean = this.sums.map((acc, l) => {
         const out = inPlace ? (this.current[l] as Float32Array) : new Float32Array(acc.length);
         this.kernels.finishMean(acc, this.current[l], this.updates, out);
         return out;
       });
+      this.onFinished();
+      return mean;
     } finally {
       this.pool.give(this.sums);
     }

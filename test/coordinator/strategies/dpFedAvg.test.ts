@@ -52,6 +52,24 @@ describe("dpfedavg", () => {
     expect(x.subarray(0, 100)).not.toEqual(y.subarray(0, 100));
   });
 
+  it("draws a seeded round's noise from the round: a run resumed from its state goes on as the uninterrupted one", async () => {
+    const o = { clippingNorm: 1, noiseMultiplier: 1, seed: 5 };
+    const start = [new Float32Array(50)];
+    const results = [{ weights: [new Float32Array(50).fill(0.01)], numExamples: 3 }];
+    const uninterrupted = dp(o);
+    let a = start;
+    for (let r = 0; r < 3; r++) a = await uninterrupted.aggregate(a, results);
+    const first = dp(o);
+    let b = start;
+    for (let r = 0; r < 2; r++) b = await first.aggregate(b, results);
+    const resumed = dp(o);
+    expect(dp(o).exportState!()).toBeNull();
+    resumed.importState!(first.exportState!()!);
+    b = await resumed.aggregate(b, results);
+    expect(b).toEqual(a);
+    expect(() => resumed.importState!({ scalars: {}, arrays: {} })).toThrow("dpfedavg: the saved state has no valid round count (got undefined)");
+  });
+
   it("reports the (ε, δ) spent, and refuses options it cannot honour", () => {
     const s = dp({ clippingNorm: 1, noiseMultiplier: 1.1, delta: 1e-6 });
     expect(s.privacySpent!(10)).toEqual({ epsilon: gaussianEpsilon(1.1, 10, 1e-6), delta: 1e-6 });

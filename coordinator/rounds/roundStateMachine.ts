@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from "node:events";
 import { scheduledRate } from "../../shared/model/learningRateSchedule.js";
-import { Random } from "../../shared/random.js";
+import { hashName, Random } from "../../shared/random.js";
 import type { RoundAggregation, Strategy } from "../strategies/strategy.js";
 import { validateUpdate } from "../validation/validateUpdate.js";
 import { summariseEvaluations } from "./evaluationSummary.js";
@@ -46,7 +46,11 @@ interface OpenRound {
   evaluations: Map<string, SiteEvaluation>;
   startedAt: number;
   selected: Set<string>;
-  submitted: Set<string>;
+  /**
+   * Sessions whose update for this round was taken, or refused as invalid (shape, NaN, norm, example count):
+   * the round waits for neither, and neither is asked to train it again (it would send the same kind of update).
+   */
+  answered: Set<string>;
   aggregation: RoundAggregation;
   rejected: Record<string, number>;
   trainStats: { loss: number; accuracy: number; examples: number };
@@ -211,7 +215,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const done = this.finishedTask();
     if (done) return done;
     const open = this.open;
-    if (this.phase === "training" && open && open.selected.has(sessionId) && !open.submitted.has(sessionId)) {
+    if (this.phase === "training" && open && open.selected.has(sessionId) && !open.answered.has(sessionId)) {
       const t = this.options.settings;
       const client = this.sessions.get(sessionId)!;
       const wanted = t.training.updateEncoding;
@@ -265,7 +269,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       return reject("stale-round", `round ${round} is not open (current: ${open?.number ?? "none"})`);
     }
     if (!open.selected.has(sessionId)) return reject("not-selected", `client was not selected for round ${round}`);
-    if (open.submitted.has(sessionId)) return reject("duplicate", `an update for round ${round} was already received from this session`);
+    if (open.answered.has(sessionId)) return reject("duplicate", `an update for round ${round} was already received from this session`);
     if (baseModelVersion !== this.version) {
       return reject("stale-model", `update is based on model version ${baseModelVersion}, current is ${this.version}`);
     }
@@ -285,14 +289,14 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     const name = client?.siteName ?? sessionId;
     if (!admitted.accepted || !open) return this.countRejection(open, name, admitted);
     if (!(update.numExamples > 0 && Number.isFinite(update.numExamples))) {
-      return this.countRejection(open, name, reject("examples", `example count ${update.numExamples} is not positive`));
+      return this.refuse(open, sessionId, name, reject("examples", `example count ${update.numExamples} is not positive`));
     }
     const check = validateUpdate(update.delta, { shapes: this.options.shapes }, { maxNorm: this.options.settings.maxUpdateNorm || undefined });
-    if (!check.ok) return this.countRejection(open, name, reject(check.reason, check.detail));
+    if (!check.ok) return this.refuse(open, sessionId, name, reject(check.reason, check.detail));
 
     // Streaming strategies fold the delta as it is; the others build the full weights in its arrays.
     open.aggregation.addDelta({ delta: update.delta, numExamples: update.numExamples });
-    open.submitted.add(sessionId);
+    open.answered.add(sessionId);
     const s = open.trainStats;
     s.loss += update.metrics.loss * update.numExamples;
     s.accuracy += update.metrics.accuracy * update.numExamples;
@@ -365,7 +369,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
       evaluations: new Map(),
       startedAt: Date.now(),
       selected: new Set(ids.slice(0, wanted)),
-      submitted: new Set(),
+      answered: new Set(),
       aggregation: this.options.strategy.beginRound(this.weights),
       rejected: {},
       trainStats: { loss: 0, accuracy: 0, examples: 0 },
@@ -382,7 +386,7 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
   private maybeCloseRound(): void {
     const open = this.open;
     if (!open || this.phase !== "training") return;
-    for (const id of open.selected) if (!open.submitted.has(id)) return;
+    for (const id of open.selected) if (!open.answered.has(id)) return;
     this.closeRound("all updates received");
   }
 
@@ -503,6 +507,14 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     this.notify();
   }
 
+  /** An invalid update: counted, and the session's part in the round is over (see OpenRound.answered). */
+  private refuse(open: OpenRound, sessionId: string, name: string, verdict: UpdateVerdict): UpdateVerdict {
+    this.countRejection(open, name, verdict);
+    open.answered.add(sessionId);
+    this.maybeCloseRound();
+    return verdict;
+  }
+
   private countRejection(open: OpenRound | null, name: string, verdict: UpdateVerdict): UpdateVerdict {
     if (!verdict.accepted) {
       if (open) open.rejected[verdict.reason] = (open.rejected[verdict.reason] ?? 0) + 1;
@@ -519,11 +531,3 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
 function reject(reason: string, detail: string): UpdateVerdict {
   return { accepted: false, reason, detail };
 }
-
-/** A stable number from a site name, so each site's shuffling seed differs yet is reproducible. */
-function hashName(id: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-

@@ -209,18 +209,26 @@ describe("round state machine", () => {
     expect(t2.kind === "train" && t2.training.learningRate).toBeCloseTo(0.05, 12);
   });
 
-  it("rejects malformed updates without touching the global model", async () => {
-    const m = make({ rounds: 1, minClients: 1, maxUpdateNorm: 10 });
-    const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
+  it("refuses malformed updates without touching the global model, and does not ask their senders again", async () => {
+    const m = make({ rounds: 2, minClients: 4, maxUpdateNorm: 10 });
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((siteName) => m.join({ siteName, numExamples: 10, backend: "cpu", encodings: ["float32"] }));
     expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [NaN, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "non-finite" });
-    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [100, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "norm" });
-    expect(m.submitUpdate(a.sessionId, { ...update(1, 0, 10, [0, 0], [0, 0, 0]), delta: [new Float32Array(2)] })).toMatchObject({
+    // Training the round again would give the same kind of update: the round is over for this session.
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
+    expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "duplicate" });
+    expect(m.submitUpdate(b.sessionId, update(1, 0, 10, [100, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "norm" });
+    expect(m.submitUpdate(c.sessionId, { ...update(1, 0, 10, [0, 0], [0, 0, 0]), delta: [new Float32Array(2)] })).toMatchObject({
       accepted: false,
       reason: "layer-count",
     });
-    expect(m.submitUpdate(a.sessionId, update(1, 0, 0, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "examples" });
     expect(Array.from(m.globalWeights[0])).toEqual([0, 0]);
+    expect(m.rounds).toEqual([]); // d has not answered yet
+    expect(m.submitUpdate(d.sessionId, update(1, 0, 0, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "examples" });
+    await new Promise((r) => setImmediate(r));
+    // Every selected site answered: the round closes at once, not at its deadline, with the model unchanged.
+    expect(m.rounds).toMatchObject([{ round: 1, clients: 0, selected: 4, rejected: { "non-finite": 1, duplicate: 1, norm: 1, "layer-count": 1, examples: 1 } }]);
     expect(m.modelVersion).toBe(0);
+    expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "train", round: 2 });
   });
 
   it("closes a round at its deadline with the updates that arrived", async () => {

@@ -7,7 +7,7 @@ export { createStrategy, STRATEGY_NAMES } from "./coordinator/strategies/createS
 export { parseStrategyOptions } from "./coordinator/strategies/options.js";
 export type { FitResult, RoundAggregation, Strategy } from "./coordinator/strategies/strategy.js";
 export { validateUpdate } from "./coordinator/validation/validateUpdate.js";
-export { gaussianEpsilon, type PrivacySpent } from "./coordinator/privacy/gaussianAccountant.js";
+export { gaussianEpsilon, type PrivacySpent } from "./shared/privacy/gaussianAccountant.js";
 export { lineChartSvg, type Series, type ChartOptions } from "./coordinator/charts/lineChart.js";
 export { compareRunsSvg, runChartSvg, type ChartMetric } from "./coordinator/charts/runCharts.js";
 export type { MetricsDocument } from "./coordinator/metricsFile.js";

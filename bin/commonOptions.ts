@@ -1,6 +1,7 @@
-/** Flags shared by `coordinator` and `simulate`, and how they become round settings and a strategy. */
+/** Flags shared by the commands (`coordinator` and `simulate`; `client` and `simulate`), and what they become. */
 import os from "node:os";
 import { readFileSync } from "node:fs";
+import type { LocalPrivacy } from "../client/agent/localPrivacy.js";
 import type { RoundSettings, UpdateEncoding } from "../coordinator/rounds/types.js";
 import { createStrategy, STRATEGY_NAMES } from "../coordinator/strategies/createStrategy.js";
 import { parseStrategyOptions } from "../coordinator/strategies/options.js";
@@ -104,3 +105,21 @@ export function readPem(flag: string, file: string | undefined): Buffer | undefi
 }
 
 export const defaultSiteName = () => os.hostname();
+
+/** Local differential privacy for `client` and `simulate` (client/agent/localPrivacy.ts). */
+export const localPrivacyOptions = {
+  "privacy-clip": { kind: "number", min: 0, meta: "C", help: "local differential privacy: clip each update to this L2 norm before it leaves the site (with --privacy-noise)" },
+  "privacy-noise": { kind: "number", min: 0, meta: "Z", help: "local differential privacy: add Gaussian noise of standard deviation Z·C to every value of the update" },
+  "privacy-delta": { kind: "number", min: 0, max: 1, default: 1e-5, help: "δ of the (ε, δ) the site reports spending" },
+} as const satisfies OptionDefs;
+
+export function localPrivacyFrom(o: ParsedOptions<typeof localPrivacyOptions>, command: string): LocalPrivacy | undefined {
+  const clip = o["privacy-clip"];
+  const noise = o["privacy-noise"];
+  if (clip === undefined && noise === undefined) return undefined;
+  if (clip === undefined || noise === undefined) throw new UserError(`${command}: --privacy-clip and --privacy-noise go together`);
+  if (!(clip > 0)) throw new UserError(`${command}: --privacy-clip must be above 0, got ${clip}`);
+  const delta = o["privacy-delta"];
+  if (!(delta > 0 && delta < 1)) throw new UserError(`${command}: --privacy-delta must be between 0 and 1 (exclusive), got ${delta}`);
+  return { clippingNorm: clip, noiseMultiplier: noise, delta };
+}

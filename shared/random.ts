@@ -77,3 +77,10 @@ export function sampleIndices(n: number, k: number, rng: Random): Uint32Array {
   if (k >= n) return permutation(n, rng).sort();
   return permutation(n, rng).subarray(0, k).sort();
 }
+
+/** A stable 32-bit number from a name (FNV-1a), so each site's seeds differ yet are reproducible. */
+export function hashName(name: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619);
+  return h >>> 0;
+}

@@ -6,9 +6,10 @@ import { SiteTrainer } from "../../client/training/siteTrainer.js";
 import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/logging.js";
+import { cryptoNormals } from "../../shared/privacy/gaussianNoise.js";
 import { ARCHITECTURES, FUSION_PRESETS } from "../../shared/model/modelSpec.js";
 import { parseCommand, parseShape } from "../cliOptions.js";
-import { backendOption, defaultSiteName, readPem } from "../commonOptions.js";
+import { backendOption, defaultSiteName, localPrivacyFrom, localPrivacyOptions, readPem } from "../commonOptions.js";
 
 const spec = {
   name: "client",
@@ -27,6 +28,7 @@ const spec = {
     "connect-timeout": { kind: "number", min: 0, default: 60, help: "seconds to keep trying to reach the coordinator at start" },
     "retry-budget": { kind: "number", min: 0, default: 300, help: "seconds to ride out a broken link before giving up" },
     ...backendOption,
+    ...localPrivacyOptions,
     "tls-ca": { kind: "string", meta: "PEM", help: "CA that signed the coordinator's certificate (enables TLS)" },
     "tls-cert": { kind: "string", meta: "PEM", help: "this client's certificate, for mutual TLS" },
     "tls-key": { kind: "string", meta: "PEM", help: "this client's private key, for mutual TLS" },
@@ -38,6 +40,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
   if (!parsed) return;
   const o = parsed.options;
   const siteName = o.name ?? defaultSiteName();
+  const privacy = localPrivacyFrom(o, "client");
   const log = createLogger(`client ${siteName}`.slice(0, 24));
   const dataStat = await stat(o.data).catch(() => null);
   if (!dataStat) throw new UserError(`client: data path ${o.data} does not exist`);
@@ -45,6 +48,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
   const data = dataStat.isDirectory() ? imageFolderSite(o.data, o.seed, siteOptions) : datasetFileSite(o.data, o.seed, siteOptions);
   const backend = await initBackend(parseBackendChoice(o.backend));
   log(`backend ${backend.name}: ${backend.detail}`);
+  if (privacy) log(`local differential privacy: each update clipped to L2 norm ${privacy.clippingNorm}, noise multiplier ${privacy.noiseMultiplier}`);
   const tls = o["tls-ca"] || o["tls-cert"] ? { ca: readPem("tls-ca", o["tls-ca"]), cert: readPem("tls-cert", o["tls-cert"]), key: readPem("tls-key", o["tls-key"]) } : undefined;
   await runClientAgent({
     connection: { address: o.coordinator, tls },
@@ -58,5 +62,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
     retry: { ...DEFAULT_RETRY, budgetMs: o["retry-budget"] * 1000 },
     connectTimeoutMs: o["connect-timeout"] * 1000,
     log,
+    // Noise an observer could predict protects nothing: a site's comes from the CSPRNG.
+    privacy: privacy && { settings: privacy, normals: cryptoNormals() },
   });
 }

@@ -8,7 +8,7 @@ import { resolveModelSpec } from "../../shared/model/modelSpec.js";
 import { Random } from "../../shared/random.js";
 import { fusionKnobOptions, fusionKnobs } from "../modelOptions.js";
 import { parseCommand } from "../cliOptions.js";
-import { backendOption, federationOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
+import { backendOption, federationOptions, localPrivacyFrom, localPrivacyOptions, roundSettingsFrom, strategyFrom } from "../commonOptions.js";
 import { parseAttack } from "../simulation/attacks.js";
 import { runSimulation } from "../simulation/simulation.js";
 import { UserError } from "../../shared/errors.js";
@@ -31,6 +31,7 @@ const spec = {
     rounds: { ...federationOptions.rounds, default: 10 },
     ...fusionKnobOptions,
     ...backendOption,
+    ...localPrivacyOptions,
   },
 } as const;
 
@@ -44,6 +45,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const attack = parseAttack(o.attack);
   if (o.byzantine > o.clients) throw new UserError(`simulate: --byzantine ${o.byzantine} exceeds --clients ${o.clients}`);
   const strategy = strategyFrom(o);
+  const privacy = localPrivacyFrom(o, "simulate");
   const backend = await initBackend(parseBackendChoice(o.backend));
   log(`backend ${backend.name}: ${backend.detail}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}`);
   const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
@@ -69,6 +71,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
     config: { command: "simulate", ...o, backend: backend.name, modelSpec },
     verbose: o.verbose ?? false,
     byzantine: o.byzantine > 0 ? { count: o.byzantine, attack } : undefined,
+    privacy,
     log: createLogger("coordinator"),
   });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);

@@ -19,6 +19,7 @@ import { subset, type ImageDataset } from "../../shared/data/imageDataset.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { Attack } from "./attacks.js";
+import { localEpsilon, type LocalPrivacy } from "../../client/agent/localPrivacy.js";
 import type { WorkerConfig } from "./simulationWorker.js";
 
 export interface SimulationOptions {
@@ -42,6 +43,8 @@ export interface SimulationOptions {
   verbose: boolean;
   /** The first `count` clients tamper with their updates. */
   byzantine?: { count: number; attack: Attack };
+  /** Every client clips and noises its updates (local differential privacy). */
+  privacy?: LocalPrivacy;
   log: Logger;
 }
 
@@ -84,6 +87,10 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
     const workerFile = fileURLToPath(new URL("./simulationWorker.js", import.meta.url));
     const workers = Math.max(1, Math.min(o.workers, o.clients));
     log(`starting ${o.clients} clients in ${workers} worker processes${o.byzantine?.count ? `; ${o.byzantine.count} of them Byzantine (${JSON.stringify(o.byzantine.attack)})` : ""}`);
+    if (o.privacy) {
+      const p = o.privacy;
+      log(`local differential privacy: each client clips its updates to L2 norm ${p.clippingNorm} and adds noise (multiplier ${p.noiseMultiplier}): ε=${localEpsilon(p, o.settings.rounds).toPrecision(3)} (δ=${p.delta}) per client over ${o.settings.rounds} rounds`);
+    }
     const exits: Promise<void>[] = [];
     for (let w = 0; w < workers; w++) {
       const config: WorkerConfig = {
@@ -92,6 +99,7 @@ export async function runSimulation(o: SimulationOptions): Promise<MetricsDocume
         clients: clients.filter((_, i) => i % workers === w),
         seed: o.settings.seed,
         verbose: o.verbose,
+        privacy: o.privacy,
       };
       const child = fork(workerFile, [JSON.stringify(config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
       children.push(child);

@@ -5,12 +5,15 @@
  */
 import { applyAttack, type Attack } from "./attacks.js";
 import { runClientAgent } from "../../client/agent/clientAgent.js";
+import type { LocalPrivacy } from "../../client/agent/localPrivacy.js";
 import { DEFAULT_RETRY } from "../../client/agent/retry.js";
 import { datasetFileSite } from "../../client/agent/siteData.js";
 import { SiteTrainer } from "../../client/training/siteTrainer.js";
 import { initBackend, type BackendChoice } from "../../shared/backends/selectBackend.js";
 import { createLogger, silentLogger } from "../../shared/logging.js";
 import { modelFingerprint } from "../../shared/model/fingerprint.js";
+import { seededNormals } from "../../shared/privacy/gaussianNoise.js";
+import { hashName } from "../../shared/random.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 
 export interface WorkerConfig {
@@ -19,6 +22,7 @@ export interface WorkerConfig {
   clients: { name: string; shardFile: string; attack?: Attack }[];
   seed: number;
   verbose: boolean;
+  privacy?: LocalPrivacy;
 }
 
 export async function runSimulationWorker(config: WorkerConfig): Promise<void> {
@@ -43,6 +47,8 @@ export async function runSimulationWorker(config: WorkerConfig): Promise<void> {
         connectTimeoutMs: 60_000,
         log: config.verbose ? createLogger(c.name) : silentLogger,
         transformUpdate: c.attack ? (delta) => applyAttack(c.attack!, delta) : undefined,
+        // Seeded per client, so a simulation's numbers reproduce; a real site's noise comes from the CSPRNG.
+        privacy: config.privacy && { settings: config.privacy, normals: seededNormals((Math.imul(config.seed, 2_654_435_761) ^ hashName(c.name)) >>> 0) },
       }),
     ),
   );

@@ -15,7 +15,9 @@ import { mergeFederated, parseFederateMode } from "../../shared/model/federatedP
 import { modelFingerprint } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { SiteTrainer } from "../training/siteTrainer.js";
+import type { Normals } from "../../shared/privacy/gaussianNoise.js";
 import { DownloadBuffers } from "./downloadBuffers.js";
+import { localEpsilon, privatizeUpdate, type LocalPrivacy } from "./localPrivacy.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
 import { describeGrpcError, withRetry, type RetryPolicy } from "./retry.js";
 import type { OpenedSiteData, SiteData } from "./siteData.js";
@@ -32,8 +34,10 @@ export interface ClientAgentOptions {
   /** Give up joining when the coordinator cannot be reached for this long. */
   connectTimeoutMs: number;
   log: Logger;
-  /** A transform of the delta before it is sent (simulated Byzantine clients; later clipping and noise). */
+  /** A transform of the delta before it is sent (simulated Byzantine clients). */
   transformUpdate?: (delta: Float32Array[]) => Float32Array[];
+  /** Local differential privacy: each update clipped and noised here, before it is sent (see localPrivacy.ts). */
+  privacy?: { settings: LocalPrivacy; normals: Normals };
 }
 
 export interface ClientRunSummary {
@@ -57,6 +61,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
     let cached = null as { version: number; weights: Float32Array[] } | null;
     const downloadBuffers = new DownloadBuffers();
     let roundsTrained = 0;
+    let updatesSent = 0;
 
     // This process's id: a retried join gets its session back instead of leaving a second one behind.
     const instanceId = randomUUID();
@@ -205,7 +210,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         seed: cfg.seed,
         augment: cfg.augmentFlip || cfg.augmentCropPadding > 0 ? { flip: cfg.augmentFlip, cropPadding: cfg.augmentCropPadding } : undefined,
       });
-      const update = o.transformUpdate ? o.transformUpdate(delta) : delta;
+      const transformed = o.transformUpdate ? o.transformUpdate(delta) : delta;
+      const update = o.privacy ? privatizeUpdate(transformed, o.privacy.settings, o.privacy.normals) : transformed;
       const payload = encodeUpdate(federated.map((idx, k) => ({ ...tr.specs[idx], values: update[k] })), cfg.updateEncoding, cfg.topkFraction);
       const header = {
         sessionId: "",
@@ -218,9 +224,11 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       };
       const ack = await call("upload", (s) => conn.uploadUpdate({ ...header, sessionId: s }, payload, 600_000));
       roundsTrained += ack.accepted ? 1 : 0;
+      updatesSent++; // accepted or not, it left the site
+      const privacy = o.privacy ? `; privacy spent ε=${localEpsilon(o.privacy.settings, updatesSent).toPrecision(3)} δ=${o.privacy.settings.delta} over ${updatesSent} updates` : "";
       log(
         `round ${t.round}: trained ${result.steps} ${result.runner} steps in ${(result.millis / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, ` +
-          `accuracy ${(100 * result.accuracy).toFixed(1)}%; update ${ack.accepted ? "accepted" : `rejected (${ack.reason})`}`,
+          `accuracy ${(100 * result.accuracy).toFixed(1)}%; update ${ack.accepted ? "accepted" : `rejected (${ack.reason})`}${privacy}`,
       );
     }
   } finally {

@@ -8,10 +8,9 @@
  * than C/m. What this protects: the models the federation releases (to the sites, to whoever gets the final
  * one), not the individual updates from the coordinator, which sees them before the noise.
  */
-import { randomFillSync } from "node:crypto";
-import { Random } from "../../shared/random.js";
+import { cryptoNormals, seededNormals } from "../../shared/privacy/gaussianNoise.js";
 import { foldKernels } from "../foldKernels.js";
-import { gaussianEpsilon, type PrivacySpent } from "../privacy/gaussianAccountant.js";
+import { gaussianEpsilon, type PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 import { AccumulatorPool } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
 import { BaseStrategy, RoundBase } from "./round.js";
@@ -108,23 +107,4 @@ class ClippedMeanRound extends RoundBase {
       this.pool.give(this.sums);
     }
   }
-}
-
-function seededNormals(seed: number): () => number {
-  const rng = new Random(seed);
-  return () => rng.normal();
-}
-
-/** Standard normals (Box–Muller) from the operating system's CSPRNG, drawn in blocks. */
-function cryptoNormals(): () => number {
-  const block = new Uint32Array(1 << 14);
-  let next = block.length;
-  const uniform = () => {
-    if (next === block.length) {
-      randomFillSync(block);
-      next = 0;
-    }
-    return (block[next++] + 0.5) / 4294967296; // in (0, 1): the logarithm below stays finite
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }

@@ -1,4 +1,4 @@
-import type { PrivacySpent } from "../privacy/gaussianAccountant.js";
+import type { PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 
 /**
  * The contract between the coordinator and a server-side aggregation strategy. Strategies are pure

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
-import { gaussianEpsilon } from "../../../coordinator/privacy/gaussianAccountant.js";
+import { gaussianEpsilon } from "../../../shared/privacy/gaussianAccountant.js";
 
 const dp = (o: Record<string, number>) => createStrategy("dpfedavg", o);
 const aggregate = (o: Record<string, number>, current: Float32Array[], deltas: { delta: Float32Array[]; numExamples: number }[]) => {

@@ -1,0 +1,28 @@
+/**
+ * Standard normal draws for differential privacy's Gaussian noise: from the operating system's CSPRNG, as a
+ * deployment needs (noise an observer could predict protects nothing), or from a seed, for simulations that
+ * must be reproducible.
+ */
+import { randomFillSync } from "node:crypto";
+import { Random } from "../random.js";
+
+export type Normals = () => number;
+
+export function seededNormals(seed: number): Normals {
+  const rng = new Random(seed);
+  return () => rng.normal();
+}
+
+/** Box–Muller over uniforms from the CSPRNG, drawn in blocks. */
+export function cryptoNormals(): Normals {
+  const block = new Uint32Array(1 << 14);
+  let next = block.length;
+  const uniform = () => {
+    if (next === block.length) {
+      randomFillSync(block);
+      next = 0;
+    }
+    return (block[next++] + 0.5) / 4294967296; // in (0, 1): the logarithm below stays finite
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}

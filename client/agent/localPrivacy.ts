@@ -8,7 +8,7 @@
  * a site reports are not covered.
  */
 import { gaussianEpsilon } from "../../shared/privacy/gaussianAccountant.js";
-import type { Normals } from "../../shared/privacy/gaussianNoise.js";
+import { clipFactor, type Normals } from "../../shared/privacy/gaussianNoise.js";
 
 export interface LocalPrivacy {
   clippingNorm: number;
@@ -21,8 +21,7 @@ export function privatizeUpdate(update: Float32Array[], p: LocalPrivacy, normal:
   let squares = 0;
   for (const layer of update) for (let j = 0; j < layer.length; j++) squares += layer[j] * layer[j];
   const norm = Math.sqrt(squares);
-  // A non-finite update has no direction worth keeping: it is sent as noise alone.
-  const scale = Number.isFinite(norm) ? Math.min(1, p.clippingNorm / norm) : 0;
+  const scale = clipFactor(norm, p.clippingNorm); // 0 for a non-finite update: it is sent as noise alone
   const std = p.noiseMultiplier * p.clippingNorm;
   for (const layer of update) {
     for (let j = 0; j < layer.length; j++) layer[j] = (scale === 0 ? 0 : layer[j] * scale) + std * normal();

@@ -8,7 +8,7 @@
  * than C/m. What this protects: the models the federation releases (to the sites, to whoever gets the final
  * one), not the individual updates from the coordinator, which sees them before the noise.
  */
-import { cryptoNormals, seededNormals } from "../../shared/privacy/gaussianNoise.js";
+import { clipFactor, cryptoNormals, seededNormals } from "../../shared/privacy/gaussianNoise.js";
 import { foldKernels } from "../foldKernels.js";
 import { gaussianEpsilon, type PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 import { AccumulatorPool } from "./layers.js";
@@ -82,8 +82,7 @@ class ClippedMeanRound extends RoundBase {
     let squares = 0;
     for (const layer of result.delta) squares += this.kernels.sumOfSquares(layer);
     const norm = Math.sqrt(squares);
-    // A non-finite update has no norm to clip to: it counts as a site that sent nothing (zeros).
-    const scale = Number.isFinite(norm) ? Math.min(1, this.clippingNorm / norm) : 0;
+    const scale = clipFactor(norm, this.clippingNorm); // 0 for a non-finite update: a site that sent nothing
     const first = this.updates === 0;
     for (let l = 0; l < this.sums.length; l++) {
       if (scale > 0) this.kernels.foldDelta(this.sums[l], result.delta[l], scale, first);

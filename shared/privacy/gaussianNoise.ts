@@ -26,3 +26,11 @@ export function cryptoNormals(): Normals {
   };
   return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }
+
+/**
+ * The factor that clips an update of L2 norm `norm` to at most `clippingNorm`: 1 when it is within it, and 0 for
+ * a non-finite update (it has no direction worth keeping).
+ */
+export function clipFactor(norm: number, clippingNorm: number): number {
+  return Number.isFinite(norm) ? Math.min(1, clippingNorm / norm) : 0;
+}

@@ -1,7 +1,8 @@
 /**
- * Standard normal draws for differential privacy's Gaussian noise: from the operating system's CSPRNG, as a
- * deployment needs (noise an observer could predict protects nothing), or from a seed, for simulations that
- * must be reproducible.
+ * The Gaussian mechanism's two halves, for the coordinator's (dpfedavg) and a site's (local) privacy: the clip
+ * that bounds what one update can carry, and the standard normal draws of its noise, from the operating
+ * system's CSPRNG as a deployment needs (noise an observer could predict protects nothing) or from a seed, for
+ * simulations that must be reproducible.
  */
 import { randomFillSync } from "node:crypto";
 import { Random } from "../random.js";

@@ -6,6 +6,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import type * as tfl from "@tensorflow/tfjs-layers";
+import { writeFileAtomically } from "../shared/atomicFile.js";
 import { UserError } from "../shared/errors.js";
 import { modelFingerprint } from "../shared/model/fingerprint.js";
 import type { ModelSpec } from "../shared/model/modelSpec.js";
@@ -58,9 +59,7 @@ export async function writeCheckpoint(dir: string, model: tfl.LayersModel, spec:
   await saveModel(model, modelDir, { spec, modelVersion: content.modelVersion });
   const saved = strategyState ? await writeStrategyState(dir, `strategy-v${content.modelVersion}.bin`, strategyState) : null;
   const full: CheckpointState = { format: 1, fingerprint: modelFingerprint(spec), ...rest, strategyState: saved };
-  const tmp = path.join(dir, `${STATE_FILE}.${process.pid}.tmp`);
-  await fs.writeFile(tmp, JSON.stringify(full, null, 2));
-  await fs.rename(tmp, path.join(dir, STATE_FILE));
+  await writeFileAtomically(path.join(dir, STATE_FILE), JSON.stringify(full, null, 2));
   // Older model versions and strategy states are no longer referenced.
   const keep = new Set([path.basename(modelDir), saved?.file]);
   for (const e of await fs.readdir(dir)) {

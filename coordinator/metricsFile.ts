@@ -5,6 +5,7 @@
  */
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { writeFileAtomically } from "../shared/atomicFile.js";
 import { runChartSvg } from "./charts/runCharts.js";
 import type { FederatedEvaluation, RoundRecord } from "./rounds/types.js";
 
@@ -23,16 +24,10 @@ export interface MetricsDocument {
 /** metrics.json, and its charts (accuracy.svg, loss.svg) once a round has data. */
 export async function writeMetrics(outDir: string, doc: MetricsDocument): Promise<void> {
   await fs.mkdir(outDir, { recursive: true });
-  await writeAtomically(path.join(outDir, "metrics.json"), JSON.stringify(doc, null, 2) + "\n");
+  await writeFileAtomically(path.join(outDir, "metrics.json"), JSON.stringify(doc, null, 2) + "\n");
   for (const metric of ["accuracy", "loss"] as const) {
     const svg = runChartSvg(doc, metric);
-    if (svg) await writeAtomically(path.join(outDir, `${metric}.svg`), svg);
+    if (svg) await writeFileAtomically(path.join(outDir, `${metric}.svg`), svg);
   }
 }
 
-/** Readers (a browser refreshing a chart, a dashboard) never see a half-written file. */
-async function writeAtomically(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, text);
-  await fs.rename(tmp, file);
-}

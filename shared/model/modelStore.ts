@@ -7,6 +7,7 @@ import { promises as fs } from "node:fs";
 import path from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
+import { writeFileAtomically } from "../atomicFile.js";
 import { UserError } from "../errors.js";
 import "./fusionLayers.js"; // registers the custom layers before any model.json is deserialised
 import { modelFingerprint } from "./fingerprint.js";
@@ -35,14 +36,14 @@ export async function saveModel(model: tfl.LayersModel, dir: string, meta: Omit<
         convertedBy: null,
         weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
       };
-      await writeAtomic(path.join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
-      await writeAtomic(path.join(dir, MODEL_JSON), JSON.stringify(modelJson));
+      await writeFileAtomically(path.join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+      await writeFileAtomically(path.join(dir, MODEL_JSON), JSON.stringify(modelJson));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     },
   };
   await model.save(handler);
   const full: SavedModelMeta = { ...meta, fingerprint: modelFingerprint(meta.spec) };
-  await writeAtomic(path.join(dir, META_JSON), JSON.stringify(full, null, 2));
+  await writeFileAtomically(path.join(dir, META_JSON), JSON.stringify(full, null, 2));
 }
 
 export async function loadModel(dir: string): Promise<{ model: tfl.LayersModel; meta: SavedModelMeta }> {
@@ -86,10 +87,4 @@ async function readText(file: string): Promise<string> {
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(code === "ENOENT" ? `no model at ${path.dirname(file)}: ${path.basename(file)} is missing` : `cannot read ${file}: ${code}`);
   }
-}
-
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
 }

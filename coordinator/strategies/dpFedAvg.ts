@@ -8,9 +8,10 @@
  * than C/m. What this protects: the models the federation releases (to the sites, to whoever gets the final
  * one), not the individual updates from the coordinator, which sees them before the noise.
  */
+import { subtractLayers } from "../../shared/model/weights.js";
+import { gaussianEpsilon, type PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 import { clipFactor, cryptoNormals, seededNormals } from "../../shared/privacy/gaussianNoise.js";
 import { foldKernels } from "../foldKernels.js";
-import { gaussianEpsilon, type PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 import { AccumulatorPool } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
 import { BaseStrategy, RoundBase } from "./round.js";
@@ -75,7 +76,7 @@ class ClippedMeanRound extends RoundBase {
   }
 
   protected accept(result: FitResult): void {
-    this.acceptDelta({ delta: result.weights.map((w, l) => w.map((v, j) => v - this.current[l][j])), numExamples: result.numExamples });
+    this.acceptDelta({ delta: subtractLayers(result.weights, this.current), numExamples: result.numExamples });
   }
 
   protected override acceptDelta(result: DeltaResult): void {

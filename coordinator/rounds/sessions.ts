@@ -36,20 +36,20 @@ export class Sessions {
    * session, which would otherwise hold up rounds until their deadline.
    */
   join(info: ClientInfo, now: number): Joined {
-    const records = [...this.live.values()];
-    const same = info.instanceId ? records.find((c) => c.instanceId === info.instanceId && c.siteName === info.siteName) : undefined;
-    if (same) {
-      same.lastSeen = now;
-      return { record: same, again: true, replaced: null };
+    // A site has at most one live session: every join of a site ends with exactly one.
+    let existing: ClientRecord | null = null;
+    for (const c of this.live.values()) if (c.siteName === info.siteName) existing = c;
+    if (existing && info.instanceId && existing.instanceId === info.instanceId) {
+      existing.lastSeen = now;
+      return { record: existing, again: true, replaced: null };
     }
-    const replaced = records.find((c) => c.siteName === info.siteName) ?? null;
-    if (replaced) {
-      this.live.delete(replaced.sessionId);
-      this.closed.set(replaced.sessionId, `site ${info.siteName} joined again from another client process`);
+    if (existing) {
+      this.live.delete(existing.sessionId);
+      this.closed.set(existing.sessionId, `site ${info.siteName} joined again from another client process`);
     }
     const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: now, lastSeen: now };
     this.live.set(record.sessionId, record);
-    return { record, again: false, replaced };
+    return { record, again: false, replaced: existing };
   }
 
   /** A call from this session: it is alive. False when the session is not (or no longer) known. */

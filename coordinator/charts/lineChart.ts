@@ -68,11 +68,11 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
     const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
     const shown = s.points.filter((p) => p[1] === null || (p[1] >= y0 && p[1] <= y1));
     for (const run of segments(shown)) {
-      const coords = run.map(([x, y]) => `${n(sx(x))},${n(sy(y))}`);
-      if (run.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${coords.join(" ")}"/>`);
+      const coords = run.map(([x, y]) => [n(sx(x)), n(sy(y))]);
+      if (run.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${coords.map((c) => c.join(",")).join(" ")}"/>`);
       // Markers while they stay readable; a lone point (a gap on each side) needs one to be seen at all.
       if (s.points.length <= 60 || run.length === 1) {
-        for (const c of coords) out.push(`<circle cx="${c.split(",")[0]}" cy="${c.split(",")[1]}" r="3" fill="${color}"/>`);
+        for (const [cx, cy] of coords) out.push(`<circle cx="${cx}" cy="${cy}" r="3" fill="${color}"/>`);
       }
     }
     const ly = MARGIN.top + 10 + i * 20;

@@ -6,8 +6,8 @@ import { SiteTrainer } from "../../client/training/siteTrainer.js";
 import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/logging.js";
-import { cryptoNormals } from "../../shared/privacy/gaussianNoise.js";
 import { ARCHITECTURES, FUSION_PRESETS } from "../../shared/model/modelSpec.js";
+import { cryptoNormals } from "../../shared/privacy/gaussianNoise.js";
 import { parseCommand, parseShape } from "../cliOptions.js";
 import { backendOption, defaultSiteName, localPrivacyFrom, localPrivacyOptions, readPem } from "../commonOptions.js";
 

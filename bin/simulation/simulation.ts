@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { localEpsilon, type LocalPrivacy } from "../../client/agent/localPrivacy.js";
 import { writeDatasetFile } from "../../client/data/datasetFile.js";
 import { capPartition, formatHistograms, partitionIndices, type PartitionSpec } from "../../client/data/partition.js";
 import { startCoordinator } from "../../coordinator/coordinator.js";
@@ -19,7 +20,6 @@ import { subset, type ImageDataset } from "../../shared/data/imageDataset.js";
 import type { Logger } from "../../shared/logging.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { Attack } from "./attacks.js";
-import { localEpsilon, type LocalPrivacy } from "../../client/agent/localPrivacy.js";
 import type { WorkerConfig } from "./simulationWorker.js";
 
 export interface SimulationOptions {

@@ -12,9 +12,9 @@ import { SiteTrainer } from "../../client/training/siteTrainer.js";
 import { initBackend, type BackendChoice } from "../../shared/backends/selectBackend.js";
 import { createLogger, silentLogger } from "../../shared/logging.js";
 import { modelFingerprint } from "../../shared/model/fingerprint.js";
+import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import { seededNormals } from "../../shared/privacy/gaussianNoise.js";
 import { hashName } from "../../shared/random.js";
-import type { ModelSpec } from "../../shared/model/modelSpec.js";
 
 export interface WorkerConfig {
   address: string;

@@ -15,7 +15,7 @@ import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
 import { cpuNow, median } from "./harness/timing.js";
-import { cnnClassesFor } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, rawTcpReceive, rawTcpSend, type ServerInfo } from "./harness/coordinatorProcess.js";
 
 const PARAMS = 1_000_000;
 
@@ -51,8 +51,6 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
   const { resolveModelSpec } = await import("../shared/model/modelSpec.js");
   const spec = resolveModelSpec("cnn", [28, 28, 1], Array.from({ length: cnnClassesFor(PARAMS) }, (_, i) => `c${i}`));
   const baselineRss = process.memoryUsage.rss();
-  let peak = baselineRss;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
   const started = { cpu: cpuNow(), wall: performance.now() };
   let join = null as { cpu: number; wall: number } | null;
   const open = new Map<number, { cpu: number; wall: number; selected: number }>();
@@ -80,7 +78,6 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
   const coordinator = await startCoordinator({ host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log });
   io.send({ port: coordinator.port });
   const doc = await coordinator.done;
-  clearInterval(sampler);
   for (const r of rounds) {
     const rec = doc.rounds.find((x) => x.round === r.round);
     if (rec) Object.assign(r, { clients: rec.clients, bytesUp: rec.bytesUp, bytesDown: rec.bytesDown });
@@ -94,7 +91,8 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
     joinWallMs: join?.wall ?? NaN,
     rounds,
     baselineRss,
-    peakRss: Math.max(peak, process.resourceUsage().maxRSS * 1024),
+    // The kernel's high-water mark: no sampling timer, whose calls would land in the measured CPU per round.
+    peakRss: process.resourceUsage().maxRSS * 1024,
     totalCpuMs: cpuNow() - started.cpu,
   };
 }
@@ -245,6 +243,40 @@ export async function runConfig(clients: number, fraction: number, rounds: numbe
   }
 }
 
+/** CPU per MB that one Node process (the coordinator's flags) spends sending and receiving raw TCP. */
+interface TcpFloor {
+  sendMsPerMB: number;
+  receiveMsPerMB: number;
+}
+
+/**
+ * The floor under any protocol on Node's sockets: the same 4 MB model moved over plain loopback sockets (1 MiB writes,
+ * backpressure honoured) to and from the benchmarks' coordinator process, whose CPU time is read before and
+ * after. No framing, no copies of ours: what the kernel and Node's net stack alone cost per byte.
+ */
+async function rawTcpFloor(log: (l: string) => void, timeoutMs: number): Promise<TcpFloor> {
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes: cnnClassesFor(PARAMS), rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  try {
+    const info = await server.nextMessage<ServerInfo>(120_000);
+    const cpu = async () => {
+      server.send("cpu");
+      return server.nextMessage<number>(30_000);
+    };
+    const transfers = 25;
+    await rawTcpReceive(info.tcpPort, info.modelBytes); // warm-up, both ways
+    await rawTcpSend(info.tcpSinkPort, info.modelBytes);
+    const c0 = await cpu();
+    for (let i = 0; i < transfers; i++) await rawTcpReceive(info.tcpPort, info.modelBytes);
+    const c1 = await cpu();
+    for (let i = 0; i < transfers; i++) await rawTcpSend(info.tcpSinkPort, info.modelBytes);
+    const c2 = await cpu();
+    const mb = (transfers * info.modelBytes) / MB;
+    return { sendMsPerMB: (c1 - c0) / mb, receiveMsPerMB: (c2 - c1) / mb };
+  } finally {
+    await server.stop();
+  }
+}
+
 export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutput> {
   const q = ctx.quick;
   const log = (l: string) => io.log(l);
@@ -257,6 +289,10 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   const layout = await startChild<{ name: string; shape: number[] }[]>("coordinatorScale.js", "layoutWorker", null, { timeoutMs: 60_000, log }).result;
   const results: CoordinatorResult[] = [];
   const notes: string[] = [];
+  const floor = await rawTcpFloor(log, 120_000).catch((e: Error) => {
+    notes.push(`raw TCP floor: failed: ${e.message.split("\n")[0]}`);
+    return null;
+  });
   for (const fraction of fractions) {
     for (const n of sizesFor(fraction)) {
       try {
@@ -272,7 +308,18 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     }
   }
 
+  /** Seconds of CPU raw TCP alone would cost one process for `down` bytes sent and `up` bytes received. */
+  const floorSeconds = (down: number, up: number) => (floor ? ((down / MB) * floor.sendMsPerMB + (up / MB) * floor.receiveMsPerMB) / 1000 : NaN);
   const figures: Figure[] = [];
+  if (floor) {
+    figures.push({
+      id: "scale.tcpFloor",
+      label: "raw TCP through the coordinator process: CPU per MB sent + received (loopback, 4 MB transfers)",
+      value: floor.sendMsPerMB + floor.receiveMsPerMB,
+      unit: "ms",
+      detail: `${formatNumber(floor.sendMsPerMB)} ms per MB sent, ${formatNumber(floor.receiveMsPerMB)} ms per MB received: the floor under any protocol moving the rounds' bytes through Node's sockets in one process (Node allocates a fresh buffer for every read)`,
+    });
+  }
   const rows: (string | number | null)[][] = [];
   for (const r of results) {
     const cpu = median(r.rounds.map((x) => x.cpuMs));
@@ -286,7 +333,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       unit: "s",
       baseline: { label: "round wall time", value: wall / 1000, unit: "s" },
       ratio: wall > 0 ? cpu / wall : null,
-      detail: `median of ${r.rounds.length} round${r.rounds.length === 1 ? "" : "s"}; ${formatNumber(moved / MB)} MB moved per round → ${formatNumber(cpu / (moved / MB))} ms CPU per MB; peak RSS ${formatNumber(r.peakRss / MB)} MB`,
+      detail: `median of ${r.rounds.length} round${r.rounds.length === 1 ? "" : "s"}; ${formatNumber(moved / MB)} MB moved per round → ${formatNumber(cpu / (moved / MB))} ms CPU per MB; raw TCP would need ${formatNumber(floorSeconds(median(r.rounds.map((x) => x.bytesDown)), median(r.rounds.map((x) => x.bytesUp))))} s for those bytes; peak RSS ${formatNumber(r.peakRss / MB)} MB`,
     });
     rows.push([r.clients, `${r.fraction * 100}%`, sel, cpu / 1000, wall / 1000, moved / MB, r.joinCpuMs / 1000, r.peakRss / MB, (r.peakRss - r.baselineRss) / MB]);
   }
@@ -312,6 +359,12 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     }
     const ref = at1000 ?? pts[pts.length - 1];
     const moved = ref ? median(ref.r.rounds.map((x) => x.bytesUp + x.bytesDown)) : 0;
+    // Raw TCP's cost for a 1,000-client round's bytes: the reference round's bytes per selected client × 1,000 × fraction.
+    const perSelected = (bytes: (x: RoundCost) => number) => (ref ? median(ref.r.rounds.map((x) => bytes(x) / x.selected)) : NaN);
+    const floor1000 = floorSeconds(perSelected((x) => x.bytesDown) * 1000 * fraction, perSelected((x) => x.bytesUp) * 1000 * fraction);
+    const floorText = Number.isFinite(floor1000)
+      ? `Raw TCP through Node's sockets, no protocol at all, would cost this process ${formatNumber(floor1000)} s for such a round's ${formatNumber((perSelected((x) => x.bytesDown + x.bytesUp) * 1000 * fraction) / MB)} MB (in-run: ${formatNumber(floor!.sendMsPerMB)} ms per MB sent, ${formatNumber(floor!.receiveMsPerMB)} received)${floor1000 >= 1 ? ", so no protocol on Node's sockets in one coordinator process can meet the target here: it needs fewer bytes per round (lossy encodings, fewer selected clients) or the traffic spread over several processes" : ""}. `
+      : "";
     targets.push({
       id: `scale.1000.${fraction}`,
       description: `coordinator CPU per round, 1,000 clients, ${fraction * 100}% selected, 1M-param model`,
@@ -322,13 +375,13 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `the cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 300 clients (10% selected): the kernel's socket and page work ~25%, JavaScript (grpc-js, Node's HTTP/2 streams, our handlers) ~20%, V8's collector ~16% — grpc-js allocates a fresh 1 MiB buffer for every message it sends (copied behind its 5-byte prefix) or receives (concatenated from 16 KiB frames); the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}) already removed most of the full collections those buffers triggered, ~35% of the CPU per round — other V8 and Node runtime ~25%, libc copies and malloc ~10%, nghttp2 ~4%; the upload's copy + CRC-32C and the float64 fold ~6%. Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per byte than grpc-js`
+        ? `${floorText}The cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 300 clients (10% selected): the kernel's socket and page work ~25%, JavaScript (grpc-js, Node's HTTP/2 streams, our handlers) ~20%, V8's collector ~16% — grpc-js allocates a fresh 1 MiB buffer for every message it sends (copied behind its 5-byte prefix) or receives (concatenated from 16 KiB frames); the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}) already removed most of the full collections those buffers triggered, ~35% of the CPU per round — other V8 and Node runtime ~25%, libc copies and malloc ~10%, nghttp2 ~4%; the upload's copy + CRC-32C and the float64 fold ~6%. Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per byte than grpc-js`
         : undefined,
     });
   }
   notes.unshift(
     `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
-    "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: sampled every 100 ms and the kernel's high-water mark.",
+    "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
   );
   return { figures, targets, tables, notes };
 }

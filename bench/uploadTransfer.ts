@@ -16,7 +16,7 @@ import { formatNumber } from "./harness/markdown.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
 import { ratio, type Figure, type TargetInput } from "./harness/results.js";
 import { describeSample, measureInterleaved, type Sample } from "./harness/timing.js";
-import { cnnClassesFor, joinCoordinator, writeInBlocks, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, joinCoordinator, rawTcpSend, type ServerInfo } from "./harness/coordinatorProcess.js";
 
 /** grpc-js's receive window on a server it configures alone (HTTP/2's initial window). */
 export const GRPC_JS_WINDOW = 65_535;
@@ -107,18 +107,6 @@ async function uploadingSite(address: string, info: ServerInfo) {
       conn.close();
     },
   };
-}
-
-/** Sends `bytes` to a raw TCP sink in 1 MiB writes, honouring backpressure; resolves on its one-byte answer. */
-function rawTcpSend(port: number, bytes: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect(port, "127.0.0.1");
-    let sent = false;
-    sock.on("connect", () => writeInBlocks(sock, bytes, () => (sent = true)));
-    sock.on("data", () => sock.end());
-    sock.on("close", () => (sent ? resolve() : reject(new Error(`raw TCP: the sink closed before all ${bytes} bytes were sent`))));
-    sock.on("error", reject);
-  });
 }
 
 export interface LoopbackUpload {

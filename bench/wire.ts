@@ -17,7 +17,7 @@
 import net from "node:net";
 import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
-import { cnnClassesFor, joinCoordinator, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, joinCoordinator, rawTcpReceive, type ServerInfo } from "./harness/coordinatorProcess.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
@@ -107,18 +107,6 @@ export async function computedWorker(args: { synthetic: number[] }): Promise<Com
 // ---------------------------------------------------------------------------------------------
 // a real coordinator (child), plus a raw TCP sender of the same byte count
 
-/** Receives `expected` bytes from a raw TCP sender, counting them. */
-function rawTcpReceive(port: number, expected: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let got = 0;
-    const sock = net.connect(port, "127.0.0.1");
-    sock.on("data", (d: Buffer) => {
-      got += d.byteLength;
-    });
-    sock.on("error", reject);
-    sock.on("end", () => (got === expected ? resolve() : reject(new Error(`raw TCP: got ${got} of ${expected} bytes`))));
-  });
-}
 
 interface CpuPerMB {
   /** ms of CPU per MB moved, in the sending (coordinator) and receiving (client) process. */

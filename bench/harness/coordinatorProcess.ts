@@ -39,6 +39,31 @@ export function writeInBlocks(sock: net.Socket, bytes: number, done: () => void)
   pump();
 }
 
+/** Raw TCP (ServerInfo.tcpPort): receives `expected` bytes from a raw TCP sender, counting them. */
+export function rawTcpReceive(port: number, expected: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const sock = net.connect(port, "127.0.0.1");
+    sock.on("data", (d: Buffer) => {
+      got += d.byteLength;
+    });
+    sock.on("error", reject);
+    sock.on("end", () => (got === expected ? resolve() : reject(new Error(`raw TCP: got ${got} of ${expected} bytes`))));
+  });
+}
+
+/** Raw TCP (ServerInfo.tcpSinkPort): sends `bytes` in 1 MiB writes, honouring backpressure; resolves on the sink's one-byte answer. */
+export function rawTcpSend(port: number, bytes: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let sent = false;
+    sock.on("connect", () => writeInBlocks(sock, bytes, () => (sent = true)));
+    sock.on("data", () => sock.end());
+    sock.on("close", () => (sent ? resolve() : reject(new Error(`raw TCP: the sink closed before all ${bytes} bytes were sent`))));
+    sock.on("error", reject);
+  });
+}
+
 export interface ServerInfo {
   port: number;
   /** Raw TCP: sends the model's byte count to whoever connects. */

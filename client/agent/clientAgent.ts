@@ -17,6 +17,7 @@ import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { Normals } from "../../shared/privacy/gaussianNoise.js";
 import type { SiteTrainer } from "../training/siteTrainer.js";
 import { DownloadBuffers } from "./downloadBuffers.js";
+import { Heartbeats } from "./heartbeats.js";
 import { localEpsilon, privatizeUpdate, type LocalPrivacy } from "./localPrivacy.js";
 import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
 import { describeGrpcError, withRetry, type RetryPolicy } from "./retry.js";
@@ -50,7 +51,9 @@ const POLL_WAIT_MS = 20_000;
 export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSummary> {
   const conn = new CoordinatorConnection(o.connection);
   let openedData = null as OpenedSiteData | null;
-  let heartbeat: NodeJS.Timeout | undefined;
+  // Whatever this thread is doing (training, a long transfer, a retry's backoff), the coordinator hears from
+  // this client as often as it asked to, so it does not close the session.
+  const heartbeats = new Heartbeats(o.connection, conn);
   const log = o.log;
   try {
     const classNames = await o.data.classNames();
@@ -106,18 +109,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       } else {
         log(`re-joined ${o.connection.address} as ${o.siteName}`);
       }
-      beatEvery(response.heartbeatMs);
+      heartbeats.every(response.sessionId, response.heartbeatMs);
       return response.sessionId;
-    };
-    // Whatever the loop below is doing (training, a long transfer, a retry's backoff), the coordinator hears
-    // from this client as often as it asked to, so it does not close the session. A failed beat needs no
-    // handling here: the loop's next call meets the same problem and deals with it.
-    let heartbeatMs = 0;
-    const beatEvery = (ms: number) => {
-      if (ms === heartbeatMs) return;
-      clearInterval(heartbeat);
-      heartbeatMs = ms;
-      if (ms > 0) heartbeat = setInterval(() => void conn.heartbeat(sessionId).catch(() => undefined), ms).unref();
     };
 
     let sessionId = await join();
@@ -232,7 +225,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       );
     }
   } finally {
-    clearInterval(heartbeat);
+    heartbeats.stop();
     conn.close();
     await openedData?.close();
   }

@@ -5,10 +5,9 @@
  * when running from TypeScript sources, where there is no compiled worker script) it decodes on the main
  * thread, interleaved with training through the event loop; the results are the same either way.
  */
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
+import { workerScriptExists } from "../../shared/workerScript.js";
 import type { ImageShape } from "./imageTransform.js";
 import { decodeFileInto, forEachBounded } from "./imageFolder.js";
 
@@ -43,7 +42,7 @@ export interface DecoderOptions {
 const WORKER_URL = new URL("./decodeWorker.js", import.meta.url);
 
 export function workerScriptAvailable(): boolean {
-  return import.meta.url.endsWith(".js") && existsSync(fileURLToPath(WORKER_URL));
+  return workerScriptExists(WORKER_URL);
 }
 
 export function defaultDecodeThreads(): number {

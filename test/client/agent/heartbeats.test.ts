@@ -1,0 +1,78 @@
+/**
+ * Heartbeats come from a worker thread, so a client whose main thread is stuck in one long synchronous step
+ * (minutes per training batch on the pure-JavaScript backend) keeps its session; a main thread silent for
+ * longer than the stall limit is taken as hung and its session times out. Real coordinator, real gRPC, a real
+ * client process (the compiled worker) whose main thread is blocked outright (Atomics.wait).
+ */
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killAll, ROOT, startCli, tempDir, type CliProcess } from "../../helpers/cli.js";
+import { freePort } from "../../helpers/natsServer.js";
+
+const dist = (p: string) => JSON.stringify(path.join(ROOT, "dist", p));
+
+/** Joins, starts Heartbeats, blocks the main thread for BLOCK_MS, then asks for a task with its session. */
+const SLOW_SITE = `
+import { CoordinatorConnection } from ${dist("client/agent/coordinatorConnection.js")};
+import { Heartbeats } from ${dist("client/agent/heartbeats.js")};
+const [address, stallLimitMs, blockMs] = process.argv.slice(2);
+const conn = new CoordinatorConnection({ address });
+const joined = await conn.join({
+  siteName: "slow-site", numExamples: 10, backend: "test", clientVersion: "test", instanceId: "slow-1", supportedEncodings: [1], extensions: {},
+  model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
+});
+const heartbeats = new Heartbeats({ address }, conn, Number(stallLimitMs));
+heartbeats.every(joined.sessionId, joined.heartbeatMs);
+console.log("threaded " + heartbeats.threaded + ", beating every " + joined.heartbeatMs + " ms");
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(blockMs));
+try {
+  const task = await conn.getTask(joined.sessionId, 0);
+  console.log("session kept: " + task.kind?.$case);
+} catch (e) {
+  console.log("session lost: " + e.details);
+}
+heartbeats.stop();
+conn.close();
+`;
+
+describe("client heartbeats", () => {
+  let dir: string;
+  let script: string;
+  const procs: CliProcess[] = [];
+  beforeAll(async () => {
+    dir = await tempDir();
+    script = path.join(dir, "slowSite.mjs");
+    await writeFile(script, SLOW_SITE);
+  });
+  afterAll(() => killAll(procs, "SIGKILL"));
+
+  const coordinator = async () => {
+    const port = await freePort();
+    // No round starts (it waits for 5 clients); sessions time out after 2 s of silence, beats every 0.5 s.
+    const p = startCli(["coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "5", "--classes", "a,b", "--session-timeout", "2", "--backend", "wasm"]);
+    procs.push(p);
+    await p.waitFor(/listening on/);
+    return { p, address: `127.0.0.1:${port}` };
+  };
+  const slowSite = async (address: string, stallLimitMs: number, blockMs: number) =>
+    (await promisify(execFile)(process.execPath, [script, address, String(stallLimitMs), String(blockMs)], { timeout: 60_000 })).stdout;
+
+  it("keep a session alive while the client's main thread is blocked for longer than the session timeout", async () => {
+    const c = await coordinator();
+    const out = await slowSite(c.address, 60_000, 5_000);
+    expect(out).toContain("threaded true, beating every 500 ms");
+    expect(out).toContain("session kept: wait");
+    expect(c.p.output()).not.toMatch(/slow-site timed out/);
+  });
+
+  it("stop once the main thread has been silent for longer than the stall limit, so a hung client times out", async () => {
+    const c = await coordinator();
+    const out = await slowSite(c.address, 1_000, 5_000);
+    expect(out).toContain("threaded true");
+    expect(out).toContain("session lost: unknown session: join again");
+    expect(c.p.output()).toMatch(/client slow-site timed out: nothing heard from it for [23] s/);
+  });
+});

@@ -6,7 +6,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { writeFileAtomically } from "../shared/atomicFile.js";
-import { runChartSvg } from "./charts/runCharts.js";
+import { runChartSvg, siteChartSvg } from "./charts/runCharts.js";
 import type { FederatedEvaluation, RoundRecord } from "./rounds/types.js";
 
 export interface MetricsDocument {
@@ -21,13 +21,11 @@ export interface MetricsDocument {
   } | null;
 }
 
-/** metrics.json, and its charts (accuracy.svg, loss.svg) once a round has data. */
+/** metrics.json, and its charts (accuracy.svg, loss.svg; sites.svg, a line per site) once a round has data. */
 export async function writeMetrics(outDir: string, doc: MetricsDocument): Promise<void> {
   await fs.mkdir(outDir, { recursive: true });
   await writeFileAtomically(path.join(outDir, "metrics.json"), JSON.stringify(doc, null, 2) + "\n");
-  for (const metric of ["accuracy", "loss"] as const) {
-    const svg = runChartSvg(doc, metric);
-    if (svg) await writeFileAtomically(path.join(outDir, `${metric}.svg`), svg);
-  }
+  const charts = { accuracy: runChartSvg(doc, "accuracy"), loss: runChartSvg(doc, "loss"), sites: siteChartSvg(doc) };
+  for (const [name, svg] of Object.entries(charts)) if (svg) await writeFileAtomically(path.join(outDir, `${name}.svg`), svg);
 }
 

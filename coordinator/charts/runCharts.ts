@@ -26,7 +26,7 @@ function testSeries(doc: MetricsDocument, metric: ChartMetric): Series["points"]
  * The sites' evaluation on their held-out data. A round's is of the model it started from (the one after the
  * previous round), so it sits one round earlier; the final evaluation is of the last model.
  */
-function heldOutSeries(doc: MetricsDocument, value: (e: FederatedEvaluation) => number): Series["points"] {
+function heldOutSeries(doc: MetricsDocument, value: (e: FederatedEvaluation) => number | null): Series["points"] {
   const points = doc.rounds.map((r) => [r.round - 1, r.federatedEvaluation ? value(r.federatedEvaluation) : null] as const);
   const last = doc.rounds.at(-1);
   const final = doc.final?.federatedEvaluation;
@@ -63,6 +63,28 @@ export function runChartSvg(doc: MetricsDocument, metric: ChartMetric): string |
   const title = `${metric === "accuracy" ? "Accuracy" : "Loss"} per ${centralized ? "epoch" : "round"}`;
   return lineChartSvg(series, chartOptions(metric, title, centralized ? "epoch" : "round"));
 }
+
+/** Beyond this many sites a line each is unreadable (8 colours, solid then dashed): accuracy.svg's spread remains. */
+export const MAX_SITE_LINES = 16;
+
+/**
+ * Each site's held-out accuracy, a line per site: which sites a non-IID federation serves well and which it
+ * leaves behind, and whether that changes over the rounds. Null with fewer than two sites or more than
+ * MAX_SITE_LINES, or before any site has reported.
+ */
+export function siteChartSvg(doc: MetricsDocument): string | null {
+  const names = [...new Set([...doc.rounds.map((r) => r.federatedEvaluation), doc.final?.federatedEvaluation].flatMap((e) => Object.keys(e?.sites ?? {})))].sort(byNameAndNumber);
+  if (names.length < 2 || names.length > MAX_SITE_LINES) return null;
+  const series = names.map((name, i) => ({
+    name,
+    points: heldOutSeries(doc, (e) => e.sites[name]?.accuracy ?? null), // null: a gap, where the site did not report
+    dashed: i >= 8,
+  }));
+  return lineChartSvg(series, chartOptions("accuracy", "Each site's held-out accuracy"));
+}
+
+/** site-2 before site-10. */
+const byNameAndNumber = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
 
 /** `fedfusion train`'s metrics: one "round" per epoch, no sites. */
 const isCentralized = (doc: MetricsDocument) => doc.config?.command === "train";

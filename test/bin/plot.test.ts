@@ -25,6 +25,9 @@ describe("fedfusion plot", () => {
     expect(legend(accuracy)).toEqual(["test set (coordinator)", "held-out data (sites)", "local training (sites)", "worst site (held-out)", "best site (held-out)"]);
     expect(lines(accuracy)).toEqual([3, 4, 3, 4, 4]);
     expect(legend(await readFile(path.join(dir, "iid/loss.svg"), "utf8"))).toContain("test set (coordinator)");
+    const sites = await readFile(path.join(dir, "iid/sites.svg"), "utf8");
+    expect(legend(sites)).toEqual(["client-1", "client-2"]);
+    expect(lines(sites)).toEqual([4, 4]);
   });
 
   it("charts runs side by side, one curve per run, under the names given", async () => {

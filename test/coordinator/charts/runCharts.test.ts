@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareRunsSvg, runChartSvg } from "../../../coordinator/charts/runCharts.js";
+import { compareRunsSvg, MAX_SITE_LINES, runChartSvg, siteChartSvg } from "../../../coordinator/charts/runCharts.js";
 import type { MetricsDocument } from "../../../coordinator/metricsFile.js";
 import type { RoundRecord } from "../../../coordinator/rounds/types.js";
 
@@ -56,5 +56,29 @@ describe("run charts", () => {
     expect(legend(svg)).toEqual(["fedavg", "no test set (sites' held-out)", "centralized"]);
     expect(svg).toContain(">round (epoch, for centralized training)</text>");
     expect(() => compareRunsSvg([{ label: "empty", doc: doc([]) }], "loss")).toThrow("no loss to plot in empty");
+  });
+
+  it("draw each site's held-out accuracy, a line per site in name order (the ninth on dashed), with a gap where a site did not report", () => {
+    const names = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10"]; // in number order, not "s1", "s10", "s2"
+    const withSites = (r: RoundRecord, skip?: string): RoundRecord => ({
+      ...r,
+      federatedEvaluation: { ...r.federatedEvaluation!, sites: Object.fromEntries(names.filter((n) => n !== skip).map((n, i) => [n, { examples: 5, loss: 1, accuracy: 0.05 * i + 0.01 * r.round }])) },
+    });
+    const svg = siteChartSvg(doc([withSites(round(1, 0.5)), withSites(round(2, 0.6), "s2"), withSites(round(3, 0.7))]))!;
+    expect(legend(svg)).toEqual(names);
+    // held-out points at x = 0, 1, 2 (the doc's final evaluation names no site): s2 missed round 2 (x = 1)
+    expect(lines(svg)).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 3]); // s2: two lone points, no line
+    expect(svg.match(/stroke-dasharray/g)).toHaveLength(4); // the ninth and tenth sites' lines and legend entries
+    expect(svg).toContain(">Each site's held-out accuracy</text>");
+  });
+
+  it("draw no site chart for fewer than two sites or more than it can tell apart", () => {
+    const sites = (n: number) => (r: RoundRecord): RoundRecord => ({
+      ...r,
+      federatedEvaluation: { ...r.federatedEvaluation!, sites: Object.fromEntries(Array.from({ length: n }, (_, i) => [`site-${i}`, { examples: 5, loss: 1, accuracy: 0.5 }])) },
+    });
+    expect(siteChartSvg(doc([sites(1)(round(1, 0.5))]))).toBeNull();
+    expect(siteChartSvg(doc([sites(MAX_SITE_LINES + 1)(round(1, 0.5))]))).toBeNull();
+    expect(siteChartSvg(doc([sites(MAX_SITE_LINES)(round(1, 0.5))]))).not.toBeNull();
   });
 });

@@ -2,7 +2,7 @@
 import os from "node:os";
 import { readFileSync } from "node:fs";
 import type { LocalPrivacy } from "../client/agent/localPrivacy.js";
-import type { RoundSettings, UpdateEncoding } from "../coordinator/rounds/types.js";
+import type { DownloadEncodingName, RoundSettings, UpdateEncoding } from "../coordinator/rounds/types.js";
 import { createStrategy, STRATEGY_NAMES } from "../coordinator/strategies/createStrategy.js";
 import { parseStrategyOptions } from "../coordinator/strategies/options.js";
 import type { Strategy } from "../coordinator/strategies/strategy.js";
@@ -45,6 +45,7 @@ export const federationOptions = {
   out: { kind: "string", meta: "DIR", help: "write metrics.json and the final model here" },
   "init-model": { kind: "string", meta: "DIR", help: "start from this saved model instead of fresh weights" },
   "update-encoding": { kind: "string", default: "float32", meta: "float32|float16|int8|topk:F", help: "how clients encode updates (lossy ones use error feedback)" },
+  "download-encoding": { kind: "string", choices: ["float32", "float16", "int8"], default: "float32", help: "how the global model travels to clients (rounded copies; the coordinator keeps float32 and applies the deltas to it)" },
   events: { kind: "string", meta: "nats://HOST:PORT", help: "publish each round's metrics as JSON on NATS (fedfusion.<id>.round)" },
   checkpoint: { kind: "string", meta: "DIR", help: "write a checkpoint here after every round" },
   resume: { kind: "boolean", help: "continue from the checkpoint in --checkpoint DIR (if any)" },
@@ -78,6 +79,7 @@ export function roundSettingsFrom(o: FederationParsed, minClients: number, strat
       proximalMu: strategy.proximalMu ?? 0,
       federate: o.federate as FederateMode,
       updateEncoding: parseUpdateEncoding(o["update-encoding"]),
+      downloadEncoding: o["download-encoding"] as DownloadEncodingName,
       augment: { flip: o["augment-flip"] ?? false, cropPadding: o["augment-crop-padding"] },
     },
   };

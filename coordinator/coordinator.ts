@@ -183,6 +183,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       maxPollMs: 20_000,
       // Three heartbeats may go missing (a busy link, a long synchronous step) before a session times out.
       heartbeatMs: Math.floor((o.settings.sessionTimeoutMs ?? 0) / 4),
+      downloadEncoding: o.settings.training.downloadEncoding,
     }),
   );
   const credentials = o.tls
@@ -195,6 +196,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   );
   log(`listening on ${o.host}:${port}${o.tls ? " (TLS" + (o.tls.clientCa ? ", client certificates required)" : ")") : " (insecure: use --tls-cert/--tls-key beyond a trusted network)"}`);
   log(`waiting for ${o.settings.minClients} clients; ${o.settings.rounds} rounds, strategy ${o.strategy.name}`);
+  const downloadEncoding = o.settings.training.downloadEncoding ?? "float32";
+  if (downloadEncoding !== "float32") log(`the global model travels as ${downloadEncoding} to clients that decode it (float32 to the others)`);
 
   const doc: MetricsDocument = { config: o.config, rounds: [...(checkpoint?.rounds ?? [])], final: null };
   const persist = () => (o.outDir ? queueWrite(path.join(o.outDir, "metrics.json"), () => writeMetrics(o.outDir!, doc)) : writes);

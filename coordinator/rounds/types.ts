@@ -16,9 +16,17 @@ export interface TrainingSettings {
   augment: { flip: boolean; cropPadding: number };
   /** How clients encode their update; a client that cannot falls back to float32. */
   updateEncoding: UpdateEncoding;
+  /**
+   * How the global model travels to the clients that decode it (the others get float32); default float32.
+   * The coordinator keeps its float32 weights and applies the deltas to them: a client trains from the
+   * rounded copy and sends what it changed, so the rounding never accumulates in the global model.
+   */
+  downloadEncoding?: DownloadEncodingName;
 }
 
 export type EncodingName = "float32" | "float16" | "int8" | "topk";
+/** Encodings the global model may travel in (top-k would drop weights, not just round them). */
+export type DownloadEncodingName = Exclude<EncodingName, "topk">;
 
 export interface UpdateEncoding {
   encoding: EncodingName;

@@ -13,7 +13,7 @@ import { joinMismatch } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
-import type { EncodingName, Task } from "../rounds/types.js";
+import type { DownloadEncodingName, EncodingName, Task } from "../rounds/types.js";
 import { handleDownload } from "./downloadHandler.js";
 import { GlobalModelCache } from "./globalModelCache.js";
 import { Slots } from "./slots.js";
@@ -38,6 +38,8 @@ export interface FederationServiceOptions {
   maxConcurrentUploads?: number;
   /** Downloads sending at once (each holds at most two 1 MiB chunk copies); the rest wait their turn. */
   maxConcurrentDownloads?: number;
+  /** How the global model travels to clients that decode it (the others get float32); default float32. */
+  downloadEncoding?: DownloadEncodingName;
 }
 
 type Status = grpc.status;
@@ -57,8 +59,16 @@ function failStream(call: grpc.ServerWritableStream<unknown, unknown>, e: grpc.S
 export function createFederationService(o: FederationServiceOptions): FederationServer {
   const { machine } = o;
   const federatedSpecs = o.federated.map((i) => o.weightSpecs[i]);
-  const fullCache = new GlobalModelCache(o.weightSpecs);
-  const federatedCache = new GlobalModelCache(federatedSpecs);
+  // One cache per (whole model or federated part, encoding): each version is encoded once for all its clients.
+  const caches = new Map<string, GlobalModelCache>();
+  const cacheFor = (federatedOnly: boolean, encoding: DownloadEncodingName) => {
+    const key = `${federatedOnly}:${encoding}`;
+    let cache = caches.get(key);
+    if (!cache) caches.set(key, (cache = new GlobalModelCache(federatedOnly ? federatedSpecs : o.weightSpecs, ENCODINGS[encoding])));
+    return cache;
+  };
+  const wanted = o.downloadEncoding ?? "float32";
+  const downloadEncodingFor = (sessionId: string): DownloadEncodingName => (machine.client(sessionId)?.encodings.includes(wanted) ? wanted : "float32");
   // The largest honest update: top-k keeping everything sends an index beside each float32 value.
   const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
   const gate = new UploadGate(o.maxConcurrentUploads ?? 2);
@@ -121,9 +131,8 @@ export function createFederationService(o: FederationServiceOptions): Federation
       if (modelVersion !== machine.modelVersion) {
         return failStream(call, fail(grpc.status.FAILED_PRECONDITION, `model version ${modelVersion} is not available (current: ${machine.modelVersion})`));
       }
-      const model = federatedOnly
-        ? federatedCache.get(machine.modelVersion, () => machine.globalWeights)
-        : fullCache.get(machine.modelVersion, o.fullWeights);
+      const cache = cacheFor(federatedOnly, downloadEncodingFor(sessionId));
+      const model = federatedOnly ? cache.get(machine.modelVersion, () => machine.globalWeights) : cache.get(machine.modelVersion, o.fullWeights);
       handleDownload(call, model, { slots: downloads, recordTransfer: (bytes) => machine.recordTransfer("down", bytes) }).catch((e: unknown) =>
         failStream(call, fail(grpc.status.INTERNAL, `download failed: ${(e as Error).message}`)),
       );

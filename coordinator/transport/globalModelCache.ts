@@ -1,6 +1,6 @@
 import { encodeDataChunk } from "../../shared/codec/chunkMessages.js";
 import { chunkPayload, encodePayload } from "../../shared/codec/payload.js";
-import { ModelChunk } from "../../shared/generated/fedfusion/v1/federation.js";
+import { Encoding, ModelChunk } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 
 export interface CachedModel {
@@ -18,15 +18,19 @@ export interface CachedModel {
 export class GlobalModelCache {
   private cached: ({ version: number } & CachedModel) | null = null;
 
-  constructor(private readonly specs: readonly WeightSpec[]) {}
+  /** `encoding`: how this cache's clients receive the weights (float32, or rounded to float16 or int8). */
+  constructor(
+    private readonly specs: readonly WeightSpec[],
+    private readonly encoding = Encoding.ENCODING_FLOAT32,
+  ) {}
 
   get(version: number, weights: () => readonly Float32Array[]): CachedModel {
     if (this.cached?.version !== version) {
       this.cached = null; // let the previous version go before building this one
       const w = weights();
-      const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })));
-      // Only the serialized messages are kept: the payload's parts are views of the global weights, which
-      // the next round overwrites.
+      const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })), this.encoding);
+      // Only the serialized messages are kept: a float32 payload's parts are views of the global weights,
+      // which the next round overwrites.
       const header = Buffer.from(ModelChunk.encode({ part: { $case: "header", value: { modelVersion: version, manifest: payload.manifest } } }).finish());
       this.cached = { version, header, chunks: [...chunkPayload(payload.parts)].map(encodeDataChunk) };
     }

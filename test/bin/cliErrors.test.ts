@@ -16,6 +16,7 @@ const cases: [string[], RegExp][] = [
   [["evaluate", "--model", "/no/such/model", "--data", "mnist"], /^fedfusion: no model at \/no\/such\/model: model.json is missing$/],
   [["simulate", "--update-encoding", "topk:2"], /^fedfusion: --update-encoding topk needs a fraction in \(0, 1\], e.g. topk:0.01, got 'topk:2'$/],
   [["simulate", "--update-encoding", "bf16"], /^fedfusion: unknown update encoding 'bf16': expected float32, float16, int8 or topk:<fraction>$/],
+  [["coordinator", "--download-encoding", "topk:0.1"], /^fedfusion: coordinator: --download-encoding must be one of float32, float16, int8, got 'topk:0.1'$/],
   [["simulate", "--model", "fusion", "--token-dim", "30", "--heads", "4"], /^fedfusion: token dimension 30 must be divisible by heads 4$/],
   [["simulate", "--model", "cnn", "--token-dim", "32"], /^fedfusion: fusion options apply only to fusion models, not 'cnn'$/],
   [["coordinator", "--port", "70000"], /^fedfusion: coordinator: --port must be at most 65535, got 70000$/],

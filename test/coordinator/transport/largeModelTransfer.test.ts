@@ -6,16 +6,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
-import { CoordinatorConnection } from "../../../client/agent/coordinatorConnection.js";
 import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
-import { RoundStateMachine } from "../../../coordinator/rounds/roundStateMachine.js";
-import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
-import { createFederationService } from "../../../coordinator/transport/federationService.js";
 import { encodePayload } from "../../../shared/codec/payload.js";
-import { modelSpecToWire } from "../../../shared/codec/modelSpecWire.js";
-import { ChunkedFederationClient, ChunkedFederationService } from "../../../shared/codec/chunkMessages.js";
-import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
-import { resolveModelSpec } from "../../../shared/model/modelSpec.js";
+import { ChunkedFederationClient } from "../../../shared/codec/chunkMessages.js";
+import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
 
 const SIDE = 4096; // 4096² float32 = 64 MiB
 const specs = [
@@ -27,35 +21,15 @@ describe("a model larger than any gRPC message", () => {
   const servers: grpc.Server[] = [];
   afterAll(() => servers.forEach((s) => s.forceShutdown()));
 
-  /** A coordinator (FedAvg, one round, one client) serving these weights, and a client joined to it. */
+  /** A coordinator (FedAvg, one round) serving these weights, and a client joined to it. */
   async function federation(specs: { name: string; shape: number[] }[], initial: Float32Array[], maxConcurrentDownloads?: number) {
-    const machine = new RoundStateMachine({
-      settings: {
-        rounds: 1, minClients: 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 120_000, seed: 1, maxUpdateNorm: 0,
-        training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant", min: 0 }, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
-      },
-      shapes: specs.map((s) => s.shape),
-      initialWeights: initial.map((w) => w.slice()),
-      strategy: createStrategy("fedavg"),
-    });
-    const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
-    const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
-    servers.push(server);
-    const parameterCount = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-    server.addService(ChunkedFederationService, createFederationService({
-      machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount,
-      federationId: "test", maxPollMs: 1_000, maxConcurrentDownloads,
-    }));
-    const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
-    const conn = new CoordinatorConnection({ address: `127.0.0.1:${port}` });
-    const joined = await conn.join({
-      siteName: "site", numExamples: 10, backend: "test", model: modelSpecToWire(spec, 0), clientVersion: "test",
-      supportedEncodings: [Encoding.ENCODING_FLOAT32], extensions: {},
-    });
-    return { machine, conn, joined, port };
+    const f = await grpcFederation(specs, initial, { maxConcurrentDownloads });
+    servers.push(f.server);
+    const { conn, joined } = await f.join("site");
+    return { machine: f.machine, conn, joined, port: f.port };
   }
 
-  const header = (sessionId: string) => ({ sessionId, round: 1, baseModelVersion: 0, numExamples: 10, metrics: undefined, manifest: undefined, extensions: {} });
+  const header = uploadHeader;
 
   it("downloads and uploads 64 MiB through 1 MiB chunks", async () => {
     const big = new Float32Array(SIDE * SIDE).map((_, i) => Math.sin(i));

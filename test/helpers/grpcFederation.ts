@@ -1,0 +1,53 @@
+/**
+ * A coordinator's Federation service over real gRPC on loopback (FedAvg, one round, no training), serving the
+ * given weights, and clients joined to it: for tests of what travels, without processes or models.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { CoordinatorConnection } from "../../client/agent/coordinatorConnection.js";
+import { RoundStateMachine } from "../../coordinator/rounds/roundStateMachine.js";
+import type { DownloadEncodingName } from "../../coordinator/rounds/types.js";
+import { createStrategy } from "../../coordinator/strategies/createStrategy.js";
+import { createFederationService } from "../../coordinator/transport/federationService.js";
+import { ChunkedFederationService } from "../../shared/codec/chunkMessages.js";
+import { modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
+import { Encoding } from "../../shared/generated/fedfusion/v1/federation.js";
+import { resolveModelSpec } from "../../shared/model/modelSpec.js";
+
+export interface GrpcFederationOptions {
+  maxConcurrentDownloads?: number;
+  downloadEncoding?: DownloadEncodingName;
+  /** Clients that must join before the round starts (default 1). */
+  minClients?: number;
+}
+
+export async function grpcFederation(specs: { name: string; shape: number[] }[], initial: Float32Array[], o: GrpcFederationOptions = {}) {
+  const machine = new RoundStateMachine({
+    settings: {
+      rounds: 1, minClients: o.minClients ?? 1, fraction: 1, minFitClients: 1, roundTimeoutMs: 120_000, seed: 1, maxUpdateNorm: 0,
+      training: { localEpochs: 1, batchSize: 8, learningRate: 0.01, learningRateSchedule: { kind: "constant", min: 0 }, optimizer: "sgd", proximalMu: 0, federate: "all", augment: { flip: false, cropPadding: 0 }, updateEncoding: { encoding: "float32", topkFraction: 0 } },
+    },
+    shapes: specs.map((s) => s.shape),
+    initialWeights: initial.map((w) => w.slice()),
+    strategy: createStrategy("fedavg"),
+  });
+  const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
+  const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
+  const parameterCount = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  server.addService(ChunkedFederationService, createFederationService({
+    machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount,
+    federationId: "test", maxPollMs: 1_000, maxConcurrentDownloads: o.maxConcurrentDownloads, downloadEncoding: o.downloadEncoding,
+  }));
+  const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
+  /** A client of its own, speaking these encodings (besides float32). */
+  const join = async (siteName: string, supportedEncodings: Encoding[] = [Encoding.ENCODING_FLOAT32]) => {
+    const conn = new CoordinatorConnection({ address: `127.0.0.1:${port}` });
+    const joined = await conn.join({
+      siteName, numExamples: 10, backend: "test", model: modelSpecToWire(spec, 0), clientVersion: "test", supportedEncodings, extensions: {}, instanceId: siteName,
+    });
+    return { conn, joined };
+  };
+  return { machine, server, port, join };
+}
+
+/** An update's header for round 1 against version 0, as the one-round federation expects. */
+export const uploadHeader = (sessionId: string) => ({ sessionId, round: 1, baseModelVersion: 0, numExamples: 10, metrics: undefined, manifest: undefined, extensions: {} });

@@ -68,6 +68,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
 
     // This process's id: a retried join gets its session back instead of leaving a second one behind.
     const instanceId = randomUUID();
+    /** The coordinator process this client last joined (JoinResponse.coordinator_instance). */
+    let coordinatorInstance = "";
     const join = async (): Promise<string> => {
       const request = {
         siteName: o.siteName,
@@ -101,14 +103,15 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
         log(`joined ${o.connection.address} as ${o.siteName}: model ${spec.architecture}, ${data.train.count} training / ${data.validation.count} validation examples${data.streaming ? " (streamed from disk)" : ""}`);
       } else if (modelFingerprint(spec) !== modelFingerprint(federationSpec)) {
         throw new UserError("the coordinator restarted with a different model; restart this client");
-      } else if (cached) {
-        // Joining again mostly means the coordinator restarted: resumed from its checkpoint, which may be
-        // older than the model this client holds, the same version number can name different weights now.
+      } else if (cached && response.coordinatorInstance !== coordinatorInstance) {
+        // A new coordinator process: resumed from a checkpoint, which may be older than the model this client
+        // holds, so the same version number can name different weights now.
         cached = null;
-        log(`re-joined ${o.connection.address} as ${o.siteName}; the cached global model is dropped (its version may name other weights now)`);
+        log(`re-joined ${o.connection.address} as ${o.siteName}; the coordinator restarted, so the cached global model is dropped (its version may name other weights now)`);
       } else {
-        log(`re-joined ${o.connection.address} as ${o.siteName}`);
+        log(`re-joined ${o.connection.address} as ${o.siteName}${cached ? "; the same coordinator process, so the cached global model is kept" : ""}`);
       }
+      coordinatorInstance = response.coordinatorInstance;
       heartbeats.every(response.sessionId, response.heartbeatMs);
       return response.sessionId;
     };

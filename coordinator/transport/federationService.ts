@@ -2,6 +2,7 @@
  * gRPC handlers for the Federation service. Each one decodes the request, calls the round state machine,
  * and encodes the answer; no round logic lives here.
  */
+import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import { modelSpecFromWire, modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
 import {
@@ -58,6 +59,8 @@ function failStream(call: grpc.ServerWritableStream<unknown, unknown>, e: grpc.S
 
 export function createFederationService(o: FederationServiceOptions): FederationServer {
   const { machine } = o;
+  // One per process (a service is created once per coordinator process): see JoinResponse.coordinator_instance.
+  const coordinatorInstance = randomUUID();
   const federatedSpecs = o.federated.map((i) => o.weightSpecs[i]);
   // One cache per (whole model or federated part, encoding): each version is encoded once for all its clients.
   const caches = new Map<string, GlobalModelCache>();
@@ -110,6 +113,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
         pollWaitMs: o.maxPollMs,
         heartbeatMs: o.heartbeatMs ?? 0,
         extensions: {},
+        coordinatorInstance,
       });
     },
 

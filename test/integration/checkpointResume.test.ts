@@ -68,7 +68,7 @@ describe("coordinator checkpoints", () => {
     expect(second.output()).not.toMatch(new RegExp(`round ${done}/${rounds} +accuracy`));
     expect(second.output()).toMatch(new RegExp(`round ${rounds}/${rounds} +accuracy`));
     // Their cached model may be newer than the checkpoint, its version number reused for other weights now.
-    for (const c of clients) expect(c.output()).toMatch(/re-joined .*; the cached global model is dropped/);
+    for (const c of clients) expect(c.output()).toMatch(/re-joined .*; the coordinator restarted, so the cached global model is dropped/);
     // The same federation, under the same id (its NATS subjects).
     const id = (p: CliProcess) => p.output().match(/coordinator {2}federation (\S+)/)?.[1];
     expect(id(second)).toBe(id(first));

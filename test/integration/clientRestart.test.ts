@@ -2,7 +2,8 @@
  * A site's client process hangs mid-federation and its admin starts another: the new process takes the site's
  * place at once (the round does not wait out its 10-minute deadline for the old session), and the old one,
  * woken again, is told that another process runs as its site and ends with that error instead of competing.
- * A client that dies and is not restarted stops being waited for once its session times out.
+ * A client that dies and is not restarted stops being waited for once its session times out; one that comes back
+ * to the same coordinator process joins again and keeps its model.
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,5 +73,27 @@ describe("a client process that hangs, dies or is restarted", () => {
     expect(log).toMatch(/client site-3 timed out: nothing heard from it for [45] s/);
     expect(log).not.toMatch(/client site-[12] timed out/);
     expect(log).toMatch(/round 10\/10 +accuracy/);
+  });
+
+  it("lets a client whose session timed out join the same coordinator again and keep the model it holds", async () => {
+    const port = await freePort();
+    const coordinator = startCli([
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "40", "--session-timeout", "2",
+      "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
+    ]);
+    procs.push(coordinator);
+    await coordinator.waitFor(/listening on/);
+    const clients = [1, 2].map((i) => {
+      const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
+      procs.push(p);
+      return p;
+    });
+    await clients[1].waitFor(/round 1: trained/);
+    clients[1].child.kill("SIGSTOP"); // heartbeats stop too: the whole process is frozen
+    await coordinator.waitFor(/client site-2 timed out/);
+    clients[1].child.kill("SIGCONT");
+    await clients[1].waitFor(/re-joined 127\.0\.0\.1:\d+ as site-2; the same coordinator process, so the cached global model is kept/);
+    const results = await allExited([coordinator, ...clients]);
+    for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 });

@@ -170,6 +170,12 @@ export interface JoinResponse {
   /** how often to call Heartbeat; 0: never */
   heartbeatMs: number;
   extensions: { [key: string]: string };
+  /**
+   * Random, one per coordinator process (federation_id survives a restart from a checkpoint; this does not).
+   * A client that joins again and finds the same value (its session had timed out) may keep the model it
+   * holds; a new value means a restart, possibly from an older checkpoint reusing version numbers.
+   */
+  coordinatorInstance: string;
 }
 
 export interface JoinResponse_ExtensionsEntry {
@@ -1143,7 +1149,15 @@ export const JoinRequest_ExtensionsEntry: MessageFns<JoinRequest_ExtensionsEntry
 };
 
 function createBaseJoinResponse(): JoinResponse {
-  return { sessionId: "", federationId: "", model: undefined, pollWaitMs: 0, heartbeatMs: 0, extensions: {} };
+  return {
+    sessionId: "",
+    federationId: "",
+    model: undefined,
+    pollWaitMs: 0,
+    heartbeatMs: 0,
+    extensions: {},
+    coordinatorInstance: "",
+  };
 }
 
 export const JoinResponse: MessageFns<JoinResponse> = {
@@ -1166,6 +1180,9 @@ export const JoinResponse: MessageFns<JoinResponse> = {
     globalThis.Object.entries(message.extensions).forEach(([key, value]: [string, string]) => {
       JoinResponse_ExtensionsEntry.encode({ key: key as any, value }, writer.uint32(122).fork()).join();
     });
+    if (message.coordinatorInstance !== "") {
+      writer.uint32(130).string(message.coordinatorInstance);
+    }
     return writer;
   },
 
@@ -1233,6 +1250,14 @@ export const JoinResponse: MessageFns<JoinResponse> = {
             }
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.coordinatorInstance = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1282,6 +1307,11 @@ export const JoinResponse: MessageFns<JoinResponse> = {
           {},
         )
         : {},
+      coordinatorInstance: isSet(object.coordinatorInstance)
+        ? globalThis.String(object.coordinatorInstance)
+        : isSet(object.coordinator_instance)
+        ? globalThis.String(object.coordinator_instance)
+        : "",
     };
   },
 
@@ -1311,6 +1341,9 @@ export const JoinResponse: MessageFns<JoinResponse> = {
         });
       }
     }
+    if (message.coordinatorInstance !== "") {
+      obj.coordinatorInstance = message.coordinatorInstance;
+    }
     return obj;
   },
 
@@ -1335,6 +1368,7 @@ export const JoinResponse: MessageFns<JoinResponse> = {
       },
       {},
     );
+    message.coordinatorInstance = object.coordinatorInstance ?? "";
     return message;
   },
 };

@@ -68,13 +68,13 @@ export function firstReaching(points: readonly RoundPoint[], threshold: number):
   return null;
 }
 
-export async function readMetrics(dir: string): Promise<{ points: RoundPoint[]; final: number | null }> {
+export async function readMetrics(dir: string): Promise<{ points: RoundPoint[]; final: number | null; bytes: { up: number; down: number }[] }> {
   const doc = JSON.parse(await readFile(path.join(dir, "metrics.json"), "utf8")) as {
-    rounds: { round: number; accuracy: number | null; durationMs: number }[];
+    rounds: { round: number; accuracy: number | null; durationMs: number; bytesUp: number; bytesDown: number }[];
     final: { accuracy: number | null } | null;
   };
   const points = doc.rounds.map((r) => ({ round: r.round, accuracy: r.accuracy, durationMs: r.durationMs }));
-  return { points, final: doc.final?.accuracy ?? points.at(-1)?.accuracy ?? null };
+  return { points, final: doc.final?.accuracy ?? points.at(-1)?.accuracy ?? null, bytes: doc.rounds.map((r) => ({ up: r.bytesUp, down: r.bytesDown })) };
 }
 
 /** Fallback when `fedfusion train` does not exist: centralized training with trainLocally, one epoch at a time. */

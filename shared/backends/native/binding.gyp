@@ -1,9 +1,10 @@
 {
   "targets": [
     {
-      # The kernels: sgemm (OpenBLAS), im2col/col2im, whole conv2d passes and fused bias+activation.
+      # The kernels: sgemm (OpenBLAS), im2col/col2im, whole conv2d passes and fused bias+activation; CRC-32C
+      # and the table gathers that decode float16/int8 payloads.
       "target_name": "fedfusion_native",
-      "sources": ["src/fedfusion_native.cc", "src/conv_core.cc", "src/elementwise.cc", "src/aggregation.cc", "src/encoder.cc", "src/checksum.cc", "src/conv_pool.cc", "src/conv_pool_direct.cc"],
+      "sources": ["src/fedfusion_native.cc", "src/conv_core.cc", "src/elementwise.cc", "src/aggregation.cc", "src/encoder.cc", "src/checksum.cc", "src/codec.cc", "src/conv_pool.cc", "src/conv_pool_direct.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       # No FMA contraction: the aggregation loops must round exactly as their JavaScript twins do.

@@ -124,6 +124,8 @@ export interface NativeAddon {
   crc32c(data: Uint8Array, crc: number): number;
   /** Copies src to the start of dst and returns crc32c(src, crc), in one pass. */
   copyCrc32c(dst: Uint8Array, src: Uint8Array, crc: number): number;
+  /** out[i] = table[indices[i]] for every index (the table covers 256 or 65,536 entries). */
+  gather32(table: Uint32Array, indices: Uint8Array | Uint16Array, out: Uint32Array): void;
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
   setNumThreads(threads: number): void;
 }

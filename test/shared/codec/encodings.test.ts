@@ -1,12 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { Random } from "../../../shared/random.js";
+import { loadNativeAddon } from "../../../shared/backends/native/nativeAddon.js";
 import {
+  decodeKernel,
   decodeTensor,
   encodeTensor,
   EncodingError,
   floatToHalf,
   halfToFloat,
   int8Params,
+  jsGather32,
   topkCount,
   validateTensorSpec,
 } from "../../../shared/codec/encodings.js";
@@ -421,5 +424,32 @@ describe("decoding refuses malformed specs and bytes", () => {
 
   it("keeps messages on one line whatever the tensor is called", () => {
     rejects(base({ name: "evil\nname\r", byteLength: 4 }), new Uint8Array(4), /tensor evil\\nname\\r: byte_length 4/);
+  });
+});
+
+describe("the decoders' table gather", () => {
+  it("runs natively where the addon is built (as in CI), bit for bit as the JavaScript loop", () => {
+    expect(decodeKernel()).toBe("native");
+    const native = loadNativeAddon().addon!.gather32;
+    const next = rng(9);
+    const table = new Uint32Array(65536).map(() => Math.floor(next() * 2 ** 32));
+    for (const n of [0, 1, 7, 4096, 100_003]) {
+      for (const Indices of [Uint8Array, Uint16Array]) {
+        // A view at an odd element offset, as a tensor inside a payload buffer is.
+        const indices = new Indices(n + 1).map(() => Math.floor(next() * 65536)).subarray(1);
+        const [a, b] = [new Uint32Array(n + 3), new Uint32Array(n + 3)];
+        native(table, indices, a);
+        jsGather32(table, indices, b);
+        expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
+      }
+    }
+  });
+
+  it("refuses what would read or write out of bounds", () => {
+    const native = loadNativeAddon().addon!.gather32;
+    expect(() => native(new Uint32Array(255), new Uint8Array(4), new Uint32Array(4))).toThrow("the table does not cover every index");
+    expect(() => native(new Uint32Array(256), new Uint16Array(4), new Uint32Array(4))).toThrow("the table does not cover every index");
+    expect(() => native(new Uint32Array(256), new Uint8Array(5), new Uint32Array(4))).toThrow("out is shorter than indices");
+    expect(() => native(new Uint32Array(256), new Int8Array(4) as unknown as Uint8Array, new Uint32Array(4))).toThrow("indices must be a Uint8Array or Uint16Array");
   });
 });

@@ -9,6 +9,7 @@
 
 #include "aggregation.h"
 #include "checksum.h"
+#include "codec.h"
 #include "conv_core.h"
 #include "conv_pool.h"
 #include "elementwise.h"
@@ -587,6 +588,7 @@ napi_value Init(napi_env env, napi_value exports) {
   ff::DefineAggregation(env, exports);
   ff::DefineEncoder(env, exports);
   ff::DefineChecksum(env, exports);
+  ff::DefineCodec(env, exports);
   ff::DefineConvPool(env, exports);
   return exports;
 }

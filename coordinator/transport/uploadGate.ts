@@ -3,18 +3,24 @@
  * and folded into the aggregate, so without a bound a round of K clients uploading together would need
  * K model copies. Waiting uploads are paused, which lets HTTP/2 flow control hold the client back.
  *
- * A slot also lends its upload the assembly buffer: buffers come back with the slot (unless the upload's
- * data is still referenced, e.g. kept by a non-streaming strategy) and serve the next uploads, so a
- * round allocates no model-sized buffer per client: no page faults, no garbage waiting for the collector.
+ * A slot also lends its upload memory: the assembly buffer, and for a lossy encoding (float16, int8, top-k)
+ * the space its tensors are decoded into. Both come back with the slot (unless the upload's data is still
+ * referenced, e.g. kept by a non-streaming strategy) and serve the next uploads, so a round allocates no
+ * model-sized memory per client: no page faults, no garbage waiting for the collector.
  */
 import { Slots } from "./slots.js";
 
 export interface UploadSlot {
   /** A buffer of `bytes` bytes, reused from an earlier upload when one is large enough. */
   buffer(bytes: number): Uint8Array;
-  /** Frees the slot. `reuse`: nothing references the buffer any more, so later uploads may overwrite it. */
+  /** Room for `elements` float32 values (a lossy upload's decoded tensors), reused the same way. */
+  decodeSpace(elements: number): Float32Array;
+  /** Frees the slot. `reuse`: nothing references its memory any more, so later uploads may overwrite it. */
   release(reuse: boolean): void;
 }
+
+/** Memory a slot may lend at once: its assembly buffer and its decode space. */
+const LOANS_PER_SLOT = 2;
 
 export class UploadGate {
   private readonly slots: Slots;
@@ -28,18 +34,22 @@ export class UploadGate {
   async acquire(): Promise<UploadSlot> {
     await this.slots.acquire();
     let released = false;
-    let lent: ArrayBuffer | null = null;
+    const lent = new Map<"buffer" | "decode", ArrayBuffer>();
+    const lend = (what: "buffer" | "decode", bytes: number): ArrayBuffer => {
+      const earlier = lent.get(what);
+      if (earlier) this.giveBack(earlier);
+      const b = this.take(bytes);
+      lent.set(what, b);
+      return b;
+    };
     return {
-      buffer: (bytes) => {
-        if (lent) this.giveBack(lent);
-        lent = this.take(bytes);
-        return new Uint8Array(lent, 0, bytes);
-      },
+      buffer: (bytes) => new Uint8Array(lend("buffer", bytes), 0, bytes),
+      decodeSpace: (elements) => new Float32Array(lend("decode", 4 * elements), 0, elements),
       release: (reuse) => {
         if (released) return;
         released = true;
-        if (lent && reuse) this.giveBack(lent);
-        lent = null;
+        if (reuse) for (const b of lent.values()) this.giveBack(b);
+        lent.clear();
         this.slots.release();
       },
     };
@@ -58,10 +68,10 @@ export class UploadGate {
     return best >= 0 ? this.spare.splice(best, 1)[0] : new ArrayBuffer(bytes);
   }
 
-  /** Keeps at most one buffer per slot: the largest ones (a smaller model's leftovers are dropped). */
+  /** Keeps at most what the slots can lend at once: the largest buffers (a smaller model's leftovers are dropped). */
   private giveBack(b: ArrayBuffer): void {
     this.spare.push(b);
     this.spare.sort((x, y) => y.byteLength - x.byteLength);
-    this.spare.length = Math.min(this.spare.length, this.slots.size);
+    this.spare.length = Math.min(this.spare.length, LOANS_PER_SLOT * this.slots.size);
   }
 }

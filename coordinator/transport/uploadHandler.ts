@@ -4,7 +4,7 @@
  * A problem with the payload is answered as a rejection (counted in the round's metrics), not a crash.
  */
 import * as grpc from "@grpc/grpc-js";
-import { PayloadAssembler } from "../../shared/codec/payload.js";
+import { decodeRegions, PayloadAssembler } from "../../shared/codec/payload.js";
 import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/generated/fedfusion/v1/federation.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
@@ -61,7 +61,10 @@ export function handleUpload(
     slot = await d.gate.acquire();
     if (answered) return slot.release(true);
     try {
-      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes, slot.buffer);
+      // A lossy update decodes into the slot's reused space, sized for the whole model.
+      const acquired = slot;
+      const elements = d.specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes, acquired.buffer, decodeRegions(() => acquired.decodeSpace(elements)));
     } catch (e) {
       return rejectPayload(h.sessionId, e);
     }

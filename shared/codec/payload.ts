@@ -147,12 +147,16 @@ export class PayloadAssembler {
   private crc = 0;
   private readonly copyCrc32c = checksum().copyCrc32c;
 
-  /** `buffer`: where to assemble (its first totalBytes bytes); by default a new one. */
+  /**
+   * `buffer`: where to assemble (its first totalBytes bytes); by default a new one. `output`: where to decode
+   * float16, int8 and top-k tensors (DecodeOptions.output); float32 ones are views onto the buffer.
+   */
   constructor(
     private readonly manifest: PayloadManifest,
     expected: readonly WeightSpec[] | null,
     maxBytes: number,
     buffer?: (bytes: number) => Uint8Array,
+    private readonly output?: (elements: number) => Float32Array,
   ) {
     validateManifest(manifest, expected, maxBytes);
     this.buffer = buffer ? buffer(manifest.totalBytes).subarray(0, manifest.totalBytes) : new Uint8Array(manifest.totalBytes);
@@ -171,8 +175,23 @@ export class PayloadAssembler {
       throw new PayloadError(`payload ended after ${this.received} of ${this.buffer.byteLength} bytes`);
     }
     if (this.crc !== this.manifest.crc32c) throw new PayloadError("payload CRC-32C does not match its manifest (damaged in transit)");
-    return decodePayloadTensors(this.manifest, this.buffer);
+    return decodePayloadTensors(this.manifest, this.buffer, { output: this.output });
   }
+}
+
+/**
+ * A DecodeOptions.output that hands consecutive tensors consecutive parts of one region, taken from `space`
+ * on the first tensor that needs it (a float32 payload decodes to views and never does).
+ */
+export function decodeRegions(space: () => Float32Array): (elements: number) => Float32Array {
+  let region: Float32Array | null = null;
+  let used = 0;
+  return (elements) => {
+    region ??= space();
+    if (used + elements > region.length) throw new RangeError(`decode space of ${region.length} values is full`);
+    used += elements;
+    return region.subarray(used - elements, used);
+  };
 }
 
 function validateManifest(m: PayloadManifest, expected: readonly WeightSpec[] | null, maxBytes: number): void {

@@ -50,4 +50,22 @@ describe("upload gate", () => {
     s4.release(true);
     s5.release(true);
   });
+
+  it("lends a lossy upload's decode space beside its buffer, reused the same way", async () => {
+    const gate = new UploadGate(1);
+    const s1 = await gate.acquire();
+    const bytes = s1.buffer(250);
+    const floats = s1.decodeSpace(1000);
+    expect(floats.length).toBe(1000);
+    expect(floats.buffer).not.toBe(bytes.buffer); // both lent at once: never the same memory
+    s1.release(true);
+    const s2 = await gate.acquire();
+    // Both come back: the next upload's decode space is the same memory, its buffer the other one.
+    expect(s2.decodeSpace(1000).buffer).toBe(floats.buffer);
+    expect(s2.buffer(250).buffer).toBe(bytes.buffer);
+    s2.release(false); // a strategy keeps the decoded update: neither is lent again
+    const s3 = await gate.acquire();
+    expect(s3.decodeSpace(1000).buffer).not.toBe(floats.buffer);
+    s3.release(true);
+  });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chunkLengths, chunkPayload, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
+import { chunkLengths, chunkPayload, decodeEncodedPayload, decodeRegions, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
+import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 function tensors(): NamedTensor[] {
   const a = new Float32Array(3 * 5).map((_, i) => i * 0.5 - 3);
@@ -89,5 +90,47 @@ describe("weights payload codec", () => {
     expect(() => new PayloadAssembler(manifest, specs(ts), 1000)).toThrow(/exceeds the limit of 1000/);
     const lying = { ...manifest, totalBytes: manifest.totalBytes + 4 };
     expect(() => new PayloadAssembler(lying, specs(ts), 1 << 30)).toThrow(/disagrees/);
+  });
+});
+
+describe("decoding lossy payloads into lent space", () => {
+  // Values every lossy encoding takes (int8 needs finite ones).
+  const finite = () => tensors().map((t) => ({ ...t, values: t.values.map((v) => (Number.isFinite(v) ? v : 1e30)) }));
+  const assemble = (ts: NamedTensor[], encoding: Encoding, output?: (n: number) => Float32Array) => {
+    const { manifest, parts } = encodePayload(ts, encoding, { topkFraction: 0.01 });
+    const assembler = new PayloadAssembler(manifest, specs(ts), 1 << 30, undefined, output);
+    for (const c of chunkPayload(parts)) assembler.push(c);
+    return { out: assembler.finish(), expected: decodeEncodedPayload({ manifest, parts }) };
+  };
+
+  it.each([
+    ["float16", Encoding.ENCODING_FLOAT16],
+    ["int8", Encoding.ENCODING_INT8],
+    ["top-k", Encoding.ENCODING_TOPK],
+  ] as const)("decodes %s tensors into consecutive parts of one region, exactly as into new arrays", (_, encoding) => {
+    const ts = finite();
+    const total = ts.reduce((n, t) => n + t.values.length, 0);
+    const region = new Float32Array(total + 5).fill(42); // stale values: top-k must clear them
+    let taken = 0;
+    const { out, expected } = assemble(ts, encoding, decodeRegions(() => (taken++, region)));
+    expect(taken).toBe(1);
+    let offset = 0;
+    out.forEach((t, i) => {
+      expect(t.values.buffer).toBe(region.buffer);
+      expect(t.values.byteOffset).toBe(4 * offset);
+      expect(Array.from(t.values)).toEqual(Array.from(expected[i].values));
+      offset += t.values.length;
+    });
+  });
+
+  it("never takes the region for a float32 payload (its tensors are views onto the assembled bytes)", () => {
+    let taken = 0;
+    const { out } = assemble(tensors(), Encoding.ENCODING_FLOAT32, decodeRegions(() => (taken++, new Float32Array(0))));
+    expect(taken).toBe(0);
+    expect(out).toHaveLength(3);
+  });
+
+  it("refuses a region too small for the payload", () => {
+    expect(() => assemble(finite(), Encoding.ENCODING_INT8, decodeRegions(() => new Float32Array(100)))).toThrow("decode space of 100 values is full");
   });
 });

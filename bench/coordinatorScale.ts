@@ -33,9 +33,14 @@ interface CoordinatorResult {
   params: number;
   clients: number;
   fraction: number;
+  /** float16 downloads and int8 updates instead of float32 both ways. */
+  lean: boolean;
   joinCpuMs: number;
   joinWallMs: number;
+  /** The rounds after the first. */
   rounds: RoundCost[];
+  /** The first round: V8 still compiling the hot paths, the reused transfer buffers touched for the first time. */
+  warmup: RoundCost | null;
   baselineRss: number;
   peakRss: number;
   totalCpuMs: number;
@@ -44,7 +49,10 @@ interface CoordinatorResult {
 // ---------------------------------------------------------------------------------------------
 // the coordinator (child)
 
-export async function scaleCoordinator(args: { clients: number; fraction: number; rounds: number }, io: ChildIO): Promise<CoordinatorResult> {
+/** The lean wire's flags: a half-size model down, a quarter-size update up. */
+const LEAN_FLAGS = ["--download-encoding", "float16", "--update-encoding", "int8"];
+
+export async function scaleCoordinator(args: { clients: number; fraction: number; rounds: number; lean: boolean }, io: ChildIO): Promise<CoordinatorResult> {
   const { initBackend } = await import("../shared/backends/selectBackend.js");
   await initBackend("cpu"); // the model is only built for its layout; there is no test set
   const { startCoordinator } = await import("../coordinator/coordinator.js");
@@ -72,7 +80,7 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
   };
   const { settings, strategy } = await cliRoundSettings(
     // The synthetic clients send no heartbeats; one waiting its turn for a transfer must not time out.
-    ["--rounds", String(args.rounds), "--fraction", String(args.fraction), "--round-timeout", "300", "--session-timeout", "0", "--seed", "5"],
+    ["--rounds", String(args.rounds), "--fraction", String(args.fraction), "--round-timeout", "300", "--session-timeout", "0", "--seed", "5", ...(args.lean ? LEAN_FLAGS : [])],
     args.clients,
   );
   const coordinator = await startCoordinator({ host: "127.0.0.1", port: 0, spec, strategy, settings, config: { command: "bench" }, log });
@@ -87,9 +95,11 @@ export async function scaleCoordinator(args: { clients: number; fraction: number
     params,
     clients: args.clients,
     fraction: args.fraction,
+    lean: args.lean,
     joinCpuMs: join?.cpu ?? NaN,
     joinWallMs: join?.wall ?? NaN,
-    rounds,
+    rounds: rounds.filter((r) => r.round > 1),
+    warmup: rounds.find((r) => r.round === 1) ?? null,
     baselineRss,
     // The kernel's high-water mark: no sampling timer, whose calls would land in the measured CPU per round.
     peakRss: process.resourceUsage().maxRSS * 1024,
@@ -133,7 +143,13 @@ export async function scaleClients(args: { address: string; names: string[]; con
   const deadline = Date.now() + args.deadlineMs;
   const limit = semaphore(args.concurrency);
   const result: ClientsResult = { clients: args.names.length, trained: 0, downloads: 0, errors: [] };
-  let payload: ReturnType<typeof encodePayload> | null = null;
+  // The synthetic delta, encoded once per encoding a round asks for.
+  const payloads = new Map<number, ReturnType<typeof encodePayload>>();
+  const payloadFor = (encoding: number) => {
+    let p = payloads.get(encoding);
+    if (!p) payloads.set(encoding, (p = encodePayload(layout.map((s, i) => ({ ...s, values: fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 7 + i) })), encoding)));
+    return p;
+  };
 
   const one = async (name: string) => {
     // One TCP connection per client, as separate sites have: grpc-js would otherwise share one
@@ -150,7 +166,8 @@ export async function scaleClients(args: { address: string; names: string[]; con
               backend: "synthetic",
               model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
               clientVersion: "fedfusion-bench",
-              supportedEncodings: [Encoding.ENCODING_FLOAT32],
+              // What the coordinator may ask for (updates) or send (the model); float32 unless a run is lean.
+              supportedEncodings: [Encoding.ENCODING_FLOAT32, Encoding.ENCODING_FLOAT16, Encoding.ENCODING_INT8],
             }),
           );
         } catch (e) {
@@ -189,9 +206,9 @@ export async function scaleClients(args: { address: string; names: string[]; con
           throw e;
         }
         await conn.reportEvaluation(EvaluationReport.fromPartial({ sessionId, round: t.round, modelVersion: t.modelVersion, numExamples: 60, loss: 0.5, accuracy: 0.8 }));
-        payload ??= encodePayload(layout.map((s, i) => ({ ...s, values: fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 7 + i) })));
+        const payload = payloadFor(t.config?.updateEncoding ?? Encoding.ENCODING_FLOAT32);
         const header = UpdateHeader.fromPartial({ sessionId, round: t.round, baseModelVersion: t.modelVersion, numExamples: 600, metrics: { loss: 0.5, accuracy: 0.8, steps: 19, trainMillis: 1000, skippedFiles: 0 } });
-        const ack = await limit(() => conn.uploadUpdate(header, payload!, 300_000));
+        const ack = await limit(() => conn.uploadUpdate(header, payload, 300_000));
         if (ack.accepted) result.trained++;
       }
       throw new Error("client deadline passed");
@@ -223,8 +240,8 @@ export async function layoutWorker(): Promise<{ name: string; shape: number[] }[
 
 // ---------------------------------------------------------------------------------------------
 
-export async function runConfig(clients: number, fraction: number, rounds: number, layout: { name: string; shape: number[] }[], timeoutMs: number, log: (l: string) => void) {
-  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+export async function runConfig(clients: number, fraction: number, rounds: number, layout: { name: string; shape: number[] }[], timeoutMs: number, log: (l: string) => void, lean = false) {
+  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds, lean }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   const procs: ReturnType<typeof startChild<ClientsResult>>[] = [];
   try {
     const { port } = await coord.nextMessage<{ port: number }>(120_000);
@@ -284,8 +301,9 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   // Quick mode measures 1,000 clients directly at 10% (~30 s); all selected it extrapolates from 300 (a
   // 1,000-client round of full uploads takes minutes).
   const sizesFor = (fraction: number) => (!q || fraction < 1 ? [100, 1000] : [100, 300]);
-  // Quick mode: one round when every client is selected (those rounds are long; the figure is per round).
-  const roundsFor = (fraction: number) => (q ? (fraction >= 1 ? 1 : 2) : 3);
+  // Quick mode: one measured round when every client is selected (those rounds are long; the figure is per round).
+  // Plus a first, warm-up round that is reported but not judged.
+  const roundsFor = (fraction: number) => 1 + (q ? (fraction >= 1 ? 1 : 2) : 3);
   const layout = await startChild<{ name: string; shape: number[] }[]>("coordinatorScale.js", "layoutWorker", null, { timeoutMs: 60_000, log }).result;
   const results: CoordinatorResult[] = [];
   const notes: string[] = [];
@@ -293,18 +311,18 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     notes.push(`raw TCP floor: failed: ${e.message.split("\n")[0]}`);
     return null;
   });
-  for (const fraction of fractions) {
-    for (const n of sizesFor(fraction)) {
-      try {
-        const r = await runConfig(n, fraction, roundsFor(fraction), layout, q ? 150_000 : 900_000, log);
-        results.push(r.coordinator);
-        const errs = r.clients.flatMap((c) => c.errors);
-        if (errs.length > 0) notes.push(`${n} clients, fraction ${fraction}: client errors: ${errs.slice(0, 2).join("; ")}`);
-        const med = median(r.coordinator.rounds.map((x) => x.cpuMs));
-        log(`${n} clients, ${fraction * 100}% selected: ${formatNumber(med)} ms coordinator CPU per round`);
-      } catch (e) {
-        notes.push(`${n} clients, fraction ${fraction}: failed: ${(e as Error).message.split("\n")[0]}`);
-      }
+  // Every size at every fraction on the float32 wire (the targets), then 1,000 clients at 10% on the lean wire.
+  const configs = [...fractions.flatMap((fraction) => sizesFor(fraction).map((n) => ({ n, fraction, lean: false }))), { n: 1000, fraction: 0.1, lean: true }];
+  for (const { n, fraction, lean } of configs) {
+    const what = `${n} clients, ${fraction * 100}% selected${lean ? ", lean wire" : ""}`;
+    try {
+      const r = await runConfig(n, fraction, roundsFor(fraction), layout, q ? 150_000 : 900_000, log, lean);
+      results.push(r.coordinator);
+      const errs = r.clients.flatMap((c) => c.errors);
+      if (errs.length > 0) notes.push(`${what}: client errors: ${errs.slice(0, 2).join("; ")}`);
+      log(`${what}: ${formatNumber(median(r.coordinator.rounds.map((x) => x.cpuMs)))} ms coordinator CPU per round`);
+    } catch (e) {
+      notes.push(`${what}: failed: ${(e as Error).message.split("\n")[0]}`);
     }
   }
 
@@ -327,15 +345,15 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     const sel = median(r.rounds.map((x) => x.selected));
     const moved = median(r.rounds.map((x) => x.bytesUp + x.bytesDown));
     figures.push({
-      id: `scale.${r.clients}.${r.fraction}`,
-      label: `coordinator CPU per round, ${r.clients} clients, ${r.fraction * 100}% selected (${sel}), 1M params`,
+      id: `scale.${r.clients}.${r.fraction}${r.lean ? ".lean" : ""}`,
+      label: `coordinator CPU per round, ${r.clients} clients, ${r.fraction * 100}% selected (${sel}), 1M params${r.lean ? ", float16 model down + int8 updates up" : ""}`,
       value: cpu / 1000,
       unit: "s",
       baseline: { label: "round wall time", value: wall / 1000, unit: "s" },
       ratio: wall > 0 ? cpu / wall : null,
-      detail: `median of ${r.rounds.length} round${r.rounds.length === 1 ? "" : "s"}; ${formatNumber(moved / MB)} MB moved per round → ${formatNumber(cpu / (moved / MB))} ms CPU per MB; raw TCP would need ${formatNumber(floorSeconds(median(r.rounds.map((x) => x.bytesDown)), median(r.rounds.map((x) => x.bytesUp))))} s for those bytes; peak RSS ${formatNumber(r.peakRss / MB)} MB`,
+      detail: `median of ${r.rounds.length} round${r.rounds.length === 1 ? "" : "s"} after a warm-up round (${r.warmup ? formatNumber(r.warmup.cpuMs / 1000) : "n/a"} s); ${formatNumber(moved / MB)} MB moved per round → ${formatNumber(cpu / (moved / MB))} ms CPU per MB; raw TCP would need ${formatNumber(floorSeconds(median(r.rounds.map((x) => x.bytesDown)), median(r.rounds.map((x) => x.bytesUp))))} s for those bytes; peak RSS ${formatNumber(r.peakRss / MB)} MB`,
     });
-    rows.push([r.clients, `${r.fraction * 100}%`, sel, cpu / 1000, wall / 1000, moved / MB, r.joinCpuMs / 1000, r.peakRss / MB, (r.peakRss - r.baselineRss) / MB]);
+    rows.push([r.clients, `${r.fraction * 100}%${r.lean ? " (lean wire)" : ""}`, sel, cpu / 1000, wall / 1000, moved / MB, r.joinCpuMs / 1000, r.peakRss / MB, (r.peakRss - r.baselineRss) / MB]);
   }
   const tables: Table[] = [
     {
@@ -347,7 +365,11 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
 
   const targets: TargetInput[] = [];
   for (const fraction of fractions) {
-    const pts = results.filter((r) => r.fraction === fraction).map((r) => ({ n: r.clients, cpu: median(r.rounds.map((x) => x.cpuMs)) / 1000, r }));
+    const pts = results.filter((r) => r.fraction === fraction && !r.lean).map((r) => ({ n: r.clients, cpu: median(r.rounds.map((x) => x.cpuMs)) / 1000, r }));
+    const lean = results.find((r) => r.fraction === fraction && r.lean && r.clients === 1000);
+    const leanText = lean
+      ? ` On the lean wire (${LEAN_FLAGS.join(" ")}: the model down at half the bytes, updates up at a quarter, the same rounds otherwise) the same 1,000-client round moved ${formatNumber(median(lean.rounds.map((x) => x.bytesUp + x.bytesDown)) / MB)} MB and cost ${formatNumber(median(lean.rounds.map((x) => x.cpuMs)) / 1000)} s.`
+      : "";
     const at1000 = pts.find((p) => p.n === 1000);
     let measured: number | null = at1000?.cpu ?? null;
     let note: string | undefined;
@@ -375,13 +397,13 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `${floorText}The cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 300 clients (10% selected): the kernel's socket and page work ~25%, JavaScript (grpc-js, Node's HTTP/2 streams, our handlers) ~20%, V8's collector ~16% — grpc-js allocates a fresh 1 MiB buffer for every message it sends (copied behind its 5-byte prefix) or receives (concatenated from 16 KiB frames); the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}) already removed most of the full collections those buffers triggered, ~35% of the CPU per round — other V8 and Node runtime ~25%, libc copies and malloc ~10%, nghttp2 ~4%; the upload's copy + CRC-32C and the float64 fold ~6%. Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per byte than grpc-js`
+        ? `${floorText}The cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 300 clients (10% selected): the kernel's socket and page work ~25%, JavaScript (grpc-js, Node's HTTP/2 streams, our handlers) ~20%, V8's collector ~16% — grpc-js allocates a fresh 1 MiB buffer for every message it sends (copied behind its 5-byte prefix) or receives (concatenated from 16 KiB frames); the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}) already removed most of the full collections those buffers triggered, ~35% of the CPU per round — other V8 and Node runtime ~25%, libc copies and malloc ~10%, nghttp2 ~4%; the upload's copy + CRC-32C and the float64 fold ~6%. Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per byte than grpc-js, or fewer bytes.${leanText}`
         : undefined,
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one).`,
-    "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
+    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
+    "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over the rounds after the first, a warm-up whose cost is in each figure's detail (V8 still compiling the hot paths, the reused transfer buffers touched for the first time): the targets are about a federation's steady rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
   );
   return { figures, targets, tables, notes };
 }

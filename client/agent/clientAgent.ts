@@ -53,8 +53,8 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
   let openedData = null as OpenedSiteData | null;
   // Whatever this thread is doing (training, a long transfer, a retry's backoff), the coordinator hears from
   // this client as often as it asked to, so it does not close the session.
-  const heartbeats = new Heartbeats(o.connection, conn);
   const log = o.log;
+  const heartbeats = new Heartbeats(o.connection, conn, log);
   try {
     const classNames = await o.data.classNames();
     const numExamples = await o.data.exampleCount();

@@ -13,6 +13,7 @@
  * the agent's thread, as they do if the worker cannot start.
  */
 import { Worker } from "node:worker_threads";
+import type { Logger } from "../../shared/logging.js";
 import { workerScriptExists } from "../../shared/workerScript.js";
 import type { ConnectionOptions, CoordinatorConnection } from "./coordinatorConnection.js";
 
@@ -40,14 +41,15 @@ interface HeartbeatThread {
 let thread: HeartbeatThread | null = null as HeartbeatThread | null;
 let nextAgent = 0;
 
-function heartbeatThread(stallLimitMs: number): HeartbeatThread | null {
+function heartbeatThread(stallLimitMs: number, log: Logger): HeartbeatThread | null {
   if (thread || !workerScriptExists(WORKER_URL)) return thread;
   const worker = new Worker(WORKER_URL, { workerData: { stallLimitMs } satisfies HeartbeatWorkerData });
   const t: HeartbeatThread = { worker, agents: new Set<Heartbeats>() };
   worker.unref(); // never what keeps the process running
   const ticker = setInterval(() => worker.postMessage({ kind: "alive" } satisfies HeartbeatMessage), TICK_MS).unref();
   // E.g. no memory for a new thread: every agent goes back to beating from its own thread.
-  worker.on("error", () => {
+  worker.on("error", (e) => {
+    log(`the heartbeat thread failed (${e.message.split("\n")[0]}); heartbeats now come from the main thread`);
     clearInterval(ticker);
     if (thread === t) thread = null;
     for (const a of t.agents) a.fallBack();
@@ -66,14 +68,15 @@ export class Heartbeats {
   /**
    * `connection`: how the worker's channel reaches the coordinator (the agent's own options); `conn`: the
    * agent's connection, for beats from its own thread. `stallLimitMs` applies to the process's thread as the
-   * first agent starts it.
+   * first agent starts it, and so does `log` (where the thread's failure is told).
    */
   constructor(
     connection: ConnectionOptions,
     private readonly conn: CoordinatorConnection,
+    log: Logger,
     stallLimitMs = STALL_LIMIT_MS,
   ) {
-    this.onThread = heartbeatThread(stallLimitMs);
+    this.onThread = heartbeatThread(stallLimitMs, log);
     this.onThread?.agents.add(this);
     this.post({ kind: "open", agent: this.agent, connection });
   }

@@ -1,7 +1,8 @@
 /**
  * Mutual TLS: a coordinator that requires client certificates from its CA trains with a site holding one,
  * and refuses a site without a certificate, with one from another CA, or naming itself other than its
- * certificate does.
+ * certificate does. A certified site's heartbeats (from their own thread, over their own channel) keep its
+ * session.
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -47,5 +48,25 @@ describe("mutual TLS", () => {
     expect((await coordinator.exited).code).toBe(0);
     expect(coordinator.output()).toMatch(/client site-a joined/);
     expect(coordinator.output()).not.toMatch(/client (anonymous|rogue|plaintext|site-b) joined/);
+  });
+
+  it("keeps a certified site's session with heartbeats from the client's heartbeat thread", async () => {
+    const tls = (f: string) => path.join(dir, "tls", f);
+    // No round starts (it waits for 2 clients); a session not heard from for 2 s is closed.
+    const coordinator = startCli([
+      "coordinator", "--port", "0", "--host", "127.0.0.1", "--min-clients", "2", "--session-timeout", "2", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
+      "--tls-cert", tls("coordinator.crt"), "--tls-key", tls("coordinator.key"), "--tls-client-ca", tls("ca.crt"),
+    ]);
+    procs.push(coordinator);
+    const port = (await coordinator.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1];
+    const site = startCli([
+      "client", "--coordinator", `localhost:${port}`, "--data", path.join(dir, "parts/client-1"), "--name", "site-a", "--backend", "wasm",
+      "--tls-ca", tls("ca.crt"), "--tls-cert", tls("site-a.crt"), "--tls-key", tls("site-a.key"),
+    ]);
+    procs.push(site);
+    await coordinator.waitFor(/client site-a joined/);
+    await new Promise((r) => setTimeout(r, 6_000)); // three session timeouts
+    expect(coordinator.output()).not.toMatch(/site-a timed out/);
+    expect(site.output()).not.toMatch(/heartbeat thread failed/);
   });
 });

@@ -24,7 +24,7 @@ const joined = await conn.join({
   siteName: "slow-site", numExamples: 10, backend: "test", clientVersion: "test", instanceId: "slow-1", supportedEncodings: [1], extensions: {},
   model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
 });
-const heartbeats = new Heartbeats({ address }, conn, Number(stallLimitMs));
+const heartbeats = new Heartbeats({ address }, conn, (line) => console.log(line), Number(stallLimitMs));
 heartbeats.every(joined.sessionId, joined.heartbeatMs);
 console.log("threaded " + heartbeats.threaded + ", beating every " + joined.heartbeatMs + " ms");
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(blockMs));

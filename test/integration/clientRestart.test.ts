@@ -18,19 +18,25 @@ describe("a client process that hangs, dies or is restarted", () => {
   });
   afterAll(() => killAll(procs, "SIGKILL"));
 
-  it("replaces its site's hung process, which then ends with a clear error", async () => {
+  /** A coordinator waiting for two clients, listening once this resolves; `client(i)` starts site-i's client. */
+  const federation = async (rounds: number, extra: string[] = []) => {
     const port = await freePort();
+    const coordinator = startCli([
+      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", String(rounds), "--test-data", path.join(dir, "parts/test"), "--backend", "wasm", ...extra,
+    ]);
+    procs.push(coordinator);
+    await coordinator.waitFor(/listening on/);
     const client = (i: number) => {
       const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
       procs.push(p);
       return p;
     };
+    return { coordinator, client };
+  };
+
+  it("replaces its site's hung process, which then ends with a clear error", async () => {
     // Enough rounds (about 0.1 s each) that the federation is still running when the hung process wakes.
-    const coordinator = startCli([
-      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "30", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
-    ]);
-    procs.push(coordinator);
-    await coordinator.waitFor(/listening on/);
+    const { coordinator, client } = await federation(30);
     const steady = client(1);
     const hung = client(2);
     await hung.waitFor(/joined 127/);
@@ -53,18 +59,8 @@ describe("a client process that hangs, dies or is restarted", () => {
   });
 
   it("stops waiting for a client that died once its session times out; live clients' heartbeats keep theirs", async () => {
-    const port = await freePort();
-    const coordinator = startCli([
-      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "10", "--session-timeout", "4",
-      "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
-    ]);
-    procs.push(coordinator);
-    await coordinator.waitFor(/listening on/);
-    const clients = [1, 2, 3].map((i) => {
-      const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
-      procs.push(p);
-      return p;
-    });
+    const { coordinator, client } = await federation(10, ["--session-timeout", "4"]);
+    const clients = [1, 2, 3].map(client);
     await coordinator.waitFor(/client site-3 joined/);
     clients[2].child.kill("SIGKILL");
     const results = await allExited([coordinator, clients[0], clients[1]]);
@@ -76,18 +72,8 @@ describe("a client process that hangs, dies or is restarted", () => {
   });
 
   it("lets a client whose session timed out join the same coordinator again and keep the model it holds", async () => {
-    const port = await freePort();
-    const coordinator = startCli([
-      "coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "2", "--rounds", "40", "--session-timeout", "2",
-      "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
-    ]);
-    procs.push(coordinator);
-    await coordinator.waitFor(/listening on/);
-    const clients = [1, 2].map((i) => {
-      const p = startCli(["client", "--coordinator", `127.0.0.1:${port}`, "--data", path.join(dir, `parts/client-${i}`), "--name", `site-${i}`, "--backend", "wasm"]);
-      procs.push(p);
-      return p;
-    });
+    const { coordinator, client } = await federation(40, ["--session-timeout", "2"]);
+    const clients = [1, 2].map(client);
     await clients[1].waitFor(/round 1: trained/);
     clients[1].child.kill("SIGSTOP"); // heartbeats stop too: the whole process is frozen
     await coordinator.waitFor(/client site-2 timed out/);

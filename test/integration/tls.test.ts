@@ -20,14 +20,20 @@ describe("mutual TLS", () => {
   });
   afterAll(() => killAll(procs));
 
-  it("trains with a certified site and refuses the others", async () => {
-    const tls = (f: string) => path.join(dir, "tls", f);
+  const tls = (f: string) => path.join(dir, "tls", f);
+  /** A coordinator requiring client certificates from the CA; resolves with it and its port once it listens. */
+  const coordinatorWith = async (flags: string[]) => {
     const coordinator = startCli([
-      "coordinator", "--port", "0", "--host", "127.0.0.1", "--min-clients", "1", "--rounds", "1", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
-      "--tls-cert", tls("coordinator.crt"), "--tls-key", tls("coordinator.key"), "--tls-client-ca", tls("ca.crt"),
+      "coordinator", "--port", "0", "--host", "127.0.0.1", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
+      "--tls-cert", tls("coordinator.crt"), "--tls-key", tls("coordinator.key"), "--tls-client-ca", tls("ca.crt"), ...flags,
     ]);
     procs.push(coordinator);
     const port = (await coordinator.waitFor(/listening on 127\.0\.0\.1:(\d+) \(TLS, client certificates required\)/))[1];
+    return { coordinator, port };
+  };
+
+  it("trains with a certified site and refuses the others", async () => {
+    const { coordinator, port } = await coordinatorWith(["--min-clients", "1", "--rounds", "1"]);
     const client = (name: string, extra: string[]) =>
       runCli(["client", "--coordinator", `localhost:${port}`, "--data", path.join(dir, "parts/client-1"), "--name", name, "--backend", "wasm", "--connect-timeout", "2", ...extra]);
 
@@ -51,14 +57,8 @@ describe("mutual TLS", () => {
   });
 
   it("keeps a certified site's session with heartbeats from the client's heartbeat thread", async () => {
-    const tls = (f: string) => path.join(dir, "tls", f);
     // No round starts (it waits for 2 clients); a session not heard from for 2 s is closed.
-    const coordinator = startCli([
-      "coordinator", "--port", "0", "--host", "127.0.0.1", "--min-clients", "2", "--session-timeout", "2", "--test-data", path.join(dir, "parts/test"), "--backend", "wasm",
-      "--tls-cert", tls("coordinator.crt"), "--tls-key", tls("coordinator.key"), "--tls-client-ca", tls("ca.crt"),
-    ]);
-    procs.push(coordinator);
-    const port = (await coordinator.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1];
+    const { coordinator, port } = await coordinatorWith(["--min-clients", "2", "--session-timeout", "2"]);
     const site = startCli([
       "client", "--coordinator", `localhost:${port}`, "--data", path.join(dir, "parts/client-1"), "--name", "site-a", "--backend", "wasm",
       "--tls-ca", tls("ca.crt"), "--tls-cert", tls("site-a.crt"), "--tls-key", tls("site-a.key"),

@@ -1,14 +1,19 @@
 /**
- * The worker thread behind Heartbeats: one per process, beating for every agent of the process (a simulation
- * hosts several) over a gRPC channel of its own per agent, as long as the process's main thread shows life.
- * See Heartbeats for why, and for the messages.
+ * The worker thread behind Heartbeats: one per process, standing in for every agent of the process (a
+ * simulation hosts several) whose main thread has gone quiet. See Heartbeats for why, and for the messages.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { CoordinatorConnection, type ConnectionOptions } from "./coordinatorConnection.js";
-import type { HeartbeatMessage, HeartbeatWorkerData } from "./heartbeats.js";
+import { QUIET_MS, type HeartbeatMessage, type HeartbeatWorkerData } from "./heartbeats.js";
 
 const { stallLimitMs } = workerData as HeartbeatWorkerData;
-const agents = new Map<number, { conn: CoordinatorConnection; timer?: NodeJS.Timeout }>();
+interface Agent {
+  connection: ConnectionOptions;
+  /** Opened the first time this thread has to beat for the agent: most processes never need it. */
+  conn?: CoordinatorConnection;
+  timer?: NodeJS.Timeout;
+}
+const agents = new Map<number, Agent>();
 let lastSignOfLife = Date.now();
 
 /** Structured cloning turns the PEM Buffers into plain Uint8Arrays; grpc-js wants Buffers. */
@@ -20,20 +25,24 @@ function withBuffers(c: ConnectionOptions): ConnectionOptions {
 parentPort!.on("message", (m: HeartbeatMessage) => {
   lastSignOfLife = Date.now();
   if (m.kind === "open") {
-    agents.set(m.agent, { conn: new CoordinatorConnection(withBuffers(m.connection)) });
+    agents.set(m.agent, { connection: withBuffers(m.connection) });
   } else if (m.kind === "session") {
     const a = agents.get(m.agent);
     if (!a) return;
     clearInterval(a.timer);
-    // A failed beat needs no handling here: the agent's next call meets the same problem and deals with it.
+    // Only while the main thread is quiet (its own beats have stopped) and not yet taken as hung. A failed beat
+    // needs no handling here: the agent's next call meets the same problem and deals with it.
     const beat = () => {
-      if (Date.now() - lastSignOfLife <= stallLimitMs) void a.conn.heartbeat(m.sessionId).catch(() => undefined);
+      const quiet = Date.now() - lastSignOfLife;
+      if (quiet < QUIET_MS || quiet > stallLimitMs) return;
+      a.conn ??= new CoordinatorConnection(a.connection);
+      void a.conn.heartbeat(m.sessionId).catch(() => undefined);
     };
     a.timer = m.everyMs > 0 ? setInterval(beat, m.everyMs) : undefined;
   } else if (m.kind === "close") {
     const a = agents.get(m.agent);
     clearInterval(a?.timer);
-    a?.conn.close();
+    a?.conn?.close();
     agents.delete(m.agent);
   }
 });

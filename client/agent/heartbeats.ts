@@ -1,16 +1,18 @@
 /**
  * The client's heartbeats. The coordinator closes a session it has not heard from for its session timeout
  * (60 s by default), but the agent's own thread can be busy for longer than that in one synchronous step: a
- * training batch of a large model on the pure-JavaScript backend takes minutes. Beats sent from that thread
- * then stop, the session is closed, and the site loses every round it trains in. So the beats come from a
- * worker thread (one per process, for all its agents), each agent's over a gRPC channel of its own.
+ * training batch of a large model on the pure-JavaScript backend takes minutes. Beats sent only from that
+ * thread would then stop, the session would be closed, and the site would lose every round it trains in.
  *
- * A thread that never comes back must still stop being waited for: the main thread ticks the worker every
- * second, and the worker beats only while the last tick is at most `stallLimitMs` old (by default 10 minutes,
- * the coordinator's default round deadline). Past that the process is taken as hung, and its sessions time out.
+ * So the agent beats from its own thread, over its own connection, and a worker thread (one per process, for
+ * all its agents) stands in while that thread is quiet: the main thread ticks the worker every 250 ms, and
+ * after QUIET_MS without a tick the worker beats for each agent over a channel of its own, opened then (a
+ * process whose main thread never stalls never opens a second connection to the coordinator). A thread that
+ * never comes back must still stop being waited for: past `stallLimitMs` without a tick (by default 10
+ * minutes, the coordinator's default round deadline) the process is taken as hung and its sessions time out.
  *
  * Running from TypeScript sources (the unit tests) there is no compiled worker script: the beats then come from
- * the agent's thread, as they do if the worker cannot start.
+ * the agent's thread alone, as they do if the worker cannot start.
  */
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../../shared/logging.js";
@@ -18,7 +20,12 @@ import { workerScriptExists } from "../../shared/workerScript.js";
 import type { ConnectionOptions, CoordinatorConnection } from "./coordinatorConnection.js";
 
 export const STALL_LIMIT_MS = 10 * 60_000;
-const TICK_MS = 1_000;
+const TICK_MS = 250;
+/**
+ * How long without a tick before the worker stands in: two missed ticks. Short, so that it beats in time even
+ * for a session timeout of a second or two; a loop that merely paused that long costs one extra beat.
+ */
+export const QUIET_MS = 600;
 const WORKER_URL = new URL("./heartbeatWorker.js", import.meta.url);
 
 export interface HeartbeatWorkerData {
@@ -47,12 +54,12 @@ function heartbeatThread(stallLimitMs: number, log: Logger): HeartbeatThread | n
   const t: HeartbeatThread = { worker, agents: new Set<Heartbeats>() };
   worker.unref(); // never what keeps the process running
   const ticker = setInterval(() => worker.postMessage({ kind: "alive" } satisfies HeartbeatMessage), TICK_MS).unref();
-  // E.g. no memory for a new thread: every agent goes back to beating from its own thread.
+  // E.g. no memory for a new thread: the agents' own beats go on, with no stand-in while their thread is busy.
   worker.on("error", (e) => {
-    log(`the heartbeat thread failed (${e.message.split("\n")[0]}); heartbeats now come from the main thread`);
+    log(`the heartbeat thread failed (${e.message.split("\n")[0]}); heartbeats now come from the main thread alone`);
     clearInterval(ticker);
     if (thread === t) thread = null;
-    for (const a of t.agents) a.fallBack();
+    for (const a of t.agents) a.detach();
   });
   thread = t;
   return t;
@@ -61,14 +68,14 @@ function heartbeatThread(stallLimitMs: number, log: Logger): HeartbeatThread | n
 export class Heartbeats {
   private readonly agent = nextAgent++;
   private onThread: HeartbeatThread | null;
-  /** The agent-thread fallback's timer. */
+  /** The beats from the agent's own thread. */
   private local: NodeJS.Timeout | undefined;
   private current: { sessionId: string; everyMs: number } | null = null;
 
   /**
    * `connection`: how the worker's channel reaches the coordinator (the agent's own options); `conn`: the
-   * agent's connection, for beats from its own thread. `stallLimitMs` applies to the process's thread as the
-   * first agent starts it, and so does `log` (where the thread's failure is told).
+   * agent's connection, for the beats from its own thread. `stallLimitMs` applies to the process's thread as
+   * the first agent starts it, and so does `log` (where the thread's failure is told).
    */
   constructor(
     connection: ConnectionOptions,
@@ -85,12 +92,13 @@ export class Heartbeats {
   every(sessionId: string, everyMs: number): void {
     if (this.current?.sessionId === sessionId && this.current.everyMs === everyMs) return;
     this.current = { sessionId, everyMs };
-    if (this.onThread) return this.post({ kind: "session", agent: this.agent, sessionId, everyMs });
+    this.post({ kind: "session", agent: this.agent, sessionId, everyMs });
     clearInterval(this.local);
+    // A failed beat needs no handling here: the agent's next call meets the same problem and deals with it.
     if (everyMs > 0) this.local = setInterval(() => void this.conn.heartbeat(sessionId).catch(() => undefined), everyMs).unref();
   }
 
-  /** Whether the beats come from the heartbeat thread (false: from the agent's own). */
+  /** Whether the heartbeat thread stands in while the agent's thread is busy. */
   get threaded(): boolean {
     return this.onThread !== null;
   }
@@ -102,12 +110,9 @@ export class Heartbeats {
     this.onThread = null;
   }
 
-  /** The thread failed: beat from the agent's thread from now on. */
-  fallBack(): void {
+  /** The thread failed: no stand-in from now on. */
+  detach(): void {
     this.onThread = null;
-    const c = this.current;
-    this.current = null;
-    if (c) this.every(c.sessionId, c.everyMs);
   }
 
   private post(m: HeartbeatMessage): void {

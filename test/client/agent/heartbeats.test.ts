@@ -1,10 +1,10 @@
 /**
- * Heartbeats come from a worker thread, so a client whose main thread is stuck in one long synchronous step
- * (minutes per training batch on the pure-JavaScript backend) keeps its session; a main thread silent for
- * longer than the stall limit is taken as hung and its session times out. Real coordinator, real gRPC, a real
- * client process (the compiled worker) whose main thread is blocked outright (Atomics.wait).
+ * A worker thread stands in for a client whose main thread is stuck in one long synchronous step (minutes
+ * per training batch on the pure-JavaScript backend), so it keeps its session, over mutual TLS too; a main
+ * thread silent for longer than the stall limit is taken as hung and its session times out. Real coordinator,
+ * real gRPC, a real client process (the compiled worker) whose main thread is blocked outright (Atomics.wait).
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -14,17 +14,23 @@ import { freePort } from "../../helpers/natsServer.js";
 
 const dist = (p: string) => JSON.stringify(path.join(ROOT, "dist", p));
 
-/** Joins, starts Heartbeats, blocks the main thread for BLOCK_MS, then asks for a task with its session. */
+/**
+ * Joins as SITE (over mutual TLS with TLS_DIR's site-a certificate, if given), starts Heartbeats, blocks the
+ * main thread for BLOCK_MS, then asks for a task with its session.
+ */
 const SLOW_SITE = `
+import { readFileSync } from "node:fs";
 import { CoordinatorConnection } from ${dist("client/agent/coordinatorConnection.js")};
 import { Heartbeats } from ${dist("client/agent/heartbeats.js")};
-const [address, stallLimitMs, blockMs] = process.argv.slice(2);
-const conn = new CoordinatorConnection({ address });
+const [address, stallLimitMs, blockMs, site, tlsDir] = process.argv.slice(2);
+const pem = (f) => readFileSync(tlsDir + "/" + f);
+const connection = { address, tls: tlsDir ? { ca: pem("ca.crt"), cert: pem("site-a.crt"), key: pem("site-a.key") } : undefined };
+const conn = new CoordinatorConnection(connection);
 const joined = await conn.join({
-  siteName: "slow-site", numExamples: 10, backend: "test", clientVersion: "test", instanceId: "slow-1", supportedEncodings: [1], extensions: {},
+  siteName: site, numExamples: 10, backend: "test", clientVersion: "test", instanceId: "slow-1", supportedEncodings: [1], extensions: {},
   model: { architecture: "", fingerprint: "", inputShape: [], classNames: [], parameterCount: 0, configJson: "" },
 });
-const heartbeats = new Heartbeats({ address }, conn, (line) => console.log(line), Number(stallLimitMs));
+const heartbeats = new Heartbeats(connection, conn, (line) => console.log(line), Number(stallLimitMs));
 heartbeats.every(joined.sessionId, joined.heartbeatMs);
 console.log("threaded " + heartbeats.threaded + ", beating every " + joined.heartbeatMs + " ms");
 Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(blockMs));
@@ -49,16 +55,16 @@ describe("client heartbeats", () => {
   });
   afterAll(() => killAll(procs, "SIGKILL"));
 
-  const coordinator = async () => {
+  /** No round starts (it waits for 5 clients); sessions time out after 2 s of silence, beats every 0.5 s. */
+  const coordinator = async (tls: string[] = []) => {
     const port = await freePort();
-    // No round starts (it waits for 5 clients); sessions time out after 2 s of silence, beats every 0.5 s.
-    const p = startCli(["coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "5", "--classes", "a,b", "--session-timeout", "2", "--backend", "wasm"]);
+    const p = startCli(["coordinator", "--port", String(port), "--host", "127.0.0.1", "--min-clients", "5", "--classes", "a,b", "--session-timeout", "2", "--backend", "wasm", ...tls]);
     procs.push(p);
     await p.waitFor(/listening on/);
-    return { p, address: `127.0.0.1:${port}` };
+    return { p, address: `${tls.length > 0 ? "localhost" : "127.0.0.1"}:${port}` };
   };
-  const slowSite = async (address: string, stallLimitMs: number, blockMs: number) =>
-    (await promisify(execFile)(process.execPath, [script, address, String(stallLimitMs), String(blockMs)], { timeout: 60_000 })).stdout;
+  const slowSite = async (address: string, stallLimitMs: number, blockMs: number, site = "slow-site", tlsDir?: string) =>
+    (await promisify(execFile)(process.execPath, [script, address, String(stallLimitMs), String(blockMs), site, ...(tlsDir ? [tlsDir] : [])], { timeout: 60_000 })).stdout;
 
   it("keep a session alive while the client's main thread is blocked for longer than the session timeout", async () => {
     const c = await coordinator();
@@ -66,6 +72,16 @@ describe("client heartbeats", () => {
     expect(out).toContain("threaded true, beating every 500 ms");
     expect(out).toContain("session kept: wait");
     expect(c.p.output()).not.toMatch(/slow-site timed out/);
+  });
+
+  it("stand in over the site's own mutual-TLS identity", async () => {
+    const tlsDir = path.join(dir, "tls");
+    execFileSync("bash", [path.join(ROOT, "deploy/tls/make-certs.sh"), tlsDir, "localhost", "site-a"]);
+    const c = await coordinator(["--tls-cert", path.join(tlsDir, "coordinator.crt"), "--tls-key", path.join(tlsDir, "coordinator.key"), "--tls-client-ca", path.join(tlsDir, "ca.crt")]);
+    const out = await slowSite(c.address, 60_000, 5_000, "site-a", tlsDir);
+    expect(out).toContain("session kept: wait");
+    expect(out).not.toMatch(/heartbeat thread failed/);
+    expect(c.p.output()).not.toMatch(/site-a timed out/);
   });
 
   it("stop once the main thread has been silent for longer than the stall limit, so a hung client times out", async () => {

@@ -9,7 +9,7 @@ import { QUIET_MS, type HeartbeatMessage, type HeartbeatWorkerData } from "./hea
 const { stallLimitMs } = workerData as HeartbeatWorkerData;
 interface Agent {
   connection: ConnectionOptions;
-  /** Opened the first time this thread has to beat for the agent: most processes never need it. */
+  /** Open only while this thread beats for the agent: most processes never need it. */
   conn?: CoordinatorConnection;
   timer?: NodeJS.Timeout;
 }
@@ -34,7 +34,11 @@ parentPort!.on("message", (m: HeartbeatMessage) => {
     // needs no handling here: the agent's next call meets the same problem and deals with it.
     const beat = () => {
       const quiet = Date.now() - lastSignOfLife;
-      if (quiet < QUIET_MS || quiet > stallLimitMs) return;
+      if (quiet < QUIET_MS || quiet > stallLimitMs) {
+        a.conn?.close(); // the main thread is back (or taken as hung): no second connection to keep
+        a.conn = undefined;
+        return;
+      }
       a.conn ??= new CoordinatorConnection(a.connection);
       void a.conn.heartbeat(m.sessionId).catch(() => undefined);
     };

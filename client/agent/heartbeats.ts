@@ -6,8 +6,8 @@
  *
  * So the agent beats from its own thread, over its own connection, and a worker thread (one per process, for
  * all its agents) stands in while that thread is quiet: the main thread ticks the worker every 250 ms, and
- * after QUIET_MS without a tick the worker beats for each agent over a channel of its own, opened then (a
- * process whose main thread never stalls never opens a second connection to the coordinator). A thread that
+ * after QUIET_MS without a tick the worker beats for each agent over a channel of its own, open only while it
+ * stands in (a process whose main thread never stalls never opens a second connection). A thread that
  * never comes back must still stop being waited for: past `stallLimitMs` without a tick (by default 10
  * minutes, the coordinator's default round deadline) the process is taken as hung and its sessions time out.
  *

@@ -20,7 +20,7 @@ import { workerScriptExists } from "../../shared/workerScript.js";
 import type { ConnectionOptions, CoordinatorConnection } from "./coordinatorConnection.js";
 
 export const STALL_LIMIT_MS = 10 * 60_000;
-const TICK_MS = 250;
+export const TICK_MS = 250;
 /**
  * How long without a tick before the worker stands in: two missed ticks. Short, so that it beats in time even
  * for a session timeout of a second or two; a loop that merely paused that long costs one extra beat.

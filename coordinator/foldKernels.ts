@@ -1,5 +1,5 @@
 /**
- * The per-value loops of aggregation and update checking, run by the native addon when it is built
+ * The per-value loops of aggregation, run by the native addon when it is built
  * (shared/backends/native/src/aggregation.cc: vectorised C, ~3-4x the speed of these loops in V8) and
  * by the JavaScript below otherwise. Both do the same float64 arithmetic in the same order (the addon is
  * compiled without FMA contraction), so a federation's numbers do not depend on which one ran.
@@ -15,8 +15,6 @@ export interface FoldKernels {
   foldWeights(acc: Float64Array, weights: Float32Array, base: Float32Array, weight: number, first: boolean): void;
   /** out = base + acc / total, rounded to float32. */
   finishMean(acc: Float64Array, base: Float32Array, total: number, out: Float32Array): void;
-  /** Σ x² in float64; non-finite exactly when some value is (a float32 squares to at most ~1.2e77). */
-  sumOfSquares(x: Float32Array): number;
 }
 
 export const jsFoldKernels: FoldKernels = {
@@ -34,33 +32,12 @@ export const jsFoldKernels: FoldKernels = {
   finishMean(acc, base, total, out) {
     for (let j = 0; j < acc.length; j++) out[j] = base[j] + acc[j] / total;
   },
-  sumOfSquares(x) {
-    // Four partial sums so the additions do not wait on each other (the C loop uses the same four).
-    const n = x.length;
-    const n4 = n - (n % 4);
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let j = 0; j < n4; j += 4) {
-      const a = x[j];
-      const b = x[j + 1];
-      const c = x[j + 2];
-      const d = x[j + 3];
-      s0 += a * a;
-      s1 += b * b;
-      s2 += c * c;
-      s3 += d * d;
-    }
-    for (let j = n4; j < n; j++) s0 += x[j] * x[j];
-    return s0 + s1 + s2 + s3;
-  },
 };
 
 /** The addon's functions as they are (Node-API functions do not use `this`). */
 function nativeFoldKernels(addon: NativeAddon): FoldKernels {
-  const { foldDelta, foldWeights, finishMean, sumOfSquares } = addon;
-  return { name: "native", foldDelta, foldWeights, finishMean, sumOfSquares };
+  const { foldDelta, foldWeights, finishMean } = addon;
+  return { name: "native", foldDelta, foldWeights, finishMean };
 }
 
 let chosen: FoldKernels | undefined;

@@ -9,6 +9,7 @@
  */
 import { gaussianEpsilon } from "../../shared/privacy/gaussianAccountant.js";
 import { clipFactor, type Normals } from "../../shared/privacy/gaussianNoise.js";
+import { l2Norm } from "../../shared/updateNorm.js";
 
 export interface LocalPrivacy {
   clippingNorm: number;
@@ -18,10 +19,7 @@ export interface LocalPrivacy {
 
 /** Clips `update` to the clipping norm and adds the noise, in place; returns it. */
 export function privatizeUpdate(update: Float32Array[], p: LocalPrivacy, normal: Normals): Float32Array[] {
-  let squares = 0;
-  for (const layer of update) for (let j = 0; j < layer.length; j++) squares += layer[j] * layer[j];
-  const norm = Math.sqrt(squares);
-  const scale = clipFactor(norm, p.clippingNorm); // 0 for a non-finite update: it is sent as noise alone
+  const scale = clipFactor(l2Norm(update), p.clippingNorm); // 0 for a non-finite update: it is sent as noise alone
   const std = p.noiseMultiplier * p.clippingNorm;
   for (const layer of update) {
     for (let j = 0; j < layer.length; j++) layer[j] = (scale === 0 ? 0 : layer[j] * scale) + std * normal();

@@ -11,6 +11,7 @@
 import { subtractLayers } from "../../shared/model/weights.js";
 import { gaussianEpsilon, type PrivacySpent } from "../../shared/privacy/gaussianAccountant.js";
 import { clipFactor, cryptoNormals, seededNormals } from "../../shared/privacy/gaussianNoise.js";
+import { l2Norm } from "../../shared/updateNorm.js";
 import { foldKernels } from "../foldKernels.js";
 import { AccumulatorPool } from "./layers.js";
 import type { OptionSpecs } from "./options.js";
@@ -80,10 +81,7 @@ class ClippedMeanRound extends RoundBase {
   }
 
   protected override acceptDelta(result: DeltaResult): void {
-    let squares = 0;
-    for (const layer of result.delta) squares += this.kernels.sumOfSquares(layer);
-    const norm = Math.sqrt(squares);
-    const scale = clipFactor(norm, this.clippingNorm); // 0 for a non-finite update: a site that sent nothing
+    const scale = clipFactor(l2Norm(result.delta), this.clippingNorm); // 0 for a non-finite update: a site that sent nothing
     const first = this.updates === 0;
     for (let l = 0; l < this.sums.length; l++) {
       if (scale > 0) this.kernels.foldDelta(this.sums[l], result.delta[l], scale, first);

@@ -2,7 +2,7 @@
  * Checks one client's update (its delta from the global weights) before it is aggregated: layer count,
  * layer sizes, finite values and, optionally, a bound on its global L2 norm. Pure; one pass over the data.
  */
-import { foldKernels } from "../foldKernels.js";
+import { sumOfSquares } from "../../shared/updateNorm.js";
 
 export type RejectionReason = "layer-count" | "shape" | "non-finite" | "norm";
 
@@ -41,10 +41,9 @@ export function validateUpdate(delta: Float32Array[], expected: ExpectedModel, l
 
   // The sum of squares, in double precision, stays finite exactly when every value is finite
   // (float32 values square to at most ~1.2e77), so one pass checks both.
-  const kernels = foldKernels();
   let total = 0;
   for (let l = 0; l < delta.length; l++) {
-    const sumsq = kernels.sumOfSquares(delta[l]);
+    const sumsq = sumOfSquares(delta[l]);
     if (!Number.isFinite(sumsq)) {
       const j = delta[l].findIndex((x) => !Number.isFinite(x));
       return { ok: false, reason: "non-finite", detail: `layer ${l} value ${j} is ${delta[l][j]}` };

@@ -45,7 +45,7 @@ interface HeartbeatThread {
 }
 
 /** The process's heartbeat thread, started with the first agent; null where it cannot run. */
-let thread: HeartbeatThread | null = null as HeartbeatThread | null;
+let thread: HeartbeatThread | null = null;
 let nextAgent = 0;
 
 function heartbeatThread(stallLimitMs: number, log: Logger): HeartbeatThread | null {

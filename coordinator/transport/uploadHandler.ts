@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeRegions, PayloadAssembler } from "../../shared/codec/payload.js";
 import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/generated/fedfusion/v1/federation.js";
-import type { WeightSpec } from "../../shared/model/weights.js";
+import { parameterCount, type WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
 import type { UploadGate, UploadSlot } from "./uploadGate.js";
 
@@ -63,8 +63,7 @@ export function handleUpload(
     try {
       // A lossy update decodes into the slot's reused space, sized for the whole model.
       const acquired = slot;
-      const elements = d.specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes, acquired.buffer, decodeRegions(() => acquired.decodeSpace(elements)));
+      assembler = new PayloadAssembler(h.manifest, d.specs, d.maxBytes, acquired.buffer, decodeRegions(() => acquired.decodeSpace(parameterCount(d.specs))));
     } catch (e) {
       return rejectPayload(h.sessionId, e);
     }

@@ -12,6 +12,7 @@ import { ChunkedFederationService } from "../../shared/codec/chunkMessages.js";
 import { modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
 import { Encoding } from "../../shared/generated/fedfusion/v1/federation.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
+import { parameterCount } from "../../shared/model/weights.js";
 
 export interface GrpcFederationOptions {
   maxConcurrentDownloads?: number;
@@ -32,9 +33,8 @@ export async function grpcFederation(specs: { name: string; shape: number[] }[],
   });
   const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
-  const parameterCount = specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
   server.addService(ChunkedFederationService, createFederationService({
-    machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount,
+    machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount: parameterCount(specs),
     federationId: "test", maxPollMs: 1_000, maxConcurrentDownloads: o.maxConcurrentDownloads, downloadEncoding: o.downloadEncoding,
   }));
   const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));

@@ -7,6 +7,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeEncodedPayload, encodePayload } from "../../../shared/codec/payload.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
+import { elementCount } from "../../../shared/model/weights.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
 
 const specs = [
@@ -43,7 +44,7 @@ describe("download encodings", () => {
     exact.forEach((t, i) => expect(same(t.values, weights[i])).toBe(true));
 
     // The round's bytes down: one rounded copy and one float32 copy (plus framing).
-    for (const c of [modern, legacy]) await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), encodePayload(specs.map((s) => ({ ...s, values: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }))), 30_000);
+    for (const c of [modern, legacy]) await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), encodePayload(specs.map((s) => ({ ...s, values: new Float32Array(elementCount(s.shape)) }))), 30_000);
     await new Promise((r) => setImmediate(r));
     const float32Bytes = 4 * 301_000;
     expect(f.machine.rounds[0].bytesDown).toBeGreaterThan((1 + share) * float32Bytes);

@@ -7,6 +7,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
 import { decodeEncodedPayload, encodePayload } from "../../../shared/codec/payload.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
+import { elementCount } from "../../../shared/model/weights.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
 
 const specs = [
@@ -26,7 +27,7 @@ describe("lossy uploads", () => {
     for (const c of clients) expect((await c.conn.getTask(c.joined.sessionId, 1_000)).kind?.$case).toBe("train");
     const sent: Float32Array[][] = [];
     for (const [k, c] of clients.entries()) {
-      const delta = specs.map((s, l) => new Float32Array(s.shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * (k + 1) + l) / (k + 2)));
+      const delta = specs.map((s, l) => new Float32Array(elementCount(s.shape)).map((_, i) => Math.sin(i * (k + 1) + l) / (k + 2)));
       const payload = encodePayload(specs.map((s, l) => ({ ...s, values: delta[l] })), Encoding.ENCODING_INT8);
       sent.push(decodeEncodedPayload(payload).map((t) => t.values)); // what the coordinator must have folded
       const ack = await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), payload, 30_000);

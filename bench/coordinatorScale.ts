@@ -15,7 +15,7 @@ import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
 import { cpuNow, median } from "./harness/timing.js";
-import { cnnClassesFor, rawTcpReceive, rawTcpSend, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, rawTcpReceive, rawTcpSend, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
 
 const PARAMS = 1_000_000;
 
@@ -275,10 +275,7 @@ async function rawTcpFloor(log: (l: string) => void, timeoutMs: number): Promise
   const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes: cnnClassesFor(PARAMS), rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
   try {
     const info = await server.nextMessage<ServerInfo>(120_000);
-    const cpu = async () => {
-      server.send("cpu");
-      return server.nextMessage<number>(30_000);
-    };
+    const cpu = () => serverCpuMs(server);
     const transfers = 25;
     await rawTcpReceive(info.tcpPort, info.modelBytes); // warm-up, both ways
     await rawTcpSend(info.tcpSinkPort, info.modelBytes);

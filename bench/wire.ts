@@ -17,7 +17,7 @@
 import net from "node:net";
 import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
-import { cnnClassesFor, joinCoordinator, rawTcpReceive, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, joinCoordinator, rawTcpReceive, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
@@ -143,10 +143,7 @@ export async function transfer(mb: number, repeats: number, log: (l: string) => 
       const tcp = () => rawTcpReceive(info.tcpPort, info.modelBytes);
       const s = await measureInterleaved({ grpc, tcp }, { warmup: 1, repeats });
       // One more of each with both processes' CPU time: where the time goes.
-      const serverCpu = async () => {
-        server.send("cpu");
-        return server.nextMessage<number>(30_000);
-      };
+      const serverCpu = () => serverCpuMs(server);
       const cpuPerMB = async (f: () => Promise<void>): Promise<CpuPerMB> => {
         const s0 = await serverCpu();
         const t = await timeBoth(f);

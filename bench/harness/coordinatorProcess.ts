@@ -7,7 +7,7 @@
 import net from "node:net";
 import type { WeightSpec } from "../../shared/model/weights.js";
 import { MiB, fillPattern } from "./fixtures.js";
-import type { ChildIO } from "./proc.js";
+import type { ChildHandle, ChildIO } from "./proc.js";
 import { cliRoundSettings } from "./settings.js";
 import { cpuNow } from "./timing.js";
 
@@ -119,6 +119,12 @@ export async function coordinatorServer(
   sink.close();
   await coordinator.stop("benchmark finished");
   return { stopped: true };
+}
+
+/** The coordinatorServer child's CPU time so far, ms (its "cpu" message). */
+export async function serverCpuMs(server: ChildHandle<unknown>): Promise<number> {
+  server.send("cpu");
+  return server.nextMessage<number>(30_000);
 }
 
 export async function joinCoordinator(address: string) {

@@ -4,7 +4,7 @@
  * not wait on each other), by the native addon when it is built (vectorised C, the same four sums in the same
  * order) and by the JavaScript below otherwise, so the result does not depend on which one ran.
  */
-import { loadNativeAddon } from "./backends/native/nativeAddon.js";
+import { nativeOr } from "./backends/native/nativeAddon.js";
 
 type SumOfSquares = (x: Float32Array) => number;
 
@@ -30,16 +30,8 @@ export const jsSumOfSquares: SumOfSquares = (x) => {
   return s0 + s1 + s2 + s3;
 };
 
-let chosen: SumOfSquares | undefined;
-
-/** The native kernel when the addon loads, else jsSumOfSquares (decided once per process). */
-function kernel(): SumOfSquares {
-  if (!chosen) {
-    const r = loadNativeAddon();
-    chosen = r.ok && typeof r.addon.sumOfSquares === "function" ? r.addon.sumOfSquares : jsSumOfSquares;
-  }
-  return chosen;
-}
+/** The native kernel when the addon is built, else jsSumOfSquares. */
+const kernel = nativeOr("sumOfSquares", jsSumOfSquares);
 
 /** "native" or "javascript": which sum of squares runs in this process. */
 export function sumOfSquaresKernel(): string {

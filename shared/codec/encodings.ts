@@ -16,7 +16,7 @@
  * This module imports nothing from payload.ts, so payload.ts can import it without an import cycle.
  */
 import os from "node:os";
-import { loadNativeAddon } from "../backends/native/nativeAddon.js";
+import { nativeOr } from "../backends/native/nativeAddon.js";
 import { Encoding, type TensorSpec } from "../generated/fedfusion/v1/federation.js";
 
 if (os.endianness() !== "LE") throw new Error("fedfusion's wire codec assumes a little-endian machine");
@@ -185,19 +185,11 @@ export const jsGather32: Gather32 = (table, indices, out) => {
   for (let i = 0; i < n; i++) out[i] = table[indices[i]];
 };
 
-let chosenGather: Gather32 | undefined;
-
 /**
  * The addon's gather when it is built (4–5x jsGather32 here), else jsGather32; the same bits either way,
  * since both read the same table.
  */
-function gather32(): Gather32 {
-  if (!chosenGather) {
-    const r = loadNativeAddon();
-    chosenGather = r.ok && typeof r.addon.gather32 === "function" ? r.addon.gather32 : jsGather32;
-  }
-  return chosenGather;
-}
+const gather32 = nativeOr("gather32", jsGather32);
 
 /** "native" or "javascript": which gather decodes float16 and int8 tensors in this process. */
 export function decodeKernel(): string {

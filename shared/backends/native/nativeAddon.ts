@@ -349,6 +349,21 @@ export function loadNativeAddon(options: NativeAddonOptions = {}): LoadResult {
   return typeof r === "string" ? { ok: false, reason: r } : { ok: true, addon: r.addon, blas: r.blas };
 }
 
+/**
+ * A kernel with a JavaScript twin: the addon's function `name` when the addon loads and has it, else
+ * `fallback` (decided on the first call, once per process). The twins must compute the same values.
+ */
+export function nativeOr<K extends keyof NativeAddon>(name: K, fallback: NativeAddon[K]): () => NativeAddon[K] {
+  let chosen: NativeAddon[K] | undefined;
+  return () => {
+    if (chosen === undefined) {
+      const r = loadNativeAddon();
+      chosen = r.ok && typeof r.addon[name] === "function" ? r.addon[name] : fallback;
+    }
+    return chosen;
+  };
+}
+
 /** The loaded addon (loading it, with the same environment handling, if needed), or null. */
 export function nativeAddon(options: NativeAddonOptions = {}): NativeAddon | null {
   const r = loadNativeAddon(options);

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { UserError } from "../errors.js";
 import { registerTileGradient } from "./tileGradient.js";
 
-export const BACKEND_CHOICES = ["auto", "gpu", "node", "native", "wasm", "cpu"] as const;
+export const BACKEND_CHOICES = ["auto", "gpu", "node", "cuda", "native", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendSelection {
@@ -22,7 +22,7 @@ export interface BackendSelection {
 }
 
 type Candidate = Exclude<BackendChoice, "auto">;
-const AUTO_ORDER: Candidate[] = ["gpu", "node", "native", "wasm", "cpu"];
+const AUTO_ORDER: Candidate[] = ["gpu", "node", "cuda", "native", "wasm", "cpu"];
 
 export function parseBackendChoice(s: string): BackendChoice {
   if ((BACKEND_CHOICES as readonly string[]).includes(s)) return s as BackendChoice;
@@ -46,6 +46,7 @@ export async function initBackend(choice: BackendChoice = "auto"): Promise<Backe
       current = { choice, name: candidate, tfBackend, detail, skipped };
       return current;
     } catch (e) {
+      if (e instanceof UserError) throw e; // bad settings are the user's to fix, not a reason to fall back
       skipped.push(`${candidate}: ${oneLine(e)}`);
     }
   }
@@ -66,19 +67,21 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       await setBackend("tensorflow");
       return { tfBackend: "tensorflow", detail: `${pkg} (libtensorflow)` };
     }
-    case "native": {
-      // The wasm backend (SIMD elementwise ops, the project's gradient kernels) with its matrix products
-      // and convolutions replaced by OpenBLAS kernels working on the wasm heap.
-      await import("@tensorflow/tfjs-backend-wasm");
-      const { registerNativeKernels } = await import("./native/nativeKernels.js");
-      const result = registerNativeKernels();
-      if (!result.ok) throw new Error(result.reason);
-      await setBackend("wasm");
-      return {
-        tfBackend: "wasm",
-        detail: `wasm (SIMD) + ${result.kernels.length} native kernels on ${result.blas} + project gradient kernels`,
-      };
+    case "cuda": {
+      // The native backend with its large matrix products on an NVIDIA GPU (cuBLAS, loaded at run time):
+      // CUDA is checked before the native kernels are registered, so a machine without it falls through
+      // (auto) to `native` with nothing half set up.
+      const { loadNativeAddon } = await import("./native/nativeAddon.js");
+      const loaded = loadNativeAddon();
+      if (!loaded.ok) throw new Error(loaded.reason);
+      const { routeGemmsToCuda } = await import("./native/cudaGemm.js");
+      const cuda = routeGemmsToCuda(loaded.addon);
+      if (!cuda.ok) throw new Error(cuda.reason);
+      const native = await activateNative();
+      return { tfBackend: "wasm", detail: `${native.detail}; ${cuda.detail}` };
     }
+    case "native":
+      return activateNative();
     case "wasm": {
       // The project's kernels on plain wasm (conv-block gradients, encoder, chain models' whole steps) run
       // in its WebAssembly SIMD module: without it this backend cannot train a conv net.
@@ -96,6 +99,20 @@ async function activate(candidate: Candidate): Promise<{ tfBackend: string; deta
       await setBackend("cpu");
       return { tfBackend: "cpu", detail: "pure JavaScript (slow)" };
   }
+}
+
+async function activateNative(): Promise<{ tfBackend: string; detail: string }> {
+  // The wasm backend (SIMD elementwise ops, the project's gradient kernels) with its matrix products
+  // and convolutions replaced by OpenBLAS kernels working on the wasm heap.
+  await import("@tensorflow/tfjs-backend-wasm");
+  const { registerNativeKernels } = await import("./native/nativeKernels.js");
+  const result = registerNativeKernels();
+  if (!result.ok) throw new Error(result.reason);
+  await setBackend("wasm");
+  return {
+    tfBackend: "wasm",
+    detail: `wasm (SIMD) + ${result.kernels.length} native kernels on ${result.blas} + project gradient kernels`,
+  };
 }
 
 async function setBackend(name: string): Promise<void> {

@@ -25,6 +25,8 @@ const cases: [string[], RegExp][] = [
   [["train", "--lr-schedule", "cosine:1"], /^fedfusion: --lr-schedule cosine:<min> needs 0 ≤ min ≤ --lr \(0.001\), got '1'$/],
   [["simulate", "--lr-schedule", "step"], /^fedfusion: unknown --lr-schedule 'step': expected constant, cosine or cosine:<min>$/],
   [["predict", "--model", "/x"], /^fedfusion: predict: give at least one image file$/],
+  // No GPU in CI (and none here): which of the runtime, cuBLAS or a device was missing, named.
+  [["simulate", "--backend", "cuda"], /^fedfusion: backend 'cuda' is not available here \(cuda: (no CUDA runtime found|found libcudart\.so\.\d+ but not libcublas|no CUDA device)/],
 ];
 
 describe("command-line errors", () => {

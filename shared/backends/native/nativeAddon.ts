@@ -126,8 +126,33 @@ export interface NativeAddon {
   copyCrc32c(dst: Uint8Array, src: Uint8Array, crc: number): number;
   /** out[i] = table[indices[i]] for every index (the table covers 256 or 65,536 entries). */
   gather32(table: Uint32Array, indices: Uint8Array | Uint16Array, out: Uint32Array): void;
+  /**
+   * Loads the CUDA runtime and cuBLAS (dlopen; libDirs: colon-separated folders tried before the loader's own
+   * search) once per process, and reports the GPU. src/cuda_gemm.cc.
+   */
+  cudaOpen(libDirs: string): CudaOpenResult;
+  /** This thread runs every sgemm of at least minFlops (2·M·N·K) on the GPU from now on; 0 stops. */
+  cudaRoute(minFlops: number): void;
+  /** This thread's products on the GPU and on the CPU since the last reset (reset: start counting again). */
+  cudaStats(reset?: boolean): CudaStats;
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
   setNumThreads(threads: number): void;
+}
+
+export type CudaOpenResult =
+  | { ok: true; device: string; major: number; runtimeVersion: number; driverVersion: number; multiprocessors: number; memoryBytes: number }
+  | { ok: false; reason: string };
+
+export interface CudaStats {
+  gpuGemms: number;
+  gpuFlops: number;
+  cpuGemms: number;
+  cpuFlops: number;
+  /** Products that failed on the GPU (each then computed on the CPU) and the last failure. */
+  failures: number;
+  lastError: string;
+  /** The thread's routing threshold (0: not routing). */
+  minFlops: number;
 }
 
 /**

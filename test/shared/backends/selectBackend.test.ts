@@ -34,8 +34,8 @@ function selectInChild(choice: string, env: NodeJS.ProcessEnv = {}): BackendSele
   return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
 }
 
-/** Packages that `auto` prefers to native when they are installed (optional dependencies). */
-const BETTER = ["gpu", "node"];
+/** What `auto` prefers to native where it is available: tfjs-node(-gpu) installed, or a CUDA GPU (docs/gpu.md). */
+const BETTER = ["gpu", "node", "cuda"];
 
 describe("native", () => {
   it("is the wasm backend with the native OpenBLAS kernels; the detail counts the kernels and names the BLAS core", async () => {

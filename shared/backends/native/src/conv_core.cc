@@ -2,6 +2,7 @@
 // (conv_pool.cc): see conv_core.h.
 #include "conv_core.h"
 
+#include "cuda_gemm.h"
 #include "napi_args.h"
 
 #include <stdlib.h>
@@ -76,6 +77,7 @@ void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
     }
     return;
   }
+  if (CudaGemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;  // the `cuda` backend
   cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(M), int(N), int(K), alpha,
               A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

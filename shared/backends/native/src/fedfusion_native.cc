@@ -12,6 +12,7 @@
 #include "codec.h"
 #include "conv_core.h"
 #include "conv_pool.h"
+#include "cuda_gemm.h"
 #include "elementwise.h"
 #include "encoder.h"
 #include "napi_args.h"
@@ -590,6 +591,7 @@ napi_value Init(napi_env env, napi_value exports) {
   ff::DefineChecksum(env, exports);
   ff::DefineCodec(env, exports);
   ff::DefineConvPool(env, exports);
+  ff::DefineCuda(env, exports);
   return exports;
 }
 

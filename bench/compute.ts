@@ -354,7 +354,8 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     ).catch((e: Error): SgemmResult => ({ ok: false, reason: e.message.split("\n")[0] }));
   const sgemmBefore = await measureSgemm();
 
-  const available = ctx.machine.backends.filter((b) => b.available);
+  // CPU throughput only: `cuda`'s products run on a GPU, which this process's CPU time does not see (bench/gpu.ts).
+  const available = ctx.machine.backends.filter((b) => b.available && b.choice !== "cuda");
   const backends: BackendResult[] = [];
   const failures: string[] = [];
   for (const b of available) {
@@ -460,7 +461,8 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
 
   // Targets.
   const targets: TargetInput[] = [];
-  const selected = ctx.machine.selected;
+  // Where auto picks `cuda` (a GPU machine), the CPU target is judged on its CPU kernels: `native`.
+  const selected = ctx.machine.selected.name === "cuda" ? { ...ctx.machine.selected, name: "native" as const } : ctx.machine.selected;
   const sel = backends.find((b) => b.choice === selected.name);
   for (const name of MODELS) {
     const m = sel?.models.find((x) => x.model === name);

@@ -8,7 +8,7 @@ import { runChild, type ChildIO } from "./proc.js";
 import { loadNativeAddon } from "../../shared/backends/native/nativeAddon.js";
 
 export interface BackendProbe {
-  /** What was asked for: auto, gpu, node, native, wasm, cpu. */
+  /** What was asked for: auto, gpu, node, cuda, native, wasm, cpu. */
   choice: string;
   available: boolean;
   /** What it resolved to (for auto, the selected candidate). */

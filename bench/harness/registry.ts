@@ -22,6 +22,7 @@ const MIN = 60_000;
 
 export const BENCHMARKS: readonly BenchmarkEntry[] = [
   { name: "compute", file: "compute.js", title: "Compute: sgemm peak, tfjs matMul and training GFLOP/s", quickTimeoutMs: 4 * MIN, fullTimeoutMs: 40 * MIN },
+  { name: "gpu", file: "gpu.js", title: "GPU: the cuda backend's cuBLAS products and training", quickTimeoutMs: 12 * MIN, fullTimeoutMs: 40 * MIN },
   { name: "overhead", file: "federatedOverhead.js", title: "Federated overhead: SiteTrainer.train vs model.fit", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "cores", file: "bothCores.js", title: "Both cores: `fedfusion simulate` with worker processes vs BLAS threads", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "aggregation", file: "aggregation.js", title: "Aggregation at memory speed and coordinator memory", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },

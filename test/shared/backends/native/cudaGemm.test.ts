@@ -4,7 +4,7 @@
  * the stub's product is the BLAS definition written out on its own, so these tests check the addon's side —
  * the row-major to column-major mapping, the dense copies of padded matrices, the routing threshold, the
  * fallback to the CPU when CUDA fails, and the backend's selection. On a real GPU the same numerics are
- * checked by bench/cudaCheck.ts (the device check). Fails (does not skip) when the addon is not built.
+ * checked by the gpu benchmark (bench/gpu.ts; docs/gpu.md has an H100's results). Fails (does not skip) when the addon is not built.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { execFileSync, spawnSync } from "node:child_process";

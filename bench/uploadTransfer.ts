@@ -117,8 +117,8 @@ export interface LoopbackUpload {
 }
 
 /** gRPC upload vs raw TCP on loopback, interleaved. */
-export async function loopbackUpload(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<LoopbackUpload> {
-  const coordinator = await startCoordinatorChild(mb, undefined, log, timeoutMs);
+export async function loopbackUpload(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number, receiveWindowBytes?: number): Promise<LoopbackUpload> {
+  const coordinator = await startCoordinatorChild(mb, receiveWindowBytes, log, timeoutMs);
   try {
     const site = await uploadingSite(`127.0.0.1:${coordinator.info.port}`, coordinator.info);
     try {

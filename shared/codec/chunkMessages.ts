@@ -9,16 +9,14 @@
  */
 import { makeGenericClientConstructor } from "@grpc/grpc-js";
 import { FederationClient, FederationService, ModelChunk, UpdateChunk } from "../generated/fedfusion/v1/federation.js";
-import { dataChunkBytes, varintLength } from "./wireSize.js";
+import { varintLength } from "./wireSize.js";
 
 const DATA_TAG = 0x12;
 
-/** The serialized `{ part: { $case: "data", value: data } }` of either chunk message, in one allocation. */
-export function encodeDataChunk(data: Uint8Array): Buffer {
-  return encodeDataChunkInto(data, Buffer.allocUnsafe(dataChunkBytes(data.byteLength)), 0);
-}
-
-/** encodeDataChunk written into `out` at `offset` (room for dataChunkBytes); returns a view of it. */
+/**
+ * The serialized `{ part: { $case: "data", value: data } }` of either chunk message, written into `out` at
+ * `offset` (room for dataChunkBytes); returns a view of it.
+ */
 export function encodeDataChunkInto(data: Uint8Array, out: Buffer, offset: number): Buffer {
   const head = 1 + varintLength(data.byteLength);
   out[offset] = DATA_TAG;
@@ -52,7 +50,7 @@ export function dataChunkView(message: Buffer): Buffer | null {
 type Chunk = ModelChunk | UpdateChunk;
 type Codec<T extends Chunk> = { encode(m: T): { finish(): Uint8Array }; decode(b: Uint8Array): T };
 
-/** Serializes a message object, or passes through a chunk already serialized with encodeDataChunk. */
+/** Serializes a message object, or passes through a chunk already serialized with encodeDataChunkInto. */
 const serialize =
   <T extends Chunk>(codec: Codec<T>) =>
   (value: T | Buffer): Buffer =>

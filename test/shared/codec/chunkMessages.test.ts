@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { dataChunkView, encodeDataChunk, encodeDataChunkInto } from "../../../shared/codec/chunkMessages.js";
+import { dataChunkView, encodeDataChunkInto } from "../../../shared/codec/chunkMessages.js";
 import { dataChunkBytes } from "../../../shared/codec/wireSize.js";
 import { ModelChunk, UpdateChunk, UpdateHeader } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
+const encodeDataChunk = (data: Uint8Array) => encodeDataChunkInto(data, Buffer.allocUnsafe(dataChunkBytes(data.byteLength)), 0);
 
 describe("payload chunk messages without copies", () => {
   it.each([0, 1, 127, 128, 300, 16_383, 16_384, 1 << 20])("encodes a %i-byte data chunk exactly as the generated code does", (n) => {

@@ -1,0 +1,58 @@
+/**
+ * The cached model's messages are sent without grpc-js copying them (coordinator/transport/framedSends.ts):
+ * the hook returns a framed message as a view of the memory it already has, with the right prefix, and
+ * leaves every other message to grpc-js's own copying serializer. That downloads still arrive whole and
+ * exact through a real server is checked by the transport tests (downloadEncoding.test.ts and others).
+ */
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+import { framedDataChunk, framedMessage, installFramedSends } from "../../../coordinator/transport/framedSends.js";
+import { dataChunkView } from "../../../shared/codec/chunkMessages.js";
+
+interface Call {
+  handler: { serialize(v: unknown): Buffer };
+  serializeMessage(v: unknown): Buffer;
+}
+const { BaseServerInterceptingCall } = createRequire(import.meta.url)("@grpc/grpc-js/build/src/server-interceptors.js") as {
+  BaseServerInterceptingCall: { prototype: Call };
+};
+
+/** serializeMessage as grpc-js calls it, on a call whose handler serializes Buffers as themselves. */
+const serialize = (value: unknown): Buffer => BaseServerInterceptingCall.prototype.serializeMessage.call({ handler: { serialize: (v: unknown) => v as Buffer } } as Call, value);
+
+describe("framed sends", () => {
+  it("installs on this grpc-js", () => {
+    expect(installFramedSends()).toBe(true);
+    expect(installFramedSends()).toBe(true); // once: a second call does not wrap the hook again
+  });
+
+  it("sends a framed message as a view of its own memory, behind the right prefix", () => {
+    installFramedSends();
+    const data = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    for (const message of [framedMessage(Buffer.from("header bytes")), framedDataChunk(data)]) {
+      const sent = serialize(message);
+      expect(sent.buffer).toBe(message.buffer); // no copy
+      expect(sent.byteOffset).toBe(message.byteOffset - 5);
+      expect(sent.readUInt8(0)).toBe(0); // uncompressed
+      expect(sent.readUInt32BE(1)).toBe(message.byteLength);
+      expect(sent.subarray(5).equals(message)).toBe(true);
+    }
+    expect(dataChunkView(framedDataChunk(data))!.equals(data)).toBe(true);
+  });
+
+  it("leaves other messages to grpc-js, which copies them behind their prefix", () => {
+    installFramedSends();
+    const plain = Buffer.from("not framed");
+    const sent = serialize(plain);
+    expect(sent.readUInt32BE(1)).toBe(plain.byteLength);
+    expect(sent.subarray(5).equals(plain)).toBe(true);
+    plain[0] = 0x21; // a copy: the sent message does not change with the original
+    expect(sent.subarray(5).toString()).toBe("not framed");
+    // A view of a framed message's memory that is not the message itself is not trusted either.
+    const inner = framedMessage(Buffer.from("abcdef")).subarray(1);
+    const sentInner = serialize(inner);
+    expect(sentInner.readUInt32BE(1)).toBe(5);
+    inner[0] = 0x21;
+    expect(sentInner.subarray(5).toString()).toBe("bcdef");
+  });
+});

@@ -4,8 +4,8 @@
  * thread silent for longer than the stall limit is taken as hung and its session times out. Real coordinator,
  * real gRPC, a real client process (the compiled worker) whose main thread is blocked outright (Atomics.wait).
  */
-import { execFile, execFileSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { readFile, readdir, readlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,15 +14,37 @@ import { freePort } from "../../helpers/natsServer.js";
 
 const dist = (p: string) => JSON.stringify(path.join(ROOT, "dist", p));
 
+/** Established TCP connections of process `pid` to `port` (its socket descriptors matched in /proc/net/tcp{,6}). */
+async function connectionsTo(pid: number, port: number): Promise<number> {
+  const inodes = new Set<string>();
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m) inodes.add(m[1]!);
+  }
+  let n = 0;
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of (await readFile(table, "utf8")).split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      const remotePort = parseInt(f[2]!.split(":")[1]!, 16);
+      if (remotePort === port && f[3] === "01" && inodes.has(f[9]!)) n++;
+    }
+  }
+  return n;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
  * Joins as SITE (over mutual TLS with TLS_DIR's site-a certificate, if given), starts Heartbeats, blocks the
- * main thread for BLOCK_MS, then asks for a task with its session.
+ * main thread for BLOCK_MS, then asks for a task with its session, and stays LINGER_MS (default 0) longer.
  */
 const SLOW_SITE = `
 import { readFileSync } from "node:fs";
 import { CoordinatorConnection } from ${dist("client/agent/coordinatorConnection.js")};
 import { Heartbeats } from ${dist("client/agent/heartbeats.js")};
-const [address, stallLimitMs, blockMs, site, tlsDir] = process.argv.slice(2);
+const [address, stallLimitMs, blockMs, site, tlsDir, lingerMs] = process.argv.slice(2);
 const pem = (f) => readFileSync(tlsDir + "/" + f);
 const connection = { address, tls: tlsDir ? { ca: pem("ca.crt"), cert: pem("site-a.crt"), key: pem("site-a.key") } : undefined };
 const conn = new CoordinatorConnection(connection);
@@ -40,6 +62,7 @@ try {
 } catch (e) {
   console.log("session lost: " + e.details);
 }
+await new Promise((resolve) => setTimeout(resolve, Number(lingerMs ?? 0)));
 heartbeats.stop();
 conn.close();
 `;
@@ -75,6 +98,26 @@ describe("client heartbeats", () => {
     expect(out).toContain("threaded true, beating every 1000 ms");
     expect(out).toContain("session kept: wait");
     expect(c.p.output()).not.toMatch(/slow-site timed out/);
+  });
+
+  it("open the stand-in's own connection only while it stands in, and close it once the main thread is back", async () => {
+    const c = await coordinator();
+    const port = Number(c.address.split(":")[1]);
+    const child = spawn(process.execPath, [script, c.address, "60000", "4000", "conn-site", "", "4000"], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    const exited = new Promise((resolve) => child.on("close", resolve));
+    const waitFor = async (text: string) => {
+      for (let i = 0; i < 300 && !out.includes(text); i++) await sleep(50);
+      expect(out).toContain(text);
+    };
+    await waitFor("threaded true"); // printed just before the main thread blocks for 4 s
+    await sleep(2_500);
+    expect(await connectionsTo(child.pid!, port)).toBe(2); // the agent's own, idle, and the stand-in's
+    await waitFor("session kept: wait");
+    await sleep(2_000); // the main thread ticks again: the stand-in lets its channel go
+    expect(await connectionsTo(child.pid!, port)).toBe(1);
+    await exited;
   });
 
   it("stand in over the site's own mutual-TLS identity", async () => {

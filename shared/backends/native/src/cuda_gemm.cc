@@ -50,7 +50,8 @@ Cuda* opened = nullptr;  // set once, by the first successful cudaOpen, and neve
 std::string openFailure;
 
 // Per thread (the main thread, each worker): its cuBLAS handle, device buffers grown to the largest
-// product seen, the routing threshold and the counters.
+// product seen, the routing threshold and the counters. Neither handle nor buffers are freed when the
+// thread ends: at process exit CUDA may already be shutting down, and the driver reclaims them anyway.
 struct ThreadState {
   cublasHandle handle = nullptr;
   float* dev[3] = {nullptr, nullptr, nullptr};

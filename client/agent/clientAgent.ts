@@ -136,7 +136,7 @@ export async function runClientAgent(o: ClientAgentOptions): Promise<ClientRunSu
       const expected = partial ? fed.map((i) => tr.specs[i]) : tr.specs;
       let tensors: NamedTensor[];
       try {
-        tensors = await call("download", (s) => conn.downloadModel(s, version, expected, partial, 600_000, downloadBuffers.take));
+        tensors = await call("download", (s) => conn.downloadModel(s, version, expected, partial, 600_000, downloadBuffers.take, downloadBuffers.space));
       } catch (e) {
         if ((e as { code?: number }).code === status.FAILED_PRECONDITION) return null;
         throw e;

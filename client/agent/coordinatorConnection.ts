@@ -4,7 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
-import { chunkLengths, chunkPayload, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { dataChunkBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
@@ -17,7 +17,7 @@ import {
   type UpdateHeader,
   type UploadAck,
 } from "../../shared/generated/fedfusion/v1/federation.js";
-import type { WeightSpec } from "../../shared/model/weights.js";
+import { parameterCount, type WeightSpec } from "../../shared/model/weights.js";
 
 export interface ConnectionOptions {
   address: string;
@@ -63,7 +63,8 @@ export class CoordinatorConnection {
 
   /**
    * Downloads one model version; rejects if the payload does not match the expected layout or digest.
-   * `buffer`: where to assemble it (see DownloadBuffers); by default a new buffer.
+   * `buffer`: where to assemble it, `space`: where to decode it when it travels rounded (float16, int8), room
+   * for all of `expected`'s values (see DownloadBuffers); by default new memory.
    */
   downloadModel(
     sessionId: string,
@@ -72,8 +73,9 @@ export class CoordinatorConnection {
     federatedOnly: boolean,
     timeoutMs: number,
     buffer?: (bytes: number) => Uint8Array,
+    space?: (elements: number) => Float32Array,
   ): Promise<NamedTensor[]> {
-    const maxBytes = expected.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0);
+    const maxBytes = 4 * parameterCount(expected);
     return new Promise((resolve, reject) => {
       const call = this.client.downloadModel({ sessionId, modelVersion, federatedOnly }, new grpc.Metadata(), { deadline: deadline(timeoutMs) });
       let assembler: PayloadAssembler | null = null;
@@ -89,7 +91,7 @@ export class CoordinatorConnection {
           const part = chunk.part;
           if (part?.$case === "header") {
             if (!part.value.manifest) throw new Error("model header has no manifest");
-            assembler = new PayloadAssembler(part.value.manifest, expected, maxBytes, buffer);
+            assembler = new PayloadAssembler(part.value.manifest, expected, maxBytes, buffer, space && decodeRegions(() => space(maxBytes / 4)));
           } else if (part?.$case === "data") {
             if (!assembler) throw new Error("model data arrived before its header");
             assembler.push(part.value);

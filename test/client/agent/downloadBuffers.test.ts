@@ -1,4 +1,4 @@
-/** A retired model version's buffer is reused for the next download only when nothing current lives in it. */
+/** A retired model version's memory, and a rounded download's assembly buffer, are reused only when nothing current lives in them. */
 import { describe, expect, it } from "vitest";
 import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
 
@@ -44,5 +44,42 @@ describe("DownloadBuffers", () => {
     const bigger = b.take(32);
     expect(bigger.buffer).not.toBe(small[0].buffer);
     expect(bigger.byteLength).toBe(32);
+  });
+
+  it("cycles an assembly buffer and two decode regions for rounded downloads: no new memory after the second", () => {
+    const b = new DownloadBuffers();
+    const elements = 10; // float16 on the wire: 20 bytes, decoded into 40
+    const round = () => {
+      const assembly = b.take(2 * elements);
+      const decoded = download(new Uint8Array(b.space(elements).buffer), [6, 4]);
+      return { assembly: assembly.buffer, decoded };
+    };
+    const seen = new Set<ArrayBufferLike>();
+    let previous: Float32Array[] = [];
+    for (let r = 0; r < 6; r++) {
+      const { assembly, decoded } = round();
+      expect(decoded[0].buffer).not.toBe(assembly); // decoded elsewhere, so the assembly buffer is free again at once
+      seen.add(assembly).add(decoded[0].buffer);
+      b.retire(previous, decoded);
+      previous = decoded;
+    }
+    expect(seen.size).toBe(3);
+  });
+
+  it("never hands out memory the current version lives in", () => {
+    const b = new DownloadBuffers();
+    let previous: Float32Array[] = [];
+    const live = new Set<ArrayBufferLike>();
+    for (let r = 0; r < 8; r++) {
+      const rounded = r % 3 === 2; // float32 and rounded downloads mixed
+      const assembly = b.take(rounded ? 20 : 40);
+      expect(live.has(assembly.buffer)).toBe(false);
+      const current = rounded ? download(new Uint8Array(b.space(10).buffer), [6, 4]) : download(assembly, [6, 4]);
+      for (const t of current) expect(live.has(t.buffer)).toBe(false);
+      b.retire(previous, current);
+      live.clear();
+      current.forEach((t) => live.add(t.buffer));
+      previous = current;
+    }
   });
 });

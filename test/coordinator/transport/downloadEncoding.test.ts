@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { decodeEncodedPayload, encodePayload } from "../../../shared/codec/payload.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 import { elementCount } from "../../../shared/model/weights.js";
+import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
 
 const specs = [
@@ -40,15 +41,21 @@ describe("download encodings", () => {
     const expected = rounded(weights, encoding);
     got.forEach((t, i) => expect(same(t.values, expected[i])).toBe(true));
     expect(same(got[0].values, weights[0])).toBe(false);
+    // Again, decoded into the region a client agent lends (DownloadBuffers), which later downloads reuse.
+    const buffers = new DownloadBuffers();
+    const lent = await modern.conn.downloadModel(modern.joined.sessionId, 0, specs, false, 30_000, buffers.take, buffers.space);
+    lent.forEach((t, i) => expect(same(t.values, expected[i])).toBe(true));
+    expect(lent[1].values.buffer).toBe(lent[0].values.buffer);
+    expect(lent[0].values.buffer.byteLength).toBe(4 * 301_000);
     const exact = await legacy.conn.downloadModel(legacy.joined.sessionId, 0, specs, false, 30_000);
     exact.forEach((t, i) => expect(same(t.values, weights[i])).toBe(true));
 
-    // The round's bytes down: one rounded copy and one float32 copy (plus framing).
+    // The round's bytes down: two rounded copies and one float32 copy (plus framing).
     for (const c of [modern, legacy]) await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), encodePayload(specs.map((s) => ({ ...s, values: new Float32Array(elementCount(s.shape)) }))), 30_000);
     await new Promise((r) => setImmediate(r));
     const float32Bytes = 4 * 301_000;
-    expect(f.machine.rounds[0].bytesDown).toBeGreaterThan((1 + share) * float32Bytes);
-    expect(f.machine.rounds[0].bytesDown).toBeLessThan((1 + share) * float32Bytes * 1.01);
+    expect(f.machine.rounds[0].bytesDown).toBeGreaterThan((1 + 2 * share) * float32Bytes);
+    expect(f.machine.rounds[0].bytesDown).toBeLessThan((1 + 2 * share) * float32Bytes * 1.01);
     for (const c of [modern, legacy]) c.conn.close();
     f.machine.stop();
   });

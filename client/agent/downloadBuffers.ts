@@ -1,3 +1,5 @@
+import { takeSpare } from "../../shared/spareBuffers.js";
+
 /**
  * Where a client assembles each model download, and decodes it when it travels rounded (float16, int8): in
  * memory of earlier versions once nothing current lives in it, so the same few buffers cycle instead of fresh
@@ -22,13 +24,13 @@ export class DownloadBuffers {
 
   /** For CoordinatorConnection.downloadModel: where to assemble `bytes` bytes. */
   readonly take = (bytes: number): Uint8Array => {
-    const b = this.fit(bytes);
+    const b = takeSpare(this.spares, bytes); // taken out: a failed download must not leave it to be handed out twice
     this.assembling = b;
     return new Uint8Array(b, 0, bytes);
   };
 
   /** For CoordinatorConnection.downloadModel: where to decode a rounded download's `elements` values. */
-  readonly space = (elements: number): Float32Array => new Float32Array(this.fit(4 * elements), 0, elements);
+  readonly space = (elements: number): Float32Array => new Float32Array(takeSpare(this.spares, 4 * elements), 0, elements);
 
   /**
    * `previous` was replaced by `current` and is no longer read: its memory becomes a spare, unless `current`
@@ -44,15 +46,5 @@ export class DownloadBuffers {
     this.assembling = null;
     for (const b of free) if (b instanceof ArrayBuffer) this.spares.push(b);
     this.spares = this.spares.slice(-2);
-  }
-
-  /** The smallest spare of at least `bytes` bytes, taken out (a failed download must not leave it to be handed out twice), else a new buffer. */
-  private fit(bytes: number): ArrayBuffer {
-    let best = -1;
-    this.spares.forEach((s, i) => {
-      if (s.byteLength >= bytes && (best < 0 || s.byteLength < this.spares[best]!.byteLength)) best = i;
-    });
-    if (best < 0) return new ArrayBuffer(bytes);
-    return this.spares.splice(best, 1)[0]!;
   }
 }

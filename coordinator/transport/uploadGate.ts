@@ -8,6 +8,7 @@
  * referenced, e.g. kept by a non-streaming strategy) and serve the next uploads, so a round allocates no
  * model-sized memory per client: no page faults, no garbage waiting for the collector.
  */
+import { takeSpare } from "../../shared/spareBuffers.js";
 import { Slots } from "./slots.js";
 
 export interface UploadSlot {
@@ -38,7 +39,7 @@ export class UploadGate {
     const lend = (what: "buffer" | "decode", bytes: number): ArrayBuffer => {
       const earlier = lent.get(what);
       if (earlier) this.giveBack(earlier);
-      const b = this.take(bytes);
+      const b = takeSpare(this.spare, bytes);
       lent.set(what, b);
       return b;
     };
@@ -57,15 +58,6 @@ export class UploadGate {
 
   get inUse(): number {
     return this.slots.inUse;
-  }
-
-  /** The smallest spare buffer that fits, else a new one. */
-  private take(bytes: number): ArrayBuffer {
-    let best = -1;
-    this.spare.forEach((b, i) => {
-      if (b.byteLength >= bytes && (best < 0 || b.byteLength < this.spare[best].byteLength)) best = i;
-    });
-    return best >= 0 ? this.spare.splice(best, 1)[0] : new ArrayBuffer(bytes);
   }
 
   /** Keeps at most what the slots can lend at once: the largest buffers (a smaller model's leftovers are dropped). */

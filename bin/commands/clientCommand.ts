@@ -3,7 +3,7 @@ import { runClientAgent } from "../../client/agent/clientAgent.js";
 import { DEFAULT_RETRY } from "../../client/agent/retry.js";
 import { datasetFileSite, imageFolderSite, type StreamMode } from "../../client/agent/siteData.js";
 import { SiteTrainer } from "../../client/training/siteTrainer.js";
-import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
+import { describeBackend, initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger } from "../../shared/logging.js";
 import { ARCHITECTURES, FUSION_PRESETS } from "../../shared/model/modelSpec.js";
@@ -47,7 +47,7 @@ export async function clientCommand(argv: string[]): Promise<void> {
   const siteOptions = { stream: o.stream as StreamMode, maxShardMb: o["max-shard-mb"], decodeThreads: o["decode-threads"], verify: o["verify-stream"] ?? false };
   const data = dataStat.isDirectory() ? imageFolderSite(o.data, o.seed, siteOptions) : datasetFileSite(o.data, o.seed, siteOptions);
   const backend = await initBackend(parseBackendChoice(o.backend));
-  log(`backend ${backend.name}: ${backend.detail}`);
+  log(describeBackend(backend));
   if (privacy) log(`local differential privacy: each update clipped to L2 norm ${privacy.clippingNorm}, noise multiplier ${privacy.noiseMultiplier}`);
   const tls = o["tls-ca"] || o["tls-cert"] ? { ca: readPem("tls-ca", o["tls-ca"]), cert: readPem("tls-cert", o["tls-cert"]), key: readPem("tls-key", o["tls-key"]) } : undefined;
   await runClientAgent({

@@ -1,7 +1,7 @@
 import { startCoordinator } from "../../coordinator/coordinator.js";
 import { isBuiltinDataset, loadBuiltinDataset } from "../../client/data/builtinDatasets.js";
 import { loadImageFolder } from "../../client/data/imageFolder.js";
-import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
+import { describeBackend, initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { sampleOf, type ImageDataset } from "../../shared/data/imageDataset.js";
 import { UserError } from "../../shared/errors.js";
 import { createLogger, type Logger } from "../../shared/logging.js";
@@ -41,7 +41,7 @@ export async function coordinatorCommand(argv: string[]): Promise<void> {
   const o = parsed.options;
   const log = createLogger("coordinator");
   const backend = await initBackend(parseBackendChoice(o.backend));
-  log(`backend ${backend.name}: ${backend.detail}`);
+  log(describeBackend(backend));
 
   const shape = o["input-shape"] ? parseShape("input-shape", o["input-shape"]) : undefined;
   const classes = o.classes?.split(",").map((c) => c.trim()).filter(Boolean);

@@ -1,7 +1,7 @@
 import os from "node:os";
 import { parsePartitionSpec } from "../../client/data/partition.js";
 import { resolveDataset } from "../../client/data/resolveDataset.js";
-import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
+import { describeBackend, initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { sampleOf } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { resolveModelSpec } from "../../shared/model/modelSpec.js";
@@ -47,7 +47,7 @@ export async function simulateCommand(argv: string[]): Promise<void> {
   const strategy = strategyFrom(o);
   const privacy = localPrivacyFrom(o, "simulate");
   const backend = await initBackend(parseBackendChoice(o.backend));
-  log(`backend ${backend.name}: ${backend.detail}${backend.skipped.length ? ` (skipped: ${backend.skipped.join("; ")})` : ""}`);
+  log(describeBackend(backend));
   const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
   const test = data.test && sampleOf(data.test, o["test-samples"], new Random(o.seed));
   const modelSpec = resolveModelSpec(o.model, [data.train.height, data.train.width, data.train.channels], [...data.train.classNames], fusionKnobs(o));

@@ -2,7 +2,7 @@ import path from "node:path";
 import { resolveDataset } from "../../client/data/resolveDataset.js";
 import { trainLocally } from "../../client/training/localTrainer.js";
 import { writeMetrics, type MetricsDocument } from "../../coordinator/metricsFile.js";
-import { initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
+import { describeBackend, initBackend, parseBackendChoice } from "../../shared/backends/selectBackend.js";
 import { sampleOf } from "../../shared/data/imageDataset.js";
 import { createLogger } from "../../shared/logging.js";
 import { buildModel } from "../../shared/model/architectures.js";
@@ -44,7 +44,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
   const log = createLogger("train");
   const started = Date.now();
   const backend = await initBackend(parseBackendChoice(o.backend));
-  log(`backend ${backend.name}: ${backend.detail}`);
+  log(describeBackend(backend));
   const data = await resolveDataset(o.dataset, { warn: (m) => log(`warning: ${m}`) });
   const rng = new Random(o.seed);
   const train = sampleOf(data.train, o.samples, rng);

@@ -24,6 +24,11 @@ export interface BackendSelection {
 type Candidate = Exclude<BackendChoice, "auto">;
 const AUTO_ORDER: Candidate[] = ["gpu", "node", "cuda", "native", "wasm", "cpu"];
 
+/** The log line for a selection: what was chosen, and (auto) why each better candidate was skipped. */
+export function describeBackend(s: BackendSelection): string {
+  return `backend ${s.name}: ${s.detail}${s.skipped.length ? ` (skipped: ${s.skipped.join("; ")})` : ""}`;
+}
+
 export function parseBackendChoice(s: string): BackendChoice {
   if ((BACKEND_CHOICES as readonly string[]).includes(s)) return s as BackendChoice;
   throw new UserError(`unknown backend '${s}': expected one of ${BACKEND_CHOICES.join(", ")}`);

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { trainLocally } from "../../../../client/training/localTrainer.js";
 import { loadNativeAddon, type NativeAddon } from "../../../../shared/backends/native/nativeAddon.js";
-import { initBackend } from "../../../../shared/backends/selectBackend.js";
+import { describeBackend, initBackend } from "../../../../shared/backends/selectBackend.js";
 import { buildModel } from "../../../../shared/model/architectures.js";
 import { resolveModelSpec } from "../../../../shared/model/modelSpec.js";
 
@@ -215,6 +215,8 @@ describe("backend cuda", () => {
     const auto = selectInChild("auto", env);
     expect(auto.name).toBe("native");
     expect(auto.skipped).toContain("cuda: no CUDA device");
+    // What the commands log, so a site's admin sees why its GPU went unused.
+    expect(describeBackend(auto)).toMatch(/^backend native: wasm \(SIMD\) .* \(skipped: (.*; )?cuda: no CUDA device(; .*)?\)$/);
   });
 
   it("rejects a bad threshold with one line naming the variable, also under auto", () => {

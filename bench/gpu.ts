@@ -49,6 +49,15 @@ function pattern(n: number, seed: number): Float32Array {
   });
 }
 
+const CLASS_NAMES = Array.from({ length: 10 }, (_, i) => String(i));
+
+/** `count` synthetic 28×28 grey images (pattern bytes from `seed`) labelled 0..9 in turn; `first(n)` views the first n. */
+function syntheticImages(count: number, seed: number) {
+  const images = Uint8Array.from(pattern(count * 784, seed), (v) => Math.floor((v + 0.5) * 256));
+  const labels = Uint8Array.from({ length: count }, (_, i) => i % 10);
+  return (n = count) => ({ images: images.subarray(0, n * 784), labels: labels.subarray(0, n), count: n, height: 28, width: 28, channels: 1, classNames: CLASS_NAMES });
+}
+
 export async function gemmWorker(args: { squares: number[]; cores: number; budgetMs: number }, io: ChildIO): Promise<GemmResult> {
   const { loadNativeAddon } = await import("../shared/backends/native/nativeAddon.js");
   const { routeGemmsToCuda } = await import("../shared/backends/native/cudaGemm.js");
@@ -140,13 +149,11 @@ export async function equivalenceWorker(args: { models: string[]; examples: numb
   const { activeNativeAddon } = await import("../shared/backends/native/activeAddon.js");
   await initBackend("cuda");
   const addon = activeNativeAddon()!;
-  const classNames = Array.from({ length: 10 }, (_, i) => String(i));
-  const count = args.examples;
-  const data = { images: Uint8Array.from(pattern(count * 784, 9), (v) => Math.floor((v + 0.5) * 256)), labels: Uint8Array.from({ length: count }, (_, i) => i % 10), count, height: 28, width: 28, channels: 1, classNames };
+  const data = syntheticImages(args.examples, 9)();
   const out: Equivalence[] = [];
   for (const name of args.models) {
     const train = async (minFlops: number) => {
-      const model = buildModel(resolveModelSpec(name, [28, 28, 1], classNames, name.startsWith("fusion") ? { dropout: 0 } : {}));
+      const model = buildModel(resolveModelSpec(name, [28, 28, 1], CLASS_NAMES, name.startsWith("fusion") ? { dropout: 0 } : {}));
       model.setWeights(model.getWeights().map((w, i) => tf.tensor(pattern(w.size, 100 + i).map((v) => v * 0.1), w.shape)));
       addon.cudaStats(true);
       addon.cudaRoute(minFlops);
@@ -205,14 +212,11 @@ export async function trainWorker(args: { models: string[]; cores: number; budge
     addon.setNumThreads(way === "nativeAll" ? args.cores : 1);
     addon.cudaRoute(way === "cuda" ? minFlops : 0);
   };
-  const classNames = Array.from({ length: 10 }, (_, i) => String(i));
-  const images = Uint8Array.from(pattern(args.maxExamples * 28 * 28, 5), (v) => Math.floor((v + 0.5) * 256));
-  const labels = Uint8Array.from({ length: args.maxExamples }, (_, i) => i % 10);
-  const data = (count: number) => ({ images: images.subarray(0, count * 784), labels: labels.subarray(0, count), count, height: 28, width: 28, channels: 1, classNames });
+  const data = syntheticImages(args.maxExamples, 5);
   const cfg = { epochs: 1, batchSize: BATCH, learningRate: 0.001, optimizer: "adam" as const, proximalMu: 0, seed: 7 };
   const points: TrainPoint[] = [];
   for (const name of args.models) {
-    const model = buildModel(resolveModelSpec(name, [28, 28, 1], classNames));
+    const model = buildModel(resolveModelSpec(name, [28, 28, 1], CLASS_NAMES));
     setWay("native1"); // the slowest way sizes the runs
     await trainLocally(model, data(BATCH), cfg);
     const perExample = (await timeOnce(() => trainLocally(model, data(2 * BATCH), cfg))) / (2 * BATCH);

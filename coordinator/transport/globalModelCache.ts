@@ -31,7 +31,7 @@ export class GlobalModelCache {
       const payload = encodePayload(this.specs.map((s, i) => ({ ...s, values: w[i] })), this.encoding);
       // Only the serialized messages are kept: a float32 payload's parts are views of the global weights,
       // which the next round overwrites.
-      const header = Buffer.from(ModelChunk.encode({ part: { $case: "header", value: { modelVersion: version, manifest: payload.manifest } } }).finish());
+      const header = ModelChunk.encode({ part: { $case: "header", value: { modelVersion: version, manifest: payload.manifest } } }).finish();
       // Framed (framedSends.ts): sent to every client without grpc-js copying them each time.
       this.cached = { version, header: framedMessage(header), chunks: [...chunkPayload(payload.parts)].map(framedDataChunk) };
     }

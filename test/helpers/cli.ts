@@ -24,7 +24,12 @@ export interface CliProcess {
 
 /** `nodeFlags`: options for node itself, before the script. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: readonly string[] = []): CliProcess {
-  const child = spawn(process.execPath, [...nodeFlags, CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  return startNode([...nodeFlags, CLI, ...args], env);
+}
+
+/** `node <args>` (a script of the test's own, say), its output watched as startCli's is. */
+export function startNode(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   const listeners = new Set<() => void>();

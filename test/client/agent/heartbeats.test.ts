@@ -4,12 +4,12 @@
  * thread silent for longer than the stall limit is taken as hung and its session times out. Real coordinator,
  * real gRPC, a real client process (the compiled worker) whose main thread is blocked outright (Atomics.wait).
  */
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { readFile, readdir, readlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { killAll, ROOT, startCli, tempDir, type CliProcess } from "../../helpers/cli.js";
+import { killAll, ROOT, startCli, startNode, tempDir, type CliProcess } from "../../helpers/cli.js";
 import { freePort } from "../../helpers/natsServer.js";
 
 const dist = (p: string) => JSON.stringify(path.join(ROOT, "dist", p));
@@ -103,21 +103,15 @@ describe("client heartbeats", () => {
   it("open the stand-in's own connection only while it stands in, and close it once the main thread is back", async () => {
     const c = await coordinator();
     const port = Number(c.address.split(":")[1]);
-    const child = spawn(process.execPath, [script, c.address, "60000", "4000", "conn-site", "", "4000"], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (d) => (out += d));
-    const exited = new Promise((resolve) => child.on("close", resolve));
-    const waitFor = async (text: string) => {
-      for (let i = 0; i < 300 && !out.includes(text); i++) await sleep(50);
-      expect(out).toContain(text);
-    };
-    await waitFor("threaded true"); // printed just before the main thread blocks for 4 s
+    const site = startNode([script, c.address, "60000", "4000", "conn-site", "", "4000"]);
+    procs.push(site);
+    await site.waitFor(/threaded true/); // printed just before the main thread blocks for 4 s
     await sleep(2_500);
-    expect(await connectionsTo(child.pid!, port)).toBe(2); // the agent's own, idle, and the stand-in's
-    await waitFor("session kept: wait");
+    expect(await connectionsTo(site.child.pid!, port)).toBe(2); // the agent's own, idle, and the stand-in's
+    await site.waitFor(/session kept: wait/);
     await sleep(2_000); // the main thread ticks again: the stand-in lets its channel go
-    expect(await connectionsTo(child.pid!, port)).toBe(1);
-    await exited;
+    expect(await connectionsTo(site.child.pid!, port)).toBe(1);
+    await site.exited;
   });
 
   it("stand in over the site's own mutual-TLS identity", async () => {

@@ -140,6 +140,7 @@ export async function scaleClients(args: { address: string; names: string[]; con
   const { encodePayload } = await import("../shared/codec/payload.js");
   const { Encoding, EvaluationReport, JoinRequest, UpdateHeader } = await import("../shared/generated/fedfusion/v1/federation.js");
   const { fillPattern } = await import("./harness/fixtures.js");
+  const { elementCount } = await import("../shared/model/weights.js");
   const deadline = Date.now() + args.deadlineMs;
   const limit = semaphore(args.concurrency);
   const result: ClientsResult = { clients: args.names.length, trained: 0, downloads: 0, errors: [] };
@@ -147,7 +148,7 @@ export async function scaleClients(args: { address: string; names: string[]; con
   const payloads = new Map<number, ReturnType<typeof encodePayload>>();
   const payloadFor = (encoding: number) => {
     let p = payloads.get(encoding);
-    if (!p) payloads.set(encoding, (p = encodePayload(layout.map((s, i) => ({ ...s, values: fillPattern(new Float32Array(s.shape.reduce((a, b) => a * b, 1)), 7 + i) })), encoding)));
+    if (!p) payloads.set(encoding, (p = encodePayload(layout.map((s, i) => ({ ...s, values: fillPattern(new Float32Array(elementCount(s.shape)), 7 + i) })), encoding)));
     return p;
   };
 
@@ -399,7 +400,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 rounds (1 when all clients are selected)" : "3 rounds"}, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
+    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 measured rounds (1 when all clients are selected)" : "3 measured rounds"} after a warm-up round, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
     "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over the rounds after the first, a warm-up whose cost is in each figure's detail (V8 still compiling the hot paths, the reused transfer buffers touched for the first time): the targets are about a federation's steady rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
   );
   return { figures, targets, tables, notes };

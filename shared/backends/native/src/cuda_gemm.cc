@@ -151,10 +151,10 @@ Cuda* Load(const std::string& dirs, std::string* why) {
   return nullptr;
 }
 
-std::string Fail(const char* what, const std::string& detail) {
+// Counts a failure and keeps its text for cudaStats().
+void Fail(const char* what, const std::string& detail) {
   state.failures += 1;
   state.lastError = std::string(what) + ": " + detail;
-  return state.lastError;
 }
 
 bool Reserve(int i, size_t floats) {
@@ -252,7 +252,6 @@ napi_value CudaOpen(napi_env env, napi_callback_info info) {
   std::lock_guard<std::mutex> hold(openLock);
   if (opened == nullptr && openFailure.empty()) {
     opened = Load(std::string(dirs, len), &openFailure);
-    if (opened == nullptr && openFailure.empty()) openFailure = "CUDA could not be loaded";
   }
   napi_value out, flag;
   napi_create_object(env, &out);

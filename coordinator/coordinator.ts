@@ -27,6 +27,7 @@ import type { RoundSettings } from "./rounds/types.js";
 import type { Strategy } from "./strategies/strategy.js";
 import { createFederationService } from "./transport/federationService.js";
 import { installFramedSends } from "./transport/framedSends.js";
+import { installPooledReceives } from "../shared/codec/pooledReceives.js";
 import { DEFAULT_RECEIVE_WINDOW, setReceiveWindow } from "./transport/receiveWindow.js";
 
 export interface TlsFiles {
@@ -172,6 +173,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
   }
   if (!installFramedSends()) log("note: this grpc-js offers no way to send the cached model without copying it per client");
+  if (!installPooledReceives()) log("note: this grpc-js offers no way to receive updates into reused memory");
   server.addService(
     ChunkedFederationService,
     createFederationService({

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
 import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { installPooledReceives, releaseReceived } from "../../shared/codec/pooledReceives.js";
 import { dataChunkBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
@@ -35,6 +36,7 @@ export class CoordinatorConnection {
   private frames?: Buffer;
 
   constructor(o: ConnectionOptions) {
+    installPooledReceives(); // downloads: chunks arrive in reused memory (where this grpc-js allows)
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new ChunkedFederationClient(o.address, creds, {
       "grpc.max_receive_message_length": 16 << 20,
@@ -95,6 +97,7 @@ export class CoordinatorConnection {
           } else if (part?.$case === "data") {
             if (!assembler) throw new Error("model data arrived before its header");
             assembler.push(part.value);
+            releaseReceived(part.value); // copied: the message's memory takes the next one
           }
         } catch (e) {
           fail(e);

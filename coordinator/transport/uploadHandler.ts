@@ -5,6 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { decodeRegions, PayloadAssembler } from "../../shared/codec/payload.js";
+import { releaseReceived } from "../../shared/codec/pooledReceives.js";
 import { chunkMessageBytes, GRPC_MESSAGE_PREFIX } from "../../shared/codec/wireSize.js";
 import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/generated/fedfusion/v1/federation.js";
 import { parameterCount, type WeightSpec } from "../../shared/model/weights.js";
@@ -85,6 +86,8 @@ export function handleUpload(
       bytes += chunkMessageBytes(part.value.byteLength);
     } catch (e) {
       rejectPayload(header.sessionId, e);
+    } finally {
+      releaseReceived(part.value); // copied into the assembly buffer: the message's memory takes the next one
     }
   });
 

@@ -1,6 +1,7 @@
 /**
  * Model size is not bounded by a gRPC message: a 64 MiB model (16× gRPC's default message limit) goes down
- * and its update comes back up over real gRPC on loopback, in ≤ 1 MiB chunks, bit for bit. And an update
+ * and its update comes back up over real gRPC on loopback, in ≤ 1 MiB chunks, bit for bit (each chunk
+ * received into memory that earlier chunks released, shared/codec/pooledReceives.ts). And an update
  * damaged on the way is refused by its CRC-32C before anything uses it; a download that cannot be served is
  * refused with its status at once.
  */
@@ -9,6 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
 import { encodePayload } from "../../../shared/codec/payload.js";
 import { ChunkedFederationClient } from "../../../shared/codec/chunkMessages.js";
+import { spareReceiveBytes } from "../../../shared/codec/pooledReceives.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
 
 const SIDE = 4096; // 4096² float32 = 64 MiB
@@ -41,6 +43,7 @@ describe("a model larger than any gRPC message", () => {
     const down = await conn.downloadModel(joined.sessionId, 0, specs, false, 120_000);
     expect(down.map((t) => t.name)).toEqual(["big/kernel", "big/bias"]);
     expect(Buffer.from(down[0].values.buffer, down[0].values.byteOffset, down[0].values.byteLength).equals(Buffer.from(big.buffer))).toBe(true);
+    expect(spareReceiveBytes()).toBeGreaterThan(0); // the 1 MiB chunks arrived in reused memory (shared/codec/pooledReceives.ts)
 
     // Values that differ from chunk to chunk (each 1 MiB chunk holds 262,144 of them), exact in float32.
     const delta = [new Float32Array(SIDE * SIDE).map((_, i) => ((i % 1000) - 500) / 1024), new Float32Array(SIDE).fill(-0.5)];

@@ -26,7 +26,7 @@ import { RoundStateMachine } from "./rounds/roundStateMachine.js";
 import type { RoundSettings } from "./rounds/types.js";
 import type { Strategy } from "./strategies/strategy.js";
 import { createFederationService } from "./transport/federationService.js";
-import { installFramedSends } from "./transport/framedSends.js";
+import { installFramedSends } from "../shared/codec/framedSends.js";
 import { installPooledReceives } from "../shared/codec/pooledReceives.js";
 import { DEFAULT_RECEIVE_WINDOW, setReceiveWindow } from "./transport/receiveWindow.js";
 
@@ -172,7 +172,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   if (!setReceiveWindow(server, o.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW)) {
     log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
   }
-  if (!installFramedSends()) log("note: this grpc-js offers no way to send the cached model without copying it per client");
+  if (!installFramedSends("server")) log("note: this grpc-js offers no way to send the cached model without copying it per client");
   if (!installPooledReceives()) log("note: this grpc-js offers no way to receive updates into reused memory");
   server.addService(
     ChunkedFederationService,

@@ -3,10 +3,10 @@
  * reassembled and verified (CRC-32C) and the update upload chunked with backpressure.
  */
 import * as grpc from "@grpc/grpc-js";
-import { ChunkedFederationClient, encodeDataChunkInto, preEncoded } from "../../shared/codec/chunkMessages.js";
+import { ChunkedFederationClient, preEncoded } from "../../shared/codec/chunkMessages.js";
+import { framedDataChunk, framedDataChunkBytes, installFramedSends } from "../../shared/codec/framedSends.js";
 import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { installPooledReceives, releaseReceived } from "../../shared/codec/pooledReceives.js";
-import { dataChunkBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
   type EvaluationReport,
@@ -36,7 +36,9 @@ export class CoordinatorConnection {
   private frames?: Buffer;
 
   constructor(o: ConnectionOptions) {
-    installPooledReceives(); // downloads: chunks arrive in reused memory (where this grpc-js allows)
+    // Where this grpc-js allows: downloads arrive in reused memory, uploads leave without a copy per chunk.
+    installPooledReceives();
+    installFramedSends("client");
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new ChunkedFederationClient(o.address, creds, {
       "grpc.max_receive_message_length": 16 << 20,
@@ -120,22 +122,25 @@ export class CoordinatorConnection {
   uploadUpdate(header: UpdateHeader, payload: EncodedPayload, timeoutMs: number): Promise<UploadAck> {
     return new Promise((resolve, reject) => {
       let settled = false;
+      const frames = this.uploadFrames(payload.parts);
       const call = this.client.uploadUpdate(new grpc.Metadata(), { deadline: deadline(timeoutMs) }, (e, ack) => {
         settled = true;
         if (e) reject(e);
-        else resolve(ack);
+        else {
+          if (ack.accepted) this.frames = frames; // the coordinator has every byte: nothing reads them any more
+          resolve(ack);
+        }
       });
       call.on("error", () => undefined); // reported through the callback
       call.write({ part: { $case: "header", value: { ...header, manifest: payload.manifest } } });
       const chunks = chunkPayload(payload.parts);
-      const frames = this.uploadFrames(payload.parts);
       let offset = 0;
       const pump = () => {
         for (let next = chunks.next(); !next.done; next = chunks.next()) {
           if (settled) return; // the coordinator answered early (rejected): stop sending
           const c = next.value;
-          const message = encodeDataChunkInto(c, frames, offset);
-          offset += message.byteLength;
+          const message = framedDataChunk(c, frames, offset);
+          offset += framedDataChunkBytes(c.byteLength);
           if (!call.write(preEncoded<UpdateChunk>(message))) {
             return void call.once("drain", pump);
           }
@@ -147,18 +152,21 @@ export class CoordinatorConnection {
   }
 
   /**
-   * Room for an upload's serialized data chunks, kept from round to round (grown when needed): about one
-   * more payload's worth of memory in the client. Each chunk message is a view of its own part of it, so
-   * none is overwritten while grpc-js may still hold it, and an upload has completed before the next
-   * starts. A fresh Buffer per 1 MiB chunk made V8 run full collections every few tens of MB sent, and a
-   * fresh buffer per upload pays for its pages on first touch: 100 MB uploads on loopback went from
-   * 337–387 MB/s to 354–470 (three and two runs; 237–245 with a buffer per upload).
+   * Room for an upload's data chunks, serialized and framed (shared/codec/framedSends.ts: grpc-js sends them
+   * from here without copying each into a fresh buffer), kept from upload to upload (grown when needed): about
+   * one more payload's worth of memory in the client. Each chunk message is its own part of it. The sockets
+   * read it after the writes return, so it is handed back only by an upload the coordinator accepted (it has
+   * every byte); after any other outcome the next upload takes fresh memory. A fresh Buffer per 1 MiB chunk
+   * made V8 run full collections every few tens of MB sent, and a fresh buffer per upload pays for its pages on
+   * first touch: 100 MB uploads on loopback went from 337–387 MB/s to 354–470 (three and two runs; 237–245
+   * with a buffer per upload).
    */
   private uploadFrames(parts: readonly Uint8Array[]): Buffer {
     let need = 0;
-    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += dataChunkBytes(length);
-    if (this.frames === undefined || this.frames.byteLength < need) this.frames = Buffer.allocUnsafe(need);
-    return this.frames;
+    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += framedDataChunkBytes(length);
+    const kept = this.frames;
+    this.frames = undefined;
+    return kept !== undefined && kept.byteLength >= need ? kept : Buffer.allocUnsafe(need);
   }
 
   reportEvaluation(report: EvaluationReport): Promise<void> {

@@ -1,12 +1,12 @@
 import { chunkPayload, encodePayload } from "../../shared/codec/payload.js";
 import { Encoding, ModelChunk } from "../../shared/generated/fedfusion/v1/federation.js";
-import { framedDataChunk, framedMessage } from "./framedSends.js";
+import { framedDataChunk, framedMessage } from "../../shared/codec/framedSends.js";
 import type { WeightSpec } from "../../shared/model/weights.js";
 
 export interface CachedModel {
   /** The stream's first message, `{ header: { modelVersion, manifest } }`, serialized once. */
   header: Buffer;
-  /** The payload's data chunks, serialized once for every download of this version, framed (framedSends.ts). */
+  /** The payload's data chunks, serialized once for every download of this version, framed (shared/codec/framedSends.ts). */
   chunks: Buffer[];
 }
 
@@ -32,8 +32,8 @@ export class GlobalModelCache {
       // Only the serialized messages are kept: a float32 payload's parts are views of the global weights,
       // which the next round overwrites.
       const header = ModelChunk.encode({ part: { $case: "header", value: { modelVersion: version, manifest: payload.manifest } } }).finish();
-      // Framed (framedSends.ts): sent to every client without grpc-js copying them each time.
-      this.cached = { version, header: framedMessage(header), chunks: [...chunkPayload(payload.parts)].map(framedDataChunk) };
+      // Framed (shared/codec/framedSends.ts): sent to every client without grpc-js copying them each time.
+      this.cached = { version, header: framedMessage(header), chunks: [...chunkPayload(payload.parts)].map((c) => framedDataChunk(c)) };
     }
     return this.cached;
   }

@@ -1,0 +1,109 @@
+/**
+ * Payload chunks sent without grpc-js copying them.
+ *
+ * grpc-js copies every message it sends into a fresh buffer behind the 5-byte gRPC prefix: the server in
+ * BaseServerInterceptingCall.serializeMessage, a client in its identity CompressionHandler.writeMessage. For
+ * the model's chunks (serialized once per version, sent to every client of the round) and an update's chunks
+ * (1 MiB each) that copy — and the 1 MiB allocation each time, which keeps V8's collector busy — is paid per
+ * MB sent. A framed message is built with its prefix already in place in front of it; `installFramedSends`
+ * makes grpc-js send such a message as the view it already is.
+ *
+ * The hooks reach one grpc-js internal per side (no public one exists). Where it is missing (another
+ * grpc-js), nothing changes — messages are copied as before — and the caller is told. A client that
+ * compresses its messages uses another handler, which is left alone; grpc-js servers do not compress.
+ */
+import { createRequire } from "node:module";
+import { encodeDataChunkInto } from "./chunkMessages.js";
+import { dataChunkBytes, GRPC_MESSAGE_PREFIX } from "./wireSize.js";
+
+/** Message views whose 5 bytes before them hold their gRPC prefix. */
+const framed = new WeakSet<Buffer>();
+
+/** A message of `bytes` bytes written by `write` into `out` at `offset`, behind its gRPC prefix (uncompressed, length); a view of the message. */
+function frameInto(out: Buffer, offset: number, bytes: number, write: (at: number) => void): Buffer {
+  out.writeUInt8(0, offset);
+  out.writeUInt32BE(bytes, offset + 1);
+  write(offset + GRPC_MESSAGE_PREFIX);
+  const view = out.subarray(offset + GRPC_MESSAGE_PREFIX, offset + GRPC_MESSAGE_PREFIX + bytes);
+  framed.add(view);
+  return view;
+}
+
+/** A copy of a serialized message, framed. */
+export function framedMessage(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(GRPC_MESSAGE_PREFIX + message.byteLength);
+  return frameInto(out, 0, message.byteLength, (at) => out.set(message, at));
+}
+
+/** Bytes a framed data chunk of `dataBytes` bytes takes in memory: its prefix and its message. */
+export function framedDataChunkBytes(dataBytes: number): number {
+  return GRPC_MESSAGE_PREFIX + dataChunkBytes(dataBytes);
+}
+
+/**
+ * A payload chunk serialized as a data-chunk message (encodeDataChunkInto), framed, in `out` at `offset`
+ * (room for framedDataChunkBytes) or in memory of its own.
+ */
+export function framedDataChunk(data: Uint8Array, out?: Buffer, offset = 0): Buffer {
+  const target = out ?? Buffer.allocUnsafe(framedDataChunkBytes(data.byteLength));
+  return frameInto(target, offset, dataChunkBytes(data.byteLength), (at) => encodeDataChunkInto(data, target, at));
+}
+
+/** The framed message's memory, prefix included; null for any other message. */
+function withPrefix(value: unknown): Buffer | null {
+  if (!Buffer.isBuffer(value) || !framed.has(value)) return null;
+  return Buffer.from(value.buffer, value.byteOffset - GRPC_MESSAGE_PREFIX, value.byteLength + GRPC_MESSAGE_PREFIX);
+}
+
+interface Hooked {
+  [method: string]: unknown;
+}
+
+/** Wraps `proto[method]` to send framed messages as they are. */
+function hook(proto: Hooked | undefined, method: string, wrap: (copying: (...a: unknown[]) => unknown) => (...a: unknown[]) => unknown): boolean {
+  const copying = proto?.[method];
+  if (proto === undefined || typeof copying !== "function") return false;
+  proto[method] = wrap(copying as (...a: unknown[]) => unknown);
+  return true;
+}
+
+function load<T>(path: string): T | undefined {
+  try {
+    return createRequire(import.meta.url)(path) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+function installServer(): boolean {
+  const internals = load<{ BaseServerInterceptingCall?: { prototype: Hooked } }>("@grpc/grpc-js/build/src/server-interceptors.js");
+  return hook(internals?.BaseServerInterceptingCall?.prototype, "serializeMessage", (copying) =>
+    function (this: unknown, value: unknown) {
+      return withPrefix(value) ?? copying.call(this, value);
+    },
+  );
+}
+
+function installClient(): boolean {
+  const internals = load<{ CompressionFilter?: new (options: object, shared: object) => { sendCompression?: object } }>("@grpc/grpc-js/build/src/compression-filter.js");
+  let identity: Hooked | undefined;
+  try {
+    // A new filter's send handler is the identity one (no compression negotiated yet); its class is not exported.
+    const handler = internals?.CompressionFilter && new internals.CompressionFilter({}, {}).sendCompression;
+    identity = handler ? (Object.getPrototypeOf(handler) as Hooked) : undefined;
+  } catch {
+    return false;
+  }
+  return hook(identity, "writeMessage", (copying) =>
+    async function (this: unknown, message: unknown, compress: unknown) {
+      return withPrefix(message) ?? copying.call(this, message, compress);
+    },
+  );
+}
+
+const installed: Partial<Record<"server" | "client", boolean>> = {};
+
+/** Once per process and side; false when this grpc-js lacks the internal it patches. */
+export function installFramedSends(side: "server" | "client"): boolean {
+  return (installed[side] ??= side === "server" ? installServer() : installClient());
+}

@@ -117,8 +117,8 @@ export interface LoopbackUpload {
 }
 
 /** gRPC upload vs raw TCP on loopback, interleaved. */
-export async function loopbackUpload(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number, receiveWindowBytes?: number): Promise<LoopbackUpload> {
-  const coordinator = await startCoordinatorChild(mb, receiveWindowBytes, log, timeoutMs);
+export async function loopbackUpload(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<LoopbackUpload> {
+  const coordinator = await startCoordinatorChild(mb, undefined, log, timeoutMs);
   try {
     const site = await uploadingSite(`127.0.0.1:${coordinator.info.port}`, coordinator.info);
     try {
@@ -204,7 +204,7 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
         unit: "%",
         op: ">=",
         threshold: 0.5,
-        limitedBy: `${UPLOAD_LIMITS}${await widerWindow(mb, quick, log)}`,
+        limitedBy: UPLOAD_LIMITS,
       });
     } catch (e) {
       targets.push({ id: `upload.${mb}`, description: describe(mb), measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });
@@ -235,17 +235,5 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
   return { figures, targets, notes };
 }
 
-/** The same upload to a coordinator with a 4 MiB receive window, in this run: how much of the gap is the window. */
-async function widerWindow(mb: number, quick: boolean, log: (l: string) => void): Promise<string> {
-  const window = 4 * MiB;
-  const { DEFAULT_RECEIVE_WINDOW: DEFAULT_WINDOW } = await import("../coordinator/transport/receiveWindow.js");
-  try {
-    const u = await loopbackUpload(mb, quick ? 3 : 5, log, quick ? 150_000 : 900_000, window);
-    return `. With a ${window / MiB} MiB receive window instead of ${DEFAULT_WINDOW / MiB} (the window bounds how far the two processes overlap), the same upload ran at ${formatNumber((100 * u.tcp.median) / u.grpc.median)}% of raw TCP in this run; the default stays ${DEFAULT_WINDOW / MiB} MiB because each upload waiting at the coordinator's gate holds up to one window of data`;
-  } catch (e) {
-    return `. (A ${window / MiB} MiB receive window run failed: ${(e as Error).message.split("\n")[0]})`;
-  }
-}
-
 const UPLOAD_LIMITS =
-  "the coordinator, at ~2 ms of CPU per MB received against raw TCP's ~0.5. A perf profile of it during 100 MB uploads: the kernel's socket receive ~31%; the serial tail after the last byte ~24% (the update's norm check, the float64 fold and — because every upload in this benchmark completes a round — the round's mean); the CRC-32C ~6%; Node's HTTP/2 and grpc-js ~22%; libc copies ~11%. Its single JS thread takes the upload in 16 KiB DATA frames (Node's http2 never sends larger ones), copies each message's frames into reused memory (shared/codec/pooledReceives.ts), then into the upload's assembly buffer with the CRC-32C. The sending client no longer limits it: its chunks leave without a copy (shared/codec/framedSends.ts), which halved its CPU per 100 MB upload (207–247 → 108 ms in an A/B)";
+  "the coordinator, at ~2 ms of CPU per MB received against raw TCP's ~0.5. A perf profile of it during 100 MB uploads: the kernel's socket receive ~31%; the serial tail after the last byte ~24% (the update's norm check, the float64 fold and — because every upload in this benchmark completes a round — the round's mean); the CRC-32C ~6%; Node's HTTP/2 and grpc-js ~22%; libc copies ~11%. Its single JS thread takes the upload in 16 KiB DATA frames (Node's http2 never sends larger ones), copies each message's frames into reused memory (shared/codec/pooledReceives.ts), then into the upload's assembly buffer with the CRC-32C. The sending client no longer limits it: its chunks leave without a copy (shared/codec/framedSends.ts), which halved its CPU per 100 MB upload (207–247 → 108 ms in an A/B). Nor does the window on loopback: 1, 4 and 16 MiB gave the same upload times within the run-to-run noise (two runs each)";

@@ -54,7 +54,7 @@ export interface CoordinatorOptions {
   tls?: TlsFiles;
   /** Publish round metrics on NATS (nats://host:port). */
   eventsUrl?: string;
-  /** HTTP/2 receive window per upload and per connection, bytes (default 1 MiB; see receiveWindow.ts). */
+  /** HTTP/2 receive window per upload and per connection, bytes (default 4 MiB; see receiveWindow.ts). */
   receiveWindowBytes?: number;
   /** Recorded in metrics.json as the run's configuration. */
   config: Record<string, unknown>;
@@ -169,9 +169,8 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
     "grpc.http2.min_ping_interval_without_data_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  if (!setReceiveWindow(server, o.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW)) {
-    log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
-  }
+  const uploadWindows = setReceiveWindow(server, o.receiveWindowBytes ?? DEFAULT_RECEIVE_WINDOW);
+  if (!uploadWindows) log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
   if (!installFramedSends("server")) log("note: this grpc-js offers no way to send the cached model without copying it per client");
   if (!installPooledReceives()) log("note: this grpc-js offers no way to receive updates into reused memory");
   server.addService(
@@ -188,6 +187,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
       // Three heartbeats may go missing (a busy link, a long synchronous step) before a session times out.
       heartbeatMs: Math.floor((o.settings.sessionTimeoutMs ?? 0) / 4),
       downloadEncoding: o.settings.training.downloadEncoding,
+      uploadWindows: uploadWindows ?? undefined,
     }),
   );
   const credentials = o.tls

@@ -29,8 +29,8 @@ const spec = {
     "tls-key": { kind: "string", meta: "PEM", help: "server private key" },
     "tls-client-ca": { kind: "string", meta: "PEM", help: "require client certificates signed by this CA" },
     "receive-window": {
-      kind: "int", min: 64, max: 2_097_151, default: 1024, meta: "KiB",
-      help: "HTTP/2 receive window: the most of an upload in flight per round trip, and what an upload waiting its turn may hold in memory",
+      kind: "int", min: 64, max: 2_097_151, default: 4096, meta: "KiB",
+      help: "HTTP/2 receive window: the most of an admitted upload in flight per round trip (an upload waiting its turn may send 64 KiB)",
     },
   },
 } as const;

@@ -18,6 +18,7 @@ import type { DownloadEncodingName, EncodingName, Task } from "../rounds/types.j
 import { handleDownload } from "./downloadHandler.js";
 import { GlobalModelCache } from "./globalModelCache.js";
 import { Slots } from "./slots.js";
+import type { UploadWindows } from "./receiveWindow.js";
 import { UploadGate } from "./uploadGate.js";
 import { handleUpload } from "./uploadHandler.js";
 
@@ -37,6 +38,8 @@ export interface FederationServiceOptions {
   heartbeatMs?: number;
   /** Uploads assembled at once (each holds one model-sized buffer); the rest wait, paused. */
   maxConcurrentUploads?: number;
+  /** Widens an admitted upload's HTTP/2 window (setReceiveWindow); without it windows stay as they are. */
+  uploadWindows?: UploadWindows;
   /** Downloads sending at once (each holds at most two 1 MiB chunk copies); the rest wait their turn. */
   maxConcurrentDownloads?: number;
   /** How the global model travels to clients that decode it (the others get float32); default float32. */
@@ -143,7 +146,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
     },
 
     uploadUpdate(call, callback) {
-      handleUpload(call, callback, { machine, specs: federatedSpecs, maxBytes: updateBytes, gate, fail, sessionError });
+      handleUpload(call, callback, { machine, specs: federatedSpecs, maxBytes: updateBytes, gate, windows: o.uploadWindows, fail, sessionError });
     },
 
     reportEvaluation(call, callback) {

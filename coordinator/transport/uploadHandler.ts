@@ -11,6 +11,7 @@ import { UpdateChunk, type UpdateHeader, type UploadAck } from "../../shared/gen
 import { parameterCount, type WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
 import type { UploadGate, UploadSlot } from "./uploadGate.js";
+import type { UploadWindows } from "./receiveWindow.js";
 
 export interface UploadDeps {
   machine: RoundStateMachine;
@@ -18,6 +19,8 @@ export interface UploadDeps {
   specs: WeightSpec[];
   maxBytes: number;
   gate: UploadGate;
+  /** Opens an admitted upload's HTTP/2 window (a waiting one may send only 64 KiB); absent: windows stay as set. */
+  windows?: UploadWindows;
   fail: (code: grpc.status, details: string) => grpc.ServiceError;
   /** Why a session may not call (unknown, or closed), or null when it may. */
   sessionError: (sessionId: string) => grpc.ServiceError | null;
@@ -29,9 +32,11 @@ export function handleUpload(
   d: UploadDeps,
 ): void {
   const { machine } = d;
+  readNothingAhead(call);
   let header: UpdateHeader | null = null;
   let assembler: PayloadAssembler | null = null;
   let slot: UploadSlot | null = null;
+  let narrow: (() => void) | undefined;
   let answered = false;
   let bytes = 0;
   /** False once the decoded update went to a strategy that keeps it: the buffer is not reused then. */
@@ -40,6 +45,7 @@ export function handleUpload(
   const finish = (error: grpc.ServiceError | null, ack?: UploadAck) => {
     if (answered) return;
     answered = true;
+    narrow?.();
     slot?.release(bufferFree);
     assembler = null;
     callback(error, ack);
@@ -61,6 +67,7 @@ export function handleUpload(
     call.pause();
     slot = await d.gate.acquire();
     if (answered) return slot.release(true);
+    narrow = d.windows?.widen(call);
     try {
       // A lossy update decodes into the slot's reused space, sized for the whole model.
       const acquired = slot;
@@ -116,4 +123,15 @@ export function handleUpload(
   // A client that goes away mid-upload frees its slot and buffer.
   call.on("error", () => finish(null, { accepted: false, reason: "stream failed" }));
   call.on("cancelled", () => finish(null, { accepted: false, reason: "cancelled" }));
+}
+
+/**
+ * grpc-js's request stream is an object-mode Readable, which reads up to 16 messages ahead (its default
+ * high-water mark) even while paused: an upload waiting at the gate would take in 16 MiB of its chunks, and
+ * HTTP/2 flow control would let its client send them. With no read-ahead, a paused upload reads nothing more
+ * and its client stops at the stream's window (64 KiB while it waits, receiveWindow.ts).
+ */
+function readNothingAhead(call: object): void {
+  const state = (call as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state && typeof state.highWaterMark === "number") state.highWaterMark = 0;
 }

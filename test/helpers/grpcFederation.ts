@@ -8,6 +8,7 @@ import { RoundStateMachine } from "../../coordinator/rounds/roundStateMachine.js
 import type { DownloadEncodingName } from "../../coordinator/rounds/types.js";
 import { createStrategy } from "../../coordinator/strategies/createStrategy.js";
 import { createFederationService } from "../../coordinator/transport/federationService.js";
+import { setReceiveWindow } from "../../coordinator/transport/receiveWindow.js";
 import { ChunkedFederationService } from "../../shared/codec/chunkMessages.js";
 import { modelSpecToWire } from "../../shared/codec/modelSpecWire.js";
 import { Encoding } from "../../shared/generated/fedfusion/v1/federation.js";
@@ -19,6 +20,10 @@ export interface GrpcFederationOptions {
   downloadEncoding?: DownloadEncodingName;
   /** Clients that must join before the round starts (default 1). */
   minClients?: number;
+  /** Uploads assembled at once (default 2). */
+  maxConcurrentUploads?: number;
+  /** The coordinator's receive window (setReceiveWindow); grpc-js's 64 KiB when absent. */
+  receiveWindowBytes?: number;
 }
 
 export async function grpcFederation(specs: { name: string; shape: number[] }[], initial: Float32Array[], o: GrpcFederationOptions = {}) {
@@ -33,14 +38,16 @@ export async function grpcFederation(specs: { name: string; shape: number[] }[],
   });
   const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });
+  const uploadWindows = o.receiveWindowBytes === undefined ? undefined : (setReceiveWindow(server, o.receiveWindowBytes) ?? undefined);
   server.addService(ChunkedFederationService, createFederationService({
     machine, spec, weightSpecs: specs, federated: specs.map((_, i) => i), fullWeights: () => [...machine.globalWeights], parameterCount: parameterCount(specs),
     federationId: "test", maxPollMs: 1_000, maxConcurrentDownloads: o.maxConcurrentDownloads, downloadEncoding: o.downloadEncoding,
+    maxConcurrentUploads: o.maxConcurrentUploads, uploadWindows,
   }));
   const port = await new Promise<number>((r, j) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? j(e) : r(p))));
-  /** A client of its own, speaking these encodings (besides float32). */
-  const join = async (siteName: string, supportedEncodings: Encoding[] = [Encoding.ENCODING_FLOAT32]) => {
-    const conn = new CoordinatorConnection({ address: `127.0.0.1:${port}` });
+  /** A client of its own, speaking these encodings (besides float32), connecting to `via` (a proxy's port) or the server. */
+  const join = async (siteName: string, supportedEncodings: Encoding[] = [Encoding.ENCODING_FLOAT32], via = port) => {
+    const conn = new CoordinatorConnection({ address: `127.0.0.1:${via}` });
     const joined = await conn.join({
       siteName, numExamples: 10, backend: "test", model: modelSpecToWire(spec, 0), clientVersion: "test", supportedEncodings, extensions: {}, instanceId: siteName,
     });

@@ -1,7 +1,8 @@
 /**
  * Bounds how many uploads are assembled at once. Each one holds a model-sized buffer until it is decoded
  * and folded into the aggregate, so without a bound a round of K clients uploading together would need
- * K model copies. Waiting uploads are paused, which lets HTTP/2 flow control hold the client back.
+ * K model copies. Waiting uploads are paused and read nothing ahead, so HTTP/2 flow control holds their
+ * clients back after 64 KiB (receiveWindow.ts widens a client's window only once its upload has a slot).
  *
  * A slot also lends its upload memory: the assembly buffer, and for a lossy encoding (float16, int8, top-k)
  * the space its tensors are decoded into. Both come back with the slot (unless the upload's data is still

@@ -395,10 +395,14 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     if (!open || this.phase !== "training") return;
     clearTimeout(open.timer);
     this.phase = "aggregating";
-    void this.finishRound(open, why).catch((e) => {
-      this.log(`round ${open.number} failed: ${(e as Error).message}`);
-      this.stop(`round ${open.number} failed`);
-    });
+    // In a later turn of the event loop: the answer to the upload that completed the round goes out first,
+    // so that client does not wait for the aggregation (the model's mean, its checkpoint, its evaluation).
+    setImmediate(() =>
+      void this.finishRound(open, why).catch((e) => {
+        this.log(`round ${open.number} failed: ${(e as Error).message}`);
+        this.stop(`round ${open.number} failed`);
+      }),
+    );
   }
 
   private async finishRound(open: OpenRound, why: string): Promise<void> {

@@ -184,7 +184,7 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
   const describe = (mb: number) => `update upload throughput over gRPC on loopback, ${mb} MB, vs raw TCP`;
   for (const mb of sizes) {
     try {
-      const u = await loopbackUpload(mb, quick ? (mb >= 100 ? 4 : 7) : mb >= 400 ? 3 : 7, log, quick ? 150_000 : 900_000);
+      const u = await loopbackUpload(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, quick ? 150_000 : 900_000);
       const g = u.bytes / u.grpc.median / 1e3;
       const r = u.bytes / u.tcp.median / 1e3;
       log(`upload ${mb} MB: gRPC ${formatNumber(g)} MB/s, raw TCP ${formatNumber(r)} MB/s`);

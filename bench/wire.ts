@@ -301,7 +301,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   const sizes = q ? [10, 100] : [10, 100, 400];
   for (const mb of sizes) {
     try {
-      const t = await transfer(mb, q ? (mb >= 100 ? 4 : 7) : mb >= 400 ? 3 : 7, log, q ? 150_000 : 900_000);
+      const t = await transfer(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, q ? 150_000 : 900_000);
       const g = t.bytes / t.grpc.median / 1e3;
       const r = t.bytes / t.tcp.median / 1e3;
       figures.push({

@@ -4,9 +4,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, preEncoded } from "../../shared/codec/chunkMessages.js";
-import { framedDataChunk, framedDataChunkBytes, installFramedSends } from "../../shared/codec/framedSends.js";
+import { framedDataChunk, installFramedSends } from "../../shared/codec/framedSends.js";
 import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { installPooledReceives, releaseReceived } from "../../shared/codec/pooledReceives.js";
+import { chunkMessageBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
   type EvaluationReport,
@@ -140,7 +141,7 @@ export class CoordinatorConnection {
           if (settled) return; // the coordinator answered early (rejected): stop sending
           const c = next.value;
           const message = framedDataChunk(c, frames, offset);
-          offset += framedDataChunkBytes(c.byteLength);
+          offset += chunkMessageBytes(c.byteLength);
           if (!call.write(preEncoded<UpdateChunk>(message))) {
             return void call.once("drain", pump);
           }
@@ -163,7 +164,7 @@ export class CoordinatorConnection {
    */
   private uploadFrames(parts: readonly Uint8Array[]): Buffer {
     let need = 0;
-    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += framedDataChunkBytes(length);
+    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += chunkMessageBytes(length);
     const kept = this.frames;
     this.frames = undefined;
     return kept !== undefined && kept.byteLength >= need ? kept : Buffer.allocUnsafe(need);

@@ -14,7 +14,7 @@
  */
 import { createRequire } from "node:module";
 import { encodeDataChunkInto } from "./chunkMessages.js";
-import { dataChunkBytes, GRPC_MESSAGE_PREFIX } from "./wireSize.js";
+import { chunkMessageBytes, dataChunkBytes, GRPC_MESSAGE_PREFIX } from "./wireSize.js";
 
 /** Message views whose 5 bytes before them hold their gRPC prefix. */
 const framed = new WeakSet<Buffer>();
@@ -35,17 +35,12 @@ export function framedMessage(message: Uint8Array): Buffer {
   return frameInto(out, 0, message.byteLength, (at) => out.set(message, at));
 }
 
-/** Bytes a framed data chunk of `dataBytes` bytes takes in memory: its prefix and its message. */
-export function framedDataChunkBytes(dataBytes: number): number {
-  return GRPC_MESSAGE_PREFIX + dataChunkBytes(dataBytes);
-}
-
 /**
  * A payload chunk serialized as a data-chunk message (encodeDataChunkInto), framed, in `out` at `offset`
- * (room for framedDataChunkBytes) or in memory of its own.
+ * (room for chunkMessageBytes: the message as the wire carries it, prefix included) or in memory of its own.
  */
 export function framedDataChunk(data: Uint8Array, out?: Buffer, offset = 0): Buffer {
-  const target = out ?? Buffer.allocUnsafe(framedDataChunkBytes(data.byteLength));
+  const target = out ?? Buffer.allocUnsafe(chunkMessageBytes(data.byteLength));
   return frameInto(target, offset, dataChunkBytes(data.byteLength), (at) => encodeDataChunkInto(data, target, at));
 }
 

@@ -7,7 +7,8 @@
  */
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { framedDataChunk, framedDataChunkBytes, framedMessage, installFramedSends } from "../../../shared/codec/framedSends.js";
+import { framedDataChunk, framedMessage, installFramedSends } from "../../../shared/codec/framedSends.js";
+import { chunkMessageBytes } from "../../../shared/codec/wireSize.js";
 import { dataChunkView } from "../../../shared/codec/chunkMessages.js";
 
 interface Call {
@@ -77,9 +78,9 @@ describe("framed sends, client side", () => {
   it("sends chunks framed in the caller's memory as views of it, and copies other messages", async () => {
     installFramedSends("client");
     const data = [Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff), Uint8Array.from({ length: 17 }, (_, i) => 255 - i)];
-    const memory = Buffer.alloc(framedDataChunkBytes(3000) + framedDataChunkBytes(17));
+    const memory = Buffer.alloc(chunkMessageBytes(3000) + chunkMessageBytes(17));
     const first = framedDataChunk(data[0]!, memory, 0);
-    const second = framedDataChunk(data[1]!, memory, framedDataChunkBytes(3000));
+    const second = framedDataChunk(data[1]!, memory, chunkMessageBytes(3000));
     for (const [message, d] of [[first, data[0]!], [second, data[1]!]] as const) {
       const sent = await write(message);
       expect(sent.buffer).toBe(memory.buffer); // no copy

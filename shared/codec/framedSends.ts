@@ -12,8 +12,8 @@
  * grpc-js), nothing changes — messages are copied as before — and the caller is told. A client that
  * compresses its messages uses another handler, which is left alone; grpc-js servers do not compress.
  */
-import { createRequire } from "node:module";
 import { encodeDataChunkInto } from "./chunkMessages.js";
+import { grpcInternal } from "./grpcInternals.js";
 import { chunkMessageBytes, dataChunkBytes, GRPC_MESSAGE_PREFIX } from "./wireSize.js";
 
 /** Message views whose 5 bytes before them hold their gRPC prefix. */
@@ -62,16 +62,8 @@ function hook(proto: Hooked | undefined, method: string, wrap: (copying: (...a: 
   return true;
 }
 
-function load<T>(path: string): T | undefined {
-  try {
-    return createRequire(import.meta.url)(path) as T;
-  } catch {
-    return undefined;
-  }
-}
-
 function installServer(): boolean {
-  const internals = load<{ BaseServerInterceptingCall?: { prototype: Hooked } }>("@grpc/grpc-js/build/src/server-interceptors.js");
+  const internals = grpcInternal<{ BaseServerInterceptingCall?: { prototype: Hooked } }>("server-interceptors.js");
   return hook(internals?.BaseServerInterceptingCall?.prototype, "serializeMessage", (copying) =>
     function (this: unknown, value: unknown) {
       return withPrefix(value) ?? copying.call(this, value);
@@ -80,7 +72,7 @@ function installServer(): boolean {
 }
 
 function installClient(): boolean {
-  const internals = load<{ CompressionFilter?: new (options: object, shared: object) => { sendCompression?: object } }>("@grpc/grpc-js/build/src/compression-filter.js");
+  const internals = grpcInternal<{ CompressionFilter?: new (options: object, shared: object) => { sendCompression?: object } }>("compression-filter.js");
   let identity: Hooked | undefined;
   try {
     // A new filter's send handler is the identity one (no compression negotiated yet); its class is not exported.

@@ -12,8 +12,8 @@
  * byte, a 4-byte big-endian length, the message; no public hook exists). Where it is missing (another
  * grpc-js), nothing changes and the caller is told.
  */
-import { createRequire } from "node:module";
 import { takeSpare } from "../spareBuffers.js";
+import { grpcInternal } from "./grpcInternals.js";
 import { GRPC_MESSAGE_PREFIX } from "./wireSize.js";
 
 /** Messages at least this big (prefix included) are pooled: payload chunks, not headers or control messages. */
@@ -22,14 +22,12 @@ export const POOLED_MESSAGE_BYTES = 64 << 10;
 export const MAX_SPARE_BYTES = 16 << 20;
 
 const spares: ArrayBuffer[] = [];
-let spareBytes = 0;
 /** Pooled memory handed out in a message and not yet given back. */
 const lent = new WeakSet<ArrayBuffer>();
 
 function messageMemory(bytes: number): Buffer {
   if (bytes < POOLED_MESSAGE_BYTES) return Buffer.allocUnsafe(bytes);
   const memory = takeSpare(spares, bytes);
-  spareBytes = spares.reduce((total, s) => total + s.byteLength, 0);
   lent.add(memory);
   return Buffer.from(memory, 0, bytes);
 }
@@ -42,14 +40,12 @@ export function releaseReceived(view: Uint8Array): void {
   const memory = view.buffer;
   if (!(memory instanceof ArrayBuffer) || !lent.has(memory)) return;
   lent.delete(memory);
-  if (spareBytes + memory.byteLength > MAX_SPARE_BYTES) return;
-  spares.push(memory);
-  spareBytes += memory.byteLength;
+  if (spareReceiveBytes() + memory.byteLength <= MAX_SPARE_BYTES) spares.push(memory);
 }
 
-/** Pooled memory idle now (for tests). */
+/** Pooled memory idle now. */
 export function spareReceiveBytes(): number {
-  return spareBytes;
+  return spares.reduce((total, s) => total + s.byteLength, 0);
 }
 
 /** The decoder's state, kept on grpc-js's StreamDecoder instance (its own fields are left unused). */
@@ -100,17 +96,10 @@ let installed: boolean | undefined;
 
 /** Once per process; false when this grpc-js lacks the internal it replaces. */
 export function installPooledReceives(): boolean {
-  if (installed !== undefined) return installed;
-  installed = false;
-  let proto: { write?: unknown } | undefined;
-  try {
-    const internals = createRequire(import.meta.url)("@grpc/grpc-js/build/src/stream-decoder.js") as { StreamDecoder?: { prototype: { write?: unknown } } };
-    proto = internals.StreamDecoder?.prototype;
-  } catch {
-    return installed;
+  if (installed === undefined) {
+    const proto = grpcInternal<{ StreamDecoder?: { prototype: { write?: unknown } } }>("stream-decoder.js")?.StreamDecoder?.prototype;
+    installed = typeof proto?.write === "function";
+    if (installed) proto!.write = write;
   }
-  if (proto === undefined || typeof proto.write !== "function") return installed;
-  proto.write = write;
-  installed = true;
   return installed;
 }

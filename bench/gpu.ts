@@ -14,6 +14,7 @@
  *   process's CPU time) and the share of the step's product FLOPs that went to the GPU. Synthetic 28×28 images: the speed of
  *   a step does not depend on the pixel values.
  */
+import { Random } from "../shared/random.js";
 import { formatNumber } from "./harness/markdown.js";
 import { runChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
@@ -41,12 +42,10 @@ type GemmResult =
   | { ok: true; detail: string; cores: number; worstError: number; errorDetail: string; points: GemmPoint[] }
   | { ok: false; reason: string };
 
+/** `n` seeded values in [-0.5, 0.5). */
 function pattern(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  });
+  const rng = new Random(seed);
+  return Float32Array.from({ length: n }, () => rng.next() - 0.5);
 }
 
 const CLASS_NAMES = Array.from({ length: 10 }, (_, i) => String(i));

@@ -322,7 +322,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
         threshold: 0.5,
         limitedBy:
           `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, ` +
-          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames, which the client copies into 1 MiB messages in reused memory, shared/codec/pooledReceives.ts; the coordinator sends the cached chunks without copying them, coordinator/transport/framedSends.ts), and the client copies every chunk once more into its (reused) assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here)`,
+          `raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs grpc-js's HTTP/2 handling (16 KiB DATA frames, which the client copies into 1 MiB messages in reused memory, shared/codec/pooledReceives.ts; the coordinator sends the cached chunks without copying them, shared/codec/framedSends.ts), and the client copies every chunk once more into its (reused) assembly buffer with its CRC-32C (${formatNumber(t.assembleMBps)} MB/s here)`,
       });
     } catch (e) {
       targets.push({ id: `transfer.${mb}`, description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`, measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });

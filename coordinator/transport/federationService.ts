@@ -12,7 +12,7 @@ import {
 } from "../../shared/generated/fedfusion/v1/federation.js";
 import { joinMismatch } from "../../shared/model/fingerprint.js";
 import type { ModelSpec } from "../../shared/model/modelSpec.js";
-import type { WeightSpec } from "../../shared/model/weights.js";
+import { parameterCount, type WeightSpec } from "../../shared/model/weights.js";
 import type { RoundStateMachine } from "../rounds/roundStateMachine.js";
 import type { DownloadEncodingName, EncodingName, Task } from "../rounds/types.js";
 import { handleDownload } from "./downloadHandler.js";
@@ -76,7 +76,7 @@ export function createFederationService(o: FederationServiceOptions): Federation
   const wanted = o.downloadEncoding ?? "float32";
   const downloadEncodingFor = (sessionId: string): DownloadEncodingName => (machine.client(sessionId)?.encodings.includes(wanted) ? wanted : "float32");
   // The largest honest update: top-k keeping everything sends an index beside each float32 value.
-  const updateBytes = 2 * federatedSpecs.reduce((n, s) => n + 4 * s.shape.reduce((a, b) => a * b, 1), 0) + 4 * federatedSpecs.length;
+  const updateBytes = 2 * 4 * parameterCount(federatedSpecs) + 4 * federatedSpecs.length;
   const gate = new UploadGate(o.maxConcurrentUploads ?? 2);
   const downloads = new Slots(o.maxConcurrentDownloads ?? 64);
   // NOT_FOUND tells a client to join again (this coordinator restarted); PERMISSION_DENIED, that a newer

@@ -37,6 +37,7 @@ struct Unroll<N, N> {
 // an index load per broadcast made the loop load-bound); RuntimeTaps from a table for any other.
 template <class I, I FKH, I FKW, I FC>
 struct FixedTaps {
+  static constexpr bool kFixed = true;
   static constexpr I KC = FKH * FKW * FC, KH = FKH, KW = FKW, C = FC;
   static constexpr I Off(int pos, I k) { return TapOffset<I>(KW, C, pos, k); }
   // Every tap, unrolled: with k a constant, each Off folds to a constant offset.
@@ -48,6 +49,7 @@ struct FixedTaps {
 
 template <class I>
 struct RuntimeTaps {
+  static constexpr bool kFixed = false;
   I KC, KH, KW, C;
   I offsets[4][kDirectMaxTaps];
   RuntimeTaps(I kh, I kw, I c) : KC(kh * kw * c), KH(kh), KW(kw), C(c) {

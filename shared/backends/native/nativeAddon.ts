@@ -135,7 +135,8 @@ export interface NativeAddon {
   cudaRoute(minFlops: number): void;
   /** This thread's products on the GPU and on the CPU since the last reset (reset: start counting again). */
   cudaStats(reset?: boolean): CudaStats;
-  info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string };
+  /** isa: the instruction set of the addon's own kernels (src/isa.h: avx512, avx2 or none). */
+  info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string; isa: string };
   setNumThreads(threads: number): void;
 }
 
@@ -188,6 +189,9 @@ export type LoadResult = { ok: true; addon: NativeAddon; blas: string } | { ok: 
 
 const ADDON_DIR_ENV = "FEDFUSION_NATIVE_DIR";
 const DISABLE_ENV = "FEDFUSION_NATIVE";
+/** Lowers the instruction set of the addon's own kernels (src/isa.h); read by the addon when it loads. */
+const ISA_ENV = "FEDFUSION_NATIVE_ISA";
+const ISAS = ["avx512", "avx2", "none"];
 const BUILD_HINT =
   "run `node shared/backends/native/build.mjs --strict` (needs g++, make, python3 and libopenblas-dev)";
 
@@ -275,6 +279,11 @@ function loadAddon(options: NativeAddonOptions): Loaded | string {
     envAddon = undefined; // then process.env is used; it reaches getenv() on the main thread only
   }
   const getenv = (name: string): string | undefined => envAddon?.getenv(name) ?? process.env[name];
+  const isa = getenv(ISA_ENV);
+  if (isa && !ISAS.includes(isa)) {
+    loadFailure = `${ISA_ENV}=${isa} is not one of ${ISAS.join(", ")}`;
+    return loadFailure;
+  }
   const setVars: string[] = [];
   const setenv = (name: string, value: string): void => {
     if (envAddon) envAddon.setenv(name, value, true);
@@ -327,7 +336,9 @@ function loadAddon(options: NativeAddonOptions): Loaded | string {
     return loadFailure;
   }
   const version = /OpenBLAS\s+[\d.]+/.exec(info.config)?.[0] ?? "OpenBLAS";
-  const blas = `${version}, core ${info.corename} (${coreNote}), ${info.numThreads} thread${info.numThreads === 1 ? "" : "s"}`;
+  const blas =
+    `${version}, core ${info.corename} (${coreNote}), ${info.numThreads} thread${info.numThreads === 1 ? "" : "s"}; ` +
+    `own kernels ${info.isa === "none" ? "plain C" : info.isa === "avx512" ? "AVX-512" : "AVX2"}${isa ? ` (${ISA_ENV}=${isa})` : ""}`;
   loaded = { addon, blas };
   return loaded;
 }

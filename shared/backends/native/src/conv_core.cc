@@ -4,6 +4,7 @@
 
 #include "cuda_gemm.h"
 #include "napi_args.h"
+#include "small_gemm.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,7 @@ void Gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
     return;
   }
   if (CudaGemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;  // the `cuda` backend
+  if (SmallGemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   cblas_sgemm(kRowMajor, ta ? kTrans : kNoTrans, tb ? kTrans : kNoTrans, int(M), int(N), int(K), alpha,
               A, int(lda), B, int(ldb), beta, C, int(ldc));
 }

@@ -8,7 +8,8 @@
 
 namespace ff {
 
-// True on a CPU with AVX2 and FMA for KH*KW*C <= 32 and 8, 16, ..., 64 filters (stride 1, as every block).
+// True where isa.h allows AVX2 (8, 16, ..., 64 filters) or AVX-512 (16, 32, 48, 64), for KH*KW*C <= 32
+// (stride 1, as every block).
 bool ConvPoolDirectCovers(const Geo& g);
 
 // y, argmax [N, PH, PW, OC] as conv_pool.cc's Forward.
@@ -18,5 +19,15 @@ void ConvPoolDirectForward(const float* x, const float* w, const float* bias, fl
 // The filter and bias gradients as conv_pool.cc's Backward without dx.
 void ConvPoolDirectFilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
                               int64_t PW, float* dw, float* db);
+
+// The builds the two above choose between (conv_pool_direct_avx2.cc, conv_pool_direct_avx512.cc).
+void ConvPoolDirectForwardAvx2(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
+                               int64_t PW);
+void ConvPoolDirectFilterGradAvx2(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
+                                  int64_t PW, float* dw, float* db);
+void ConvPoolDirectForwardAvx512(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
+                                 int64_t PW);
+void ConvPoolDirectFilterGradAvx512(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
+                                    int64_t PW, float* dw, float* db);
 
 }  // namespace ff

@@ -15,6 +15,7 @@
 #include "cuda_gemm.h"
 #include "elementwise.h"
 #include "encoder.h"
+#include "isa.h"
 #include "napi_args.h"
 #include "vector_clones.h"
 
@@ -557,6 +558,8 @@ napi_value Info(napi_env env, napi_callback_info) {
     napi_get_undefined(env, &v);
   }
   napi_set_named_property(env, obj, "envCoretype", v);
+  napi_create_string_utf8(env, ff::IsaName(ff::KernelIsa()), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "isa", v);
   return obj;
 }
 

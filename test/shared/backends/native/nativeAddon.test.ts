@@ -48,6 +48,7 @@ describe("loading", () => {
     expect(again.ok && again.addon).toBe(addon);
     expect(blas).toMatch(/OpenBLAS/);
     expect(blas).toMatch(/core \w+/);
+    expect(blas).toMatch(/own kernels (AVX-512|AVX2|plain C)/);
   });
 
   it("runs OpenBLAS with one thread and the core type chosen from /proc/cpuinfo", () => {

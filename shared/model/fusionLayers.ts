@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { gelu, layerNorm } from "./encoderOps.js";
+import { gelu, layerNorm, multiHeadAttention } from "./encoderOps.js";
 
 type Kwargs = Record<string, unknown>;
 type Initializer = ReturnType<typeof tfl.initializers.zeros>;
@@ -173,33 +173,13 @@ export class TransformerEncoderBlock extends Layer {
 
       const flat = tf.reshape(x, [batch * tokens, dim]) as tf.Tensor2D;
       const h1 = layerNorm(flat, v("ln1_gamma"), v("ln1_beta")) as tf.Tensor2D;
-      const attended = this.attention(h1, batch, tokens, dim, dense);
+      const attended = multiHeadAttention(dense(h1, "query") as tf.Tensor2D, dense(h1, "key") as tf.Tensor2D, dense(h1, "value") as tf.Tensor2D, batch, this.heads);
       const x1 = tf.add(flat, drop(dense(attended, "out"))) as tf.Tensor2D;
 
       const h2 = layerNorm(x1, v("ln2_gamma"), v("ln2_beta")) as tf.Tensor2D;
       const mlp = dense(gelu(dense(h2, "mlp1")) as tf.Tensor2D, "mlp2");
       return tf.reshape(tf.add(x1, drop(mlp)), [batch, tokens, dim]);
     });
-  }
-
-  private attention(
-    h: tf.Tensor2D,
-    batch: number,
-    tokens: number,
-    dim: number,
-    dense: (t: tf.Tensor2D, name: string) => tf.Tensor,
-  ): tf.Tensor2D {
-    const heads = this.heads;
-    const headDim = dim / heads;
-    // [batch·tokens, dim] -> [batch·heads, tokens, headDim]
-    const split = (t: tf.Tensor) =>
-      tf.reshape(tf.transpose(tf.reshape(t, [batch, tokens, heads, headDim]), [0, 2, 1, 3]), [batch * heads, tokens, headDim]) as tf.Tensor3D;
-    const q = split(tf.mul(dense(h, "query"), 1 / Math.sqrt(headDim)));
-    const k = split(dense(h, "key"));
-    const val = split(dense(h, "value"));
-    const weights = tf.softmax(tf.matMul(q, k, false, true));
-    const mixed = tf.matMul(weights, val); // [batch·heads, tokens, headDim]
-    return tf.reshape(tf.transpose(tf.reshape(mixed, [batch, heads, tokens, headDim]), [0, 2, 1, 3]), [batch * tokens, dim]) as tf.Tensor2D;
   }
 
   override getConfig(): tf.serialization.ConfigDict {

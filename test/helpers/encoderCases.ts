@@ -35,6 +35,8 @@ function expectClose(a: Float32Array, b: Float32Array, tol: number, what: string
   expect(worst, what).toBeLessThan(tol);
 }
 
+export { expectClose, valueAndGrads, values };
+
 export function describeEncoderKernels(name: string): void {
 describe(`fused encoder kernels (${name})`, () => {
   it("are registered on wasm only", () => {

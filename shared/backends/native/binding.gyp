@@ -5,7 +5,7 @@
       # and the table gathers that decode float16/int8 payloads; cuBLAS products for the `cuda` backend, through
       # dlopen (no CUDA needed to build).
       "target_name": "fedfusion_native",
-      "sources": ["src/fedfusion_native.cc", "src/conv_core.cc", "src/elementwise.cc", "src/aggregation.cc", "src/encoder.cc", "src/checksum.cc", "src/codec.cc", "src/conv_pool.cc", "src/conv_pool_direct.cc", "src/conv_pool_direct_avx2.cc", "src/conv_pool_direct_avx512.cc", "src/cuda_gemm.cc", "src/isa.cc", "src/small_gemm.cc"],
+      "sources": ["src/fedfusion_native.cc", "src/conv_core.cc", "src/elementwise.cc", "src/aggregation.cc", "src/encoder.cc", "src/attention.cc", "src/checksum.cc", "src/codec.cc", "src/conv_pool.cc", "src/conv_pool_direct.cc", "src/conv_pool_direct_avx2.cc", "src/conv_pool_direct_avx512.cc", "src/cuda_gemm.cc", "src/isa.cc", "src/small_gemm.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       # No FMA contraction: the aggregation loops must round exactly as their JavaScript twins do.

@@ -135,6 +135,16 @@ export interface NativeAddon {
   cudaRoute(minFlops: number): void;
   /** This thread's products on the GPU and on the CPU since the last reset (reset: start counting again). */
   cudaStats(reset?: boolean): CudaStats;
+  /**
+   * Multi-head self-attention per image and head (src/attention.cc): probs = softmax(scale · Q·Kᵀ) and
+   * out = probs·V, with q, k, v, out [batch·tokens, heads·headDim] and probs [batch, heads, tokens, tokens].
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array, probs: Float32Array, batch: number, tokens: number, heads: number, scale: number): void;
+  /** Its gradients dq, dk, dv (shaped as q) from dout and the forward pass's probs. */
+  attentionGrad(
+    dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array,
+    dq: Float32Array, dk: Float32Array, dv: Float32Array, batch: number, tokens: number, heads: number, scale: number,
+  ): void;
   /** isa: the instruction set of the addon's own kernels (src/isa.h: avx512, avx2 or none). */
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string; isa: string };
   setNumThreads(threads: number): void;

@@ -28,6 +28,7 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from "@tensor
 import { markWasmReplacement, registerWasmTrainingKernels } from "../wasmTrainingKernels.js";
 import { encoderKernels } from "../encoderKernels.js";
 import { executeOnHeap, type View } from "../wasmHeap.js";
+import { attentionKernels } from "./attentionKernels.js";
 import { convPoolKernels } from "./convPoolKernels.js";
 import { setRegisteredAddon } from "./activeAddon.js";
 import { ADAM_KERNEL, adamKernel } from "../adamKernel.js";
@@ -407,6 +408,8 @@ export interface NativeKernelsOptions extends NativeAddonOptions {
 
 /** The kernel configs replaced by registerNativeKernels(), by kernel name. */
 const previous = new Map<string, KernelConfig>();
+/** Kernels registerNativeKernels() added: wasm has none of that name. */
+const added: string[] = [];
 const counts = new Map<string, { native: number; fallback: number }>();
 let registered: { kernels: string[]; blas: string } | undefined;
 
@@ -463,6 +466,12 @@ export function registerNativeKernels(options: NativeKernelsOptions = {}): Regis
     replaceKernel(wasm, kernelFunc);
     kernels.push(name);
   }
+  for (const [name, kernelFunc] of Object.entries(attentionKernels(addon))) {
+    if (tf.getKernel(name, BACKEND)) continue;
+    tf.registerKernel({ kernelName: name, backendName: BACKEND, kernelFunc });
+    added.push(name);
+    kernels.push(name);
+  }
   registered = { kernels, blas };
   setRegisteredAddon(addon);
   return { ok: true, kernels: [...kernels], blas };
@@ -475,6 +484,7 @@ export function unregisterNativeKernels(): void {
     tf.registerKernel(original);
   }
   previous.clear();
+  for (const name of added.splice(0)) tf.unregisterKernel(name, BACKEND);
   registered = undefined;
   setRegisteredAddon(undefined);
 }

@@ -5,7 +5,7 @@
  * because a process selects its backend once.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ENCODER_KERNEL_NAMES } from "../../../shared/backends/encoderKernelNames.js";
+import { ATTENTION_KERNEL_NAMES, ENCODER_KERNEL_NAMES } from "../../../shared/backends/encoderKernelNames.js";
 import { CONV_POOL_KERNEL_NAMES } from "../../../shared/backends/convPoolKernelNames.js";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -44,7 +44,7 @@ describe("native", () => {
     expect(s.tfBackend).toBe("wasm");
     expect(tf.getBackend()).toBe("wasm");
     // The replaced kernels, the fused encoder kernels and the fused Adam update.
-    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length + ENCODER_KERNEL_NAMES.length + CONV_POOL_KERNEL_NAMES.length + 1} native kernels on OpenBLAS`));
+    expect(s.detail).toMatch(new RegExp(`^wasm \\(SIMD\\) \\+ ${NATIVE_KERNEL_NAMES.length + ENCODER_KERNEL_NAMES.length + ATTENTION_KERNEL_NAMES.length + CONV_POOL_KERNEL_NAMES.length + 1} native kernels on OpenBLAS`));
     expect(s.detail).toMatch(/OpenBLAS [\d.]+.*core \w+/);
     // And products and convolutions now run natively.
     const before = nativeKernelStats()[tf.BatchMatMul]?.native ?? 0;

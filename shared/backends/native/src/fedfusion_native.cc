@@ -8,6 +8,7 @@
 #include <node_api.h>
 
 #include "aggregation.h"
+#include "attention.h"
 #include "checksum.h"
 #include "codec.h"
 #include "conv_core.h"
@@ -591,6 +592,7 @@ napi_value Init(napi_env env, napi_value exports) {
   ff::DefineElementwise(env, exports);
   ff::DefineAggregation(env, exports);
   ff::DefineEncoder(env, exports);
+  ff::DefineAttention(env, exports);
   ff::DefineChecksum(env, exports);
   ff::DefineCodec(env, exports);
   ff::DefineConvPool(env, exports);

@@ -12,7 +12,7 @@ import * as tfl from "@tensorflow/tfjs-layers"; // also registers tfjs-core's gr
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runOnBackend } from "../../../helpers/kernels.js";
 import { ADAM_KERNEL } from "../../../../shared/backends/adamKernel.js";
-import { ENCODER_KERNEL_NAMES } from "../../../../shared/backends/encoderKernelNames.js";
+import { ATTENTION_KERNEL_NAMES, ENCODER_KERNEL_NAMES } from "../../../../shared/backends/encoderKernelNames.js";
 import { CONV_POOL_KERNEL_NAMES } from "../../../../shared/backends/convPoolKernelNames.js";
 import {
   nativeKernelStats,
@@ -228,7 +228,7 @@ describe("wasm heap growth", () => {
 describe("registration", () => {
   it("applies the project's wasm kernels, then replaces the heavy kernels on wasm only", () => {
     // The kernels it replaces, then the fused encoder and conv-block kernels it adds and the native Adam update.
-    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES, ...ENCODER_KERNEL_NAMES, ...CONV_POOL_KERNEL_NAMES, ADAM_KERNEL].sort());
+    expect([...registered].sort()).toEqual([...NATIVE_KERNEL_NAMES, ...ENCODER_KERNEL_NAMES, ...ATTENTION_KERNEL_NAMES, ...CONV_POOL_KERNEL_NAMES, ADAM_KERNEL].sort());
     expect([...NATIVE_KERNEL_NAMES].sort()).toEqual(
       [
         "BatchMatMul", "Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput", "FusedConv2D", "MaxPool", "MaxPoolGrad", "_FusedMatMul",

@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
+import { nativeOr } from "../backends/native/nativeAddon.js";
 import { writeAugmented, type Augmenter } from "./augment.js";
 import { BYTE_TO_UNIT, imageSize, type ImageDataset } from "./imageDataset.js";
 
@@ -6,6 +7,22 @@ import { BYTE_TO_UNIT, imageSize, type ImageDataset } from "./imageDataset.js";
 function scaleImage(images: Uint8Array, from: number, out: Float32Array, base: number, size: number): void {
   for (let j = 0; j < size; j++) out[base + j] = BYTE_TO_UNIT[images[from + j]];
 }
+
+type UnitPixels = (images: Uint8Array, order: ArrayLike<number>, start: number, end: number, size: number, out: Float32Array) => void;
+
+/** The examples order[start..end) into out, one after another, as floats in [0, 1]. */
+export const jsUnitPixels: UnitPixels = (images, order, start, end, size, out) => {
+  for (let i = start; i < end; i++) scaleImage(images, order[i] * size, out, (i - start) * size, size);
+};
+
+// The addon's twin (the same table, one call per batch) takes ~1/10 of the JavaScript's time: ~5% of a native
+// `cnn` training step. It needs the order as a Uint32Array, as the training sources give it.
+const nativeUnitPixels = nativeOr("unitPixels", jsUnitPixels);
+
+const unitPixels: UnitPixels = (images, order, start, end, size, out) => {
+  if (order instanceof Uint32Array) nativeUnitPixels()(images, order, start, end, size, out);
+  else jsUnitPixels(images, order, start, end, size, out);
+};
 
 /** A batch as arrays: pixels [n, height, width, channels] in [0, 1] and one-hot labels [n, classes]. */
 export interface BatchArrays {
@@ -52,15 +69,10 @@ export function fillBatch(
   // One-hot built here rather than by oneHot + cast kernels: one tensor upload instead of three ops.
   const oneHot = into ? into.oneHot.subarray(0, n * k).fill(0) : new Float32Array(n * k);
   const images = d.images;
+  if (!augment) unitPixels(images, order, start, end, size, pixels);
   for (let i = 0; i < n; i++) {
     const src = order[start + i];
-    const from = src * size;
-    const base = i * size;
-    if (augment) {
-      writeAugmented(images, from, pixels, base, d.height, d.width, d.channels, augment.draw());
-    } else {
-      scaleImage(images, from, pixels, base, size);
-    }
+    if (augment) writeAugmented(images, src * size, pixels, i * size, d.height, d.width, d.channels, augment.draw());
     const label = d.labels[src];
     // As tf.oneHot: a label outside the classes is an all-zero row.
     if (label < k) oneHot[i * k + label] = 1;

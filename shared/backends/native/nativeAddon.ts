@@ -145,6 +145,8 @@ export interface NativeAddon {
     dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, probs: Float32Array,
     dq: Float32Array, dk: Float32Array, dv: Float32Array, batch: number, tokens: number, heads: number, scale: number,
   ): void;
+  /** out[(i − start)·size + j] = images[order[i]·size + j] / 255 (as Math.fround) for start <= i < end: a batch of 8-bit images. */
+  unitPixels(images: Uint8Array, order: Uint32Array, start: number, end: number, size: number, out: Float32Array): void;
   /** isa: the instruction set of the addon's own kernels (src/isa.h: avx512, avx2 or none). */
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string; isa: string };
   setNumThreads(threads: number): void;

@@ -2,7 +2,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Augmenter, validateAugment, type AugmentConfig } from "../../../shared/data/augment.js";
-import { identityOrder, makeBatch } from "../../../shared/data/batches.js";
+import { identityOrder, jsUnitPixels, makeBatch } from "../../../shared/data/batches.js";
+import { nativeAddon } from "../../../shared/backends/native/nativeAddon.js";
 import type { ImageDataset } from "../../../shared/data/imageDataset.js";
 import { UserError } from "../../../shared/errors.js";
 import { Random } from "../../../shared/random.js";
@@ -37,6 +38,38 @@ function expected(d: ImageDataset, i: number, flip: boolean, dy: number, dx: num
     ),
   );
 }
+
+describe("pixels to floats", () => {
+  it("the addon's batch conversion gives the JavaScript's floats for every byte value, in the given order", () => {
+    const addon = nativeAddon();
+    expect(addon, "the native addon is built in CI").not.toBeNull();
+    const images = Uint8Array.from({ length: 3 * 256 }, (_, i) => (i * 97) % 256);
+    const order = Uint32Array.from([2, 0, 1, 2]);
+    const want = new Float32Array(3 * 256);
+    const got = new Float32Array(3 * 256).fill(NaN);
+    jsUnitPixels(images, order, 1, 4, 256, want);
+    addon!.unitPixels(images, order, 1, 4, 256, got);
+    expect(got).toEqual(want);
+    expect(new Set(want).size).toBe(256);
+    expect(want[0]).toBe(Math.fround(images[0] / 255));
+  });
+
+  it("the addon refuses an example outside the images, or a batch that does not fit its output, before writing", () => {
+    const addon = nativeAddon()!;
+    const out = new Float32Array(8);
+    expect(() => addon.unitPixels(new Uint8Array(8), Uint32Array.from([0, 2]), 0, 2, 4, out)).toThrow(/unitPixels: an example index is outside the images/);
+    expect(() => addon.unitPixels(new Uint8Array(16), Uint32Array.from([0, 1, 2]), 0, 3, 4, out)).toThrow(/out is too small/);
+    expect(out.every((v) => v === 0)).toBe(true);
+  });
+
+  it("a plain array as the order gives the same batch as a Uint32Array", () => {
+    const d = dataset(5, 3, 4, 2);
+    const a = makeBatch(d, [4, 0, 2], 0, 3);
+    const b = makeBatch(d, Uint32Array.from([4, 0, 2]), 0, 3);
+    expect(a.x.dataSync()).toEqual(b.x.dataSync());
+    tf.dispose([a.x, a.y, b.x, b.y]);
+  });
+});
 
 describe("makeBatch", () => {
   it("rescales pixels to [0, 1] and one-hot encodes labels, in the given order", () => {

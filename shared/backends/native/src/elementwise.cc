@@ -202,10 +202,50 @@ napi_value Transpose(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// unitPixels(images, order, start, end, size, out): out[(i − start)·size + j] = images[order[i]·size + j] / 255
+// for start <= i < end, j < size — a batch of 8-bit images as floats in [0, 1] (shared/data/batches.ts; its
+// JavaScript twin reads the same 256-entry table, so both give the same floats). One call per batch.
+napi_value UnitPixels(napi_env env, napi_callback_info info) {
+  static const struct Table {
+    float v[256];
+    Table() {
+      for (int b = 0; b < 256; ++b) v[b] = float(double(b) / 255.0);  // as JavaScript's Math.fround(b / 255)
+    }
+  } table;
+  napi_value a[6];
+  uint8_t* images;
+  size_t imageBytes;
+  uint32_t* order;
+  int64_t orderLen, start, end, size, outLen;
+  float* out;
+  if (!GetArgs(env, info, a, 6, "unitPixels(images, order, start, end, size, out)") || !GetBytes(env, a[0], &images, &imageBytes, "images") ||
+      !GetTypedOf(env, a[1], napi_uint32_array, "Uint32Array", &order, &orderLen, "order") || !GetInt(env, a[2], &start, "start") ||
+      !GetInt(env, a[3], &end, "end") || !GetInt(env, a[4], &size, "size") || !GetF32(env, a[5], &out, &outLen, "out")) {
+    return nullptr;
+  }
+  if (start < 0 || end < start || end > orderLen || size < 0 || (end - start) * size > outLen) {
+    Throw(env, "unitPixels: start..end is outside order, or out is too small for the batch");
+    return nullptr;
+  }
+  for (int64_t i = start; i < end; ++i) {
+    if ((int64_t(order[i]) + 1) * size > int64_t(imageBytes)) {
+      Throw(env, "unitPixels: an example index is outside the images");
+      return nullptr;
+    }
+  }
+  for (int64_t i = start; i < end; ++i) {
+    const uint8_t* src = images + int64_t(order[i]) * size;
+    float* dst = out + (i - start) * size;
+    for (int64_t j = 0; j < size; ++j) dst[j] = table.v[src[j]];
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void DefineElementwise(napi_env env, napi_value exports) {
   DefineMethods(env, exports, {
+      {"unitPixels", UnitPixels},
       {"tanh", Tanh},
       {"sumRowsOrColumns", SumRowsOrColumns},
       {"adamUpdate", AdamUpdate},

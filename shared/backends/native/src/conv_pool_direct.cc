@@ -25,6 +25,8 @@ Isa DirectIsa(const Geo& g) {
   return Isa::kNone;
 }
 
+const DirectBuild& Build(const Geo& g) { return DirectIsa(g) == Isa::kAvx512 ? kDirectAvx512 : kDirectAvx2; }
+
 }  // namespace
 
 bool ConvPoolDirectCovers(const Geo& g) {
@@ -34,14 +36,12 @@ bool ConvPoolDirectCovers(const Geo& g) {
 
 void ConvPoolDirectForward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
                            int64_t PW) {
-  if (DirectIsa(g) == Isa::kAvx512) ConvPoolDirectForwardAvx512(x, w, bias, y, arg, g, PH, PW);
-  else ConvPoolDirectForwardAvx2(x, w, bias, y, arg, g, PH, PW);
+  Build(g).forward(x, w, bias, y, arg, g, PH, PW);
 }
 
 void ConvPoolDirectFilterGrad(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
                               int64_t PW, float* dw, float* db) {
-  if (DirectIsa(g) == Isa::kAvx512) ConvPoolDirectFilterGradAvx512(dy, x, y, arg, g, PH, PW, dw, db);
-  else ConvPoolDirectFilterGradAvx2(dy, x, y, arg, g, PH, PW, dw, db);
+  Build(g).filterGrad(dy, x, y, arg, g, PH, PW, dw, db);
 }
 
 }  // namespace ff

@@ -21,13 +21,12 @@ void ConvPoolDirectFilterGrad(const float* dy, const float* x, const float* y, c
                               int64_t PW, float* dw, float* db);
 
 // The builds the two above choose between (conv_pool_direct_avx2.cc, conv_pool_direct_avx512.cc).
-void ConvPoolDirectForwardAvx2(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
-                               int64_t PW);
-void ConvPoolDirectFilterGradAvx2(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
-                                  int64_t PW, float* dw, float* db);
-void ConvPoolDirectForwardAvx512(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
-                                 int64_t PW);
-void ConvPoolDirectFilterGradAvx512(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
-                                    int64_t PW, float* dw, float* db);
+struct DirectBuild {
+  void (*forward)(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH, int64_t PW);
+  void (*filterGrad)(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH, int64_t PW, float* dw,
+                     float* db);
+};
+extern const DirectBuild kDirectAvx2;
+extern const DirectBuild kDirectAvx512;
 
 }  // namespace ff

@@ -1,5 +1,6 @@
 // The conv block's direct path built for AVX2+FMA: 8 filters a vector (conv_pool_direct_loops.h over the operations below).
 #include "../../cc/conv_block.h"
+#include "conv_pool_direct.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -50,15 +51,7 @@ struct Avx2 {
 
 }  // namespace
 
-void ConvPoolDirectForwardAvx2(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
-                           int64_t PW) {
-  DirectForward<Avx2>(x, w, bias, y, arg, g, PH, PW);
-}
-
-void ConvPoolDirectFilterGradAvx2(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
-                              int64_t PW, float* dw, float* db) {
-  DirectFilterGrad<Avx2>(dy, x, y, arg, g, PH, PW, dw, db);
-}
+extern const DirectBuild kDirectAvx2 = {&DirectForward<Avx2>, &DirectFilterGrad<Avx2>};
 
 }  // namespace ff
 

@@ -1,5 +1,6 @@
 // The conv block's direct path built for AVX-512: 16 filters a vector (conv_pool_direct_loops.h over the operations below).
 #include "../../cc/conv_block.h"
+#include "conv_pool_direct.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -46,15 +47,7 @@ struct Avx512 {
 
 }  // namespace
 
-void ConvPoolDirectForwardAvx512(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Geo& g, int64_t PH,
-                           int64_t PW) {
-  DirectForward<Avx512>(x, w, bias, y, arg, g, PH, PW);
-}
-
-void ConvPoolDirectFilterGradAvx512(const float* dy, const float* x, const float* y, const int32_t* arg, const Geo& g, int64_t PH,
-                              int64_t PW, float* dw, float* db) {
-  DirectFilterGrad<Avx512>(dy, x, y, arg, g, PH, PW, dw, db);
-}
+extern const DirectBuild kDirectAvx512 = {&DirectForward<Avx512>, &DirectFilterGrad<Avx512>};
 
 }  // namespace ff
 

@@ -2,7 +2,8 @@
 // conv_pool_direct_avx2.cc and conv_pool_direct_avx512.cc) and compiled into each of those files under its
 // instruction set (#pragma GCC target before the include). Everything here is in an unnamed namespace, so
 // each file gets copies of its own: no function built for AVX-512 can stand in for the AVX2 one at link
-// time. Include conv_block.h and the system headers before the pragma: they stay built for any x86-64.
+// time. Include conv_block.h, conv_pool_direct.h and the system headers before the pragma: what they define
+// inline (Geo, the taps, GatherBlock) then stays built for any x86-64 wherever the linker takes it from.
 #pragma once
 
 #include "conv_pool_direct.h"

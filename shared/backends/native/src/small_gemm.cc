@@ -1,8 +1,8 @@
 // Products OpenBLAS does slowly (small_gemm.h), in AVX-512 registers with no packing of A and none of B
 // unless B is transposed. C is done in blocks of MR rows x NV vectors of 16 columns (the last vector masked,
 // so a 10-class row is one vector): per k, NV loads of B's row k, MR broadcasts of A's column k and
-// MR*NV FMAs into accumulators that stay in registers for the whole of K. Each output is one FMA chain over
-// k = 0..K-1 in order, then alpha and beta: the arithmetic of a straightforward loop, no blocking of K.
+// MR*NV FMAs into accumulators that stay in registers for a chunk of 256 values of K. Each output is one FMA
+// chain per chunk, over k in order, then alpha and beta (beta = 1 for the chunks after the first).
 #include "small_gemm.h"
 
 #include "isa.h"
@@ -127,7 +127,7 @@ bool SmallGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     }
     // K in chunks: a chunk of the panel (kDepth x 64 floats) stays in L2 while every row block reads it.
     const int rows = RowsFor(vectors);
-    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kDepth) {
+    for (int64_t k0 = 0; k0 < K || k0 == 0; k0 += kDepth) {  // K = 0 still gives C = beta·C
       Operands chunk = o;
       chunk.K = std::min<int64_t>(kDepth, K - k0);
       chunk.A = o.A + k0 * o.ak;

@@ -28,6 +28,7 @@ import type { Strategy } from "./strategies/strategy.js";
 import { createFederationService } from "./transport/federationService.js";
 import { installFramedSends } from "../shared/codec/framedSends.js";
 import { installPooledReceives } from "../shared/codec/pooledReceives.js";
+import { keepFreedMemory } from "../shared/keepFreedMemory.js";
 import { DEFAULT_RECEIVE_WINDOW, setReceiveWindow } from "./transport/receiveWindow.js";
 
 export interface TlsFiles {
@@ -173,6 +174,7 @@ export async function startCoordinator(o: CoordinatorOptions): Promise<RunningCo
   if (!uploadWindows) log("note: this grpc-js offers no way to raise the receive window; uploads move 64 KiB per round trip");
   if (!installFramedSends("server")) log("note: this grpc-js offers no way to send the cached model without copying it per client");
   if (!installPooledReceives()) log("note: this grpc-js offers no way to receive updates into reused memory");
+  keepFreedMemory();
   server.addService(
     ChunkedFederationService,
     createFederationService({

@@ -7,6 +7,7 @@ import { ChunkedFederationClient, preEncoded } from "../../shared/codec/chunkMes
 import { framedDataChunk, installFramedSends } from "../../shared/codec/framedSends.js";
 import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { installPooledReceives, releaseReceived } from "../../shared/codec/pooledReceives.js";
+import { keepFreedMemory } from "../../shared/keepFreedMemory.js";
 import { chunkMessageBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
@@ -37,9 +38,11 @@ export class CoordinatorConnection {
   private frames?: Buffer;
 
   constructor(o: ConnectionOptions) {
-    // Where this grpc-js allows: downloads arrive in reused memory, uploads leave without a copy per chunk.
+    // Where this grpc-js allows: downloads arrive in reused memory, uploads leave without a copy per chunk;
+    // freed memory stays with the process rather than being faulted in again per transfer.
     installPooledReceives();
     installFramedSends("client");
+    keepFreedMemory();
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new ChunkedFederationClient(o.address, creds, {
       "grpc.max_receive_message_length": 16 << 20,

@@ -147,6 +147,8 @@ export interface NativeAddon {
   ): void;
   /** out[(i − start)·size + j] = images[order[i]·size + j] / 255 (as Math.fround) for start <= i < end: a batch of 8-bit images. */
   unitPixels(images: Uint8Array, order: Uint32Array, start: number, end: number, size: number, out: Float32Array): void;
+  /** glibc's malloc keeps up to `bytes` freed at the top of its heap (M_TRIM_THRESHOLD); false where the user set it or not glibc. */
+  keepFreedMemory(bytes: number): boolean;
   /** isa: the instruction set of the addon's own kernels (src/isa.h: avx512, avx2 or none). */
   info(): { config: string; corename: string; numThreads: number; numProcs: number; envCoretype?: string; isa: string };
   setNumThreads(threads: number): void;

@@ -20,6 +20,7 @@
 #include "napi_args.h"
 #include "vector_clones.h"
 
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -564,6 +565,24 @@ napi_value Info(napi_env env, napi_callback_info) {
   return obj;
 }
 
+// keepFreedMemory(bytes): glibc's malloc keeps up to `bytes` of freed memory at the top of its heap instead
+// of returning it to the kernel (M_TRIM_THRESHOLD; by default ~128 KiB, raised only as large blocks come and
+// go). Returns false, changing nothing, where the user set the threshold (MALLOC_TRIM_THRESHOLD_ or
+// GLIBC_TUNABLES) or the C library is not glibc. Why: shared/keepFreedMemory.ts.
+napi_value KeepFreedMemory(napi_env env, napi_callback_info info) {
+  napi_value a[1], result;
+  int64_t bytes;
+  if (!GetArgs(env, info, a, 1, "keepFreedMemory(bytes)") || !GetInt(env, a[0], &bytes, "bytes")) return nullptr;  // 0 <= bytes < 2^31
+  bool applied = false;
+#if defined(__GLIBC__)
+  const char* tunables = getenv("GLIBC_TUNABLES");
+  const bool userSet = getenv("MALLOC_TRIM_THRESHOLD_") != nullptr || (tunables != nullptr && strstr(tunables, "trim_threshold") != nullptr);
+  applied = !userSet && mallopt(M_TRIM_THRESHOLD, int(bytes)) == 1;
+#endif
+  napi_get_boolean(env, applied, &result);
+  return result;
+}
+
 napi_value SetNumThreads(napi_env env, napi_callback_info info) {
   napi_value a[1];
   int64_t n;
@@ -588,6 +607,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"biasActivation", BiasActivation},
       {"info", Info},
       {"setNumThreads", SetNumThreads},
+      {"keepFreedMemory", KeepFreedMemory},
   });
   ff::DefineElementwise(env, exports);
   ff::DefineAggregation(env, exports);

@@ -20,7 +20,6 @@ namespace {
 struct Heads {
   int64_t batch, tokens, heads, headDim;
   int64_t width() const { return heads * headDim; }
-  int64_t activations() const { return batch * tokens * width(); }
   int64_t probs() const { return batch * heads * tokens * tokens; }
   // Offset of head h of image b in an activation array (rows strided by width()).
   int64_t at(int64_t b, int64_t h) const { return b * tokens * width() + h * headDim; }

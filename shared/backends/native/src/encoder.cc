@@ -12,7 +12,7 @@ namespace ff {
 namespace {
 
 // gelu(x, y): y = 0.5·x·(1 + tanh(c·(x + a·x³))).
-FF_VECTOR_CLONES napi_value Gelu(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES_512 napi_value Gelu(napi_env env, napi_callback_info info) {
   napi_value a[2];
   float *x, *y;
   int64_t lx, ly;
@@ -26,7 +26,7 @@ FF_VECTOR_CLONES napi_value Gelu(napi_env env, napi_callback_info info) {
 }
 
 // geluGrad(dy, x, dx): dx = dy · d gelu/dx = dy · (0.5·(1 + t) + 0.5·x·(1 − t²)·c·(1 + 3a·x²)).
-FF_VECTOR_CLONES napi_value GeluGrad(napi_env env, napi_callback_info info) {
+FF_VECTOR_CLONES_512 napi_value GeluGrad(napi_env env, napi_callback_info info) {
   napi_value a[3];
   float *dy, *x, *dx;
   int64_t ld, lx, lo;

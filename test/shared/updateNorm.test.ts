@@ -10,9 +10,15 @@ describe("update norms", () => {
   it("run natively where the addon is built (as in CI), bit for bit as the JavaScript loop", () => {
     expect(sumOfSquaresKernel()).toBe("native");
     const rng = new Random(5);
-    // Odd length: the 4-way unrolled loops' tails run too.
-    const updates = Array.from({ length: 5 }, (_, k) => randomArray(10_007, rng, 10 ** (k - 2)));
+    // Odd lengths: the 16-lane loops' tails run too.
+    const updates = Array.from({ length: 5 }, (_, k) => randomArray(10_007 + k, rng, 10 ** (k - 2)));
     expect(updates.map((u) => sumOfSquares(u))).toEqual(updates.map((u) => jsSumOfSquares(u)));
+    // And both are Σ x²: a plain float64 loop agrees to rounding.
+    for (const u of updates) {
+      let plain = 0;
+      for (const v of u) plain += v * v;
+      expect(Math.abs(sumOfSquares(u) - plain) / plain).toBeLessThan(1e-12);
+    }
     expect(l2Norm(updates)).toBe(Math.sqrt(updates.reduce((s, u) => s + jsSumOfSquares(u), 0)));
     expect(l2Norm([Float32Array.from([3]), Float32Array.from([4])])).toBe(5);
   });

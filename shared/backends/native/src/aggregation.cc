@@ -89,25 +89,33 @@ napi_value FinishMean(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// sumOfSquares(x): Σ x² in float64 with four partial sums (s0 + s1 + s2 + s3 at the end); non-finite
-// exactly when some value is (a float32 squares to at most ~1.2e77).
+// Σ x² in float64 with kSquareLanes partial sums (lane j mod 16; the tail into lane 0; the lanes added
+// pairwise at the end, as shared/updateNorm.ts's twin does): four vectors of independent adds instead of
+// one chain, ~4x faster on an update already in cache (a chain of dependent adds was the limit).
+constexpr int kSquareLanes = 16;
+
+FF_VECTOR_CLONES double SumOfSquaresLoop(const float* x, int64_t n) {
+  double s[kSquareLanes] = {};
+  const int64_t full = n - n % kSquareLanes;
+  for (int64_t j = 0; j < full; j += kSquareLanes) {
+    for (int l = 0; l < kSquareLanes; ++l) s[l] += double(x[j + l]) * double(x[j + l]);
+  }
+  for (int64_t j = full; j < n; ++j) s[0] += double(x[j]) * double(x[j]);
+  for (int width = kSquareLanes / 2; width > 0; width /= 2) {
+    for (int l = 0; l < width; ++l) s[l] = s[2 * l] + s[2 * l + 1];
+  }
+  return s[0];
+}
+
+// sumOfSquares(x): Σ x² in float64 (SumOfSquaresLoop); non-finite exactly when some value is (a float32
+// squares to at most ~1.2e77).
 napi_value SumOfSquares(napi_env env, napi_callback_info info) {
   napi_value a[1];
   float* x;
   int64_t n;
   if (!GetArgs(env, info, a, 1, "sumOfSquares(x)") || !GetF32(env, a[0], &x, &n, "x")) return nullptr;
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  const int64_t n4 = n - n % 4;
-  for (int64_t j = 0; j < n4; j += 4) {
-    const double p = x[j], q = x[j + 1], r = x[j + 2], t = x[j + 3];
-    s0 += p * p;
-    s1 += q * q;
-    s2 += r * r;
-    s3 += t * t;
-  }
-  for (int64_t j = n4; j < n; ++j) s0 += double(x[j]) * double(x[j]);
   napi_value out;
-  napi_create_double(env, s0 + s1 + s2 + s3, &out);
+  napi_create_double(env, SumOfSquaresLoop(x, n), &out);
   return out;
 }
 

@@ -5,8 +5,9 @@
  * final size; the buffers are freed when the collector gets to the frames sliced from them. glibc's malloc
  * gives the top of its heap back to the kernel whenever more than ~128 KiB is free there, so during a
  * transfer the heap shrinks and grows again and again, and each regrowth faults fresh, zeroed pages in. In
- * a client downloading 100 MB models that was ~9,000 page faults per download (2-5x the rest) and 10-25% of
- * its CPU time; with 64 MiB kept, the faults were gone (bench note in BENCHMARKS.md). The cost: up to
+ * a client downloading 100 MB models that was ~4,000-15,000 page faults per download (2-5x the rest) and 10-25%
+ * of its CPU time; with 64 MiB kept, the faults were gone (20 downloads: 151-367k faults -> 68k, measured on
+ * 2026-11-27). 16 MiB was not enough (more faults than glibc's own adaptive threshold). The cost: up to
  * 64 MiB of freed memory stays mapped to the process.
  *
  * Through the native addon (mallopt); where it is not built, or the user set the threshold themselves

@@ -14,7 +14,7 @@
  * Peak RSS (the kernel's high-water mark) minus the RSS before any model-sized allocation.
  * Target: ≤ 3 × model size + 64 MiB, and independent of K.
  */
-import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { MB, MiB, syntheticSpecs, syntheticWeights } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { cliRoundSettings } from "./harness/settings.js";
@@ -237,7 +237,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   for (const params of sizes) {
     const repeats = q ? 3 : params >= 50_000_000 ? 3 : 5;
     try {
-      const t = await runChild<ThroughputResult>("aggregation.js", "throughputWorker", { params, k: K, repeats }, { timeoutMs: q ? 90_000 : 900_000, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+      const t = await runChild<ThroughputResult>("aggregation.js", "throughputWorker", { params, k: K, repeats }, { timeoutMs: q ? 90_000 : 900_000, log, execArgv: [...NODE_FLAGS] });
       const agg = t.bytes / t.aggregate.cpu.median / 1e3;
       const copy = t.bytes / t.copy.cpu.median / 1e3;
       const label = `${params / 1e6}M params`;
@@ -256,7 +256,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   for (const path of q ? (["coordinator"] as const) : (["coordinator", "aggregator"] as const)) {
     for (const k of [10, 100]) {
       try {
-        mem.push(await runChild<MemoryResult>("aggregation.js", "memoryWorker", { params: MEMORY_PARAMS, k, path }, { timeoutMs: q ? 120_000 : 900_000, log, execArgv: [...COORDINATOR_NODE_FLAGS] }));
+        mem.push(await runChild<MemoryResult>("aggregation.js", "memoryWorker", { params: MEMORY_PARAMS, k, path }, { timeoutMs: q ? 120_000 : 900_000, log, execArgv: [...NODE_FLAGS] }));
       } catch (e) {
         notes.push(`Memory run ${path} K=${k} failed: ${(e as Error).message.split("\n")[0]}`);
       }
@@ -306,7 +306,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   });
   notes.unshift(
     `Throughput: K=${K} updates per round (two distinct updates alternated, so memory stays bounded), pre-encoded and pre-chunked (1 MiB chunks) as they would arrive from gRPC; timed: PayloadAssembler in an upload slot's reused buffer (push every chunk: copy and CRC-32C in one pass; finish: length + CRC check) and \`round.addDelta\` per update, then \`round.finishInPlace()\` (the mean overwrites the global weights, as in the coordinator). Baselines in the same process, interleaved with it: \`Float32Array.prototype.set\` of the same K·P·4 bytes into preallocated arrays, and CRC-32C of the same bytes. MB/s = K·P·4 bytes / median CPU time of the process (MB = 10⁶ bytes; single-threaded work on a shared machine, where wall time would also count waiting for a core; the details give wall medians too).`,
-    `Memory: one fresh process per run, with the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}), no forced GC. Growth = the kernel's peak RSS (ru_maxrss) − RSS after imports, before any model-sized allocation; the global model itself (1×) is inside the growth. Limit: 3 × ${formatNumber(modelBytes / MB)} MB + 64 MiB = ${formatNumber(limit / MB)} MB. The coordinator path is what the gRPC service runs per upload; the aggregator-only path (full suite) is shown for comparison.`,
+    `Memory: one fresh process per run, with the coordinator's Node flags (${NODE_FLAGS.join(" ")}), no forced GC. Growth = the kernel's peak RSS (ru_maxrss) − RSS after imports, before any model-sized allocation; the global model itself (1×) is inside the growth. Limit: 3 × ${formatNumber(modelBytes / MB)} MB + 64 MiB = ${formatNumber(limit / MB)} MB. The coordinator path is what the gRPC service runs per upload; the aggregator-only path (full suite) is shown for comparison.`,
   );
   return { figures, targets, notes };
 }

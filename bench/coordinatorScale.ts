@@ -10,7 +10,7 @@
 import { MB } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { cliRoundSettings } from "./harness/settings.js";
-import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
@@ -242,14 +242,15 @@ export async function layoutWorker(): Promise<{ name: string; shape: number[] }[
 // ---------------------------------------------------------------------------------------------
 
 export async function runConfig(clients: number, fraction: number, rounds: number, layout: { name: string; shape: number[] }[], timeoutMs: number, log: (l: string) => void, lean = false) {
-  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds, lean }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const coord = startChild<CoordinatorResult>("coordinatorScale.js", "scaleCoordinator", { clients, fraction, rounds, lean }, { timeoutMs, log, execArgv: [...NODE_FLAGS] });
   const procs: ReturnType<typeof startChild<ClientsResult>>[] = [];
   try {
     const { port } = await coord.nextMessage<{ port: number }>(120_000);
     const names = Array.from({ length: clients }, (_, i) => `site-${String(i + 1).padStart(5, "0")}`);
     const groups = [names.filter((_, i) => i % 2 === 0), names.filter((_, i) => i % 2 === 1)].filter((g) => g.length > 0);
     for (const g of groups) {
-      const p = startChild<ClientsResult>("coordinatorScale.js", "scaleClients", { address: `127.0.0.1:${port}`, names: g, concurrency: 8, deadlineMs: timeoutMs - 10_000 }, { timeoutMs, log });
+      // The synthetic clients' processes run with the Node flags real clients run with.
+      const p = startChild<ClientsResult>("coordinatorScale.js", "scaleClients", { address: `127.0.0.1:${port}`, names: g, concurrency: 8, deadlineMs: timeoutMs - 10_000 }, { timeoutMs, log, execArgv: [...NODE_FLAGS] });
       p.send(layout);
       procs.push(p);
     }
@@ -273,7 +274,7 @@ interface TcpFloor {
  * after. No framing, no copies of ours: what the kernel and Node's net stack alone cost per byte.
  */
 async function rawTcpFloor(log: (l: string) => void, timeoutMs: number): Promise<TcpFloor> {
-  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes: cnnClassesFor(PARAMS), rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes: cnnClassesFor(PARAMS), rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...NODE_FLAGS] });
   try {
     const info = await server.nextMessage<ServerInfo>(120_000);
     const cpu = () => serverCpuMs(server);
@@ -395,12 +396,12 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       note,
       unavailable: "the runs failed (see notes)",
       limitedBy: ref
-        ? `${floorText}The cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 1,000 clients (10% selected): the kernel's socket and page work ~25%; V8 and Node's runtime (its collector, HTTP/2 streams, builtins) ~47%; our native passes (float64 fold, CRC-32C, the update norm check) ~11%; libc copies and malloc ~10%; compiled JavaScript (grpc-js, our handlers) ~7%. Already in: received chunks assembled in reused memory instead of a fresh 1 MiB buffer per message (shared/codec/pooledReceives.ts: 2.13 → 1.46 s per round in an A/B of this benchmark), the model's cached chunks sent as they are (shared/codec/framedSends.ts: ~8% less CPU per round), and the coordinator's Node flags (${COORDINATOR_NODE_FLAGS.join(" ")}: ~35% less, fewer full collections). Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per received byte than grpc-js, or fewer bytes.${leanText}`
+        ? `${floorText}The cost follows the bytes moved: each selected client downloads and uploads the whole 4 MB model (${formatNumber(moved / MB)} MB per round at ${ref.n} clients, ≈ ${formatNumber((ref.cpu * 1000) / (moved / MB || 1))} ms of coordinator CPU per MB). A perf profile of the coordinator at 1,000 clients (10% selected): the kernel's socket and page work ~25%; V8 and Node's runtime (its collector, HTTP/2 streams, builtins) ~47%; our native passes (float64 fold, CRC-32C, the update norm check) ~11%; libc copies and malloc ~10%; compiled JavaScript (grpc-js, our handlers) ~7%. Already in: received chunks assembled in reused memory instead of a fresh 1 MiB buffer per message (shared/codec/pooledReceives.ts: 2.13 → 1.46 s per round in an A/B of this benchmark), the model's cached chunks sent as they are (shared/codec/framedSends.ts: ~8% less CPU per round), and the coordinator's Node flags (${NODE_FLAGS.join(" ")}: ~35% less, fewer full collections). Non-selected clients only long-poll. Under 1 s needs a transport that copies and allocates less per received byte than grpc-js, or fewer bytes.${leanText}`
         : undefined,
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${COORDINATOR_NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 measured rounds (1 when all clients are selected)" : "3 measured rounds"} after a warm-up round, the first round starts when all N clients have joined) and two client processes hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
+    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 measured rounds (1 when all clients are selected)" : "3 measured rounds"} after a warm-up round, the first round starts when all N clients have joined) and two client processes (the same Node flags) hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
     "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over the rounds after the first, a warm-up whose cost is in each figure's detail (V8 still compiling the hot paths, the reused transfer buffers touched for the first time): the targets are about a federation's steady rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
   );
   return { figures, targets, tables, notes };

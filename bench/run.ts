@@ -84,6 +84,7 @@ async function main(): Promise<number> {
         out = await startChild<BenchmarkOutput>(e.file, "run", ctx, {
           timeoutMs: args.quick ? e.quickTimeoutMs : e.fullTimeoutMs,
           log: (l) => log(`  ${e.name}: ${l}`),
+          execArgv: [...(e.nodeFlags ?? [])],
         }).result;
       } catch (err) {
         error = (err as Error).message;

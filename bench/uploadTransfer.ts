@@ -10,7 +10,7 @@
  *   so on a link with latency it, not the bandwidth, sets an upload's speed.
  */
 import net from "node:net";
-import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { MiB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
@@ -75,7 +75,7 @@ async function startCoordinatorChild(mb: number, receiveWindowBytes: number | un
     "harness/coordinatorProcess.js",
     "coordinatorServer",
     { classes: cnnClassesFor((mb * 1e6) / 4), rounds: 100_000, minClients: 1, receiveWindowBytes },
-    { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] },
+    { timeoutMs, log, execArgv: [...NODE_FLAGS] },
   );
   return { info: await child.nextMessage<ServerInfo>(120_000), stop: () => child.stop() };
 }

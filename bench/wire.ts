@@ -15,7 +15,7 @@
  * Target: ≥ 50% of the raw socket's throughput.
  */
 import net from "node:net";
-import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
 import { cnnClassesFor, joinCoordinator, rawTcpReceive, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
@@ -126,7 +126,7 @@ interface TransferResult {
 
 export async function transfer(mb: number, repeats: number, log: (l: string) => void, timeoutMs: number): Promise<TransferResult> {
   const classes = cnnClassesFor((mb * MB) / 4);
-  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: 1, minClients: 1_000_000 }, { timeoutMs, log, execArgv: [...NODE_FLAGS] });
   try {
     const info = await server.nextMessage<ServerInfo>(120_000);
     const { conn, sessionId } = await joinCoordinator(`127.0.0.1:${info.port}`);
@@ -179,7 +179,7 @@ interface MeasuredRow {
 
 async function measuredUploads(params: number, log: (l: string) => void, timeoutMs: number): Promise<{ params: number; rows: MeasuredRow[] }> {
   const classes = cnnClassesFor(params);
-  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log, execArgv: [...COORDINATOR_NODE_FLAGS] });
+  const server = startChild<{ stopped: boolean }>("harness/coordinatorProcess.js", "coordinatorServer", { classes, rounds: ENCODINGS.length, minClients: 1 }, { timeoutMs, log, execArgv: [...NODE_FLAGS] });
   const counted = { up: 0, down: 0 };
   const proxy = net.createServer((client) => {
     const upstream = net.connect(info.port, "127.0.0.1");
@@ -335,7 +335,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
 
   notes.unshift(
     `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
-    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the bench process joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (`DownloadBuffers`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
+    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the benchmark's process (started with the Node flags `fedfusion client` runs with, shared/nodeFlags.ts) joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (`DownloadBuffers`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Interleaved (gRPC, TCP, TCP, gRPC, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
 
     ...uploads.notes,
   );

@@ -3,7 +3,7 @@
  * The `fedfusion` command. A UserError (bad flag, missing folder, refused join, …) is printed as one line
  * with a non-zero exit; anything else is a bug and is printed with its stack.
  */
-import { COORDINATOR_NODE_FLAGS } from "../coordinator/processFlags.js";
+import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { UserError } from "../shared/errors.js";
 import { followLauncher, missingNodeFlags, relaunchWith } from "./relaunch.js";
 type Run = (argv: string[]) => Promise<void>;
@@ -12,8 +12,8 @@ type Run = (argv: string[]) => Promise<void>;
 // `nodeFlags`: V8 flags the command's process needs; it relaunches itself with them when started without.
 const COMMANDS: Record<string, { load: () => Promise<Run>; summary: string; nodeFlags?: readonly string[] }> = {
   simulate: { load: async () => (await import("./commands/simulateCommand.js")).simulateCommand, summary: "simulate a federation on this machine (coordinator + clients over loopback gRPC)" },
-  coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator", nodeFlags: COORDINATOR_NODE_FLAGS },
-  client: { load: async () => (await import("./commands/clientCommand.js")).clientCommand, summary: "run a site's client next to its private images" },
+  coordinator: { load: async () => (await import("./commands/coordinatorCommand.js")).coordinatorCommand, summary: "run the coordinator", nodeFlags: NODE_FLAGS },
+  client: { load: async () => (await import("./commands/clientCommand.js")).clientCommand, summary: "run a site's client next to its private images", nodeFlags: NODE_FLAGS },
   train: { load: async () => (await import("./commands/trainCommand.js")).trainCommand, summary: "train centrally on the whole dataset (the baseline)" },
   evaluate: { load: async () => (await import("./commands/evaluateCommand.js")).evaluateCommand, summary: "evaluate a saved model on labelled images" },
   predict: { load: async () => (await import("./commands/predictCommand.js")).predictCommand, summary: "classify image files with a saved model" },

@@ -1,4 +1,5 @@
 /** The benchmarks, in the order they run. Each is a file under bench/ exporting `run(ctx, io)`. */
+import { NODE_FLAGS } from "../../shared/nodeFlags.js";
 import type { MachineInfo } from "./machine.js";
 
 export interface BenchContext {
@@ -13,6 +14,8 @@ export interface BenchmarkEntry {
   /** Compiled file under dist/bench/. */
   file: string;
   title: string;
+  /** Node flags for the benchmark's child: the wire benchmark's child plays the client, so it runs as `fedfusion client` does. */
+  nodeFlags?: readonly string[];
   /** Hard limits; the benchmark's child is killed when it passes. */
   quickTimeoutMs: number;
   fullTimeoutMs: number;
@@ -26,7 +29,7 @@ export const BENCHMARKS: readonly BenchmarkEntry[] = [
   { name: "overhead", file: "federatedOverhead.js", title: "Federated overhead: SiteTrainer.train vs model.fit", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "cores", file: "bothCores.js", title: "Both cores: `fedfusion simulate` with worker processes vs BLAS threads", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "aggregation", file: "aggregation.js", title: "Aggregation at memory speed and coordinator memory", quickTimeoutMs: 5 * MIN, fullTimeoutMs: 30 * MIN },
-  { name: "wire", file: "wire.js", title: "Wire: bytes per update and gRPC transfer throughput", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
+  { name: "wire", file: "wire.js", title: "Wire: bytes per update and gRPC transfer throughput", nodeFlags: NODE_FLAGS, quickTimeoutMs: 3 * MIN, fullTimeoutMs: 30 * MIN },
   { name: "scale", file: "coordinatorScale.js", title: "Coordinator scale: CPU per round and RSS with many clients", quickTimeoutMs: 4 * MIN, fullTimeoutMs: 60 * MIN },
   { name: "accuracy", file: "timeToAccuracy.js", title: "Time to accuracy on Fashion-MNIST", quickTimeoutMs: 3 * MIN, fullTimeoutMs: 16 * 60 * MIN },
 ];

@@ -1,12 +1,14 @@
 /**
- * `fedfusion coordinator` relaunches itself with the coordinator's V8 flags: the real coordinator runs with
- * them, signals sent to the launcher reach it, and killing the launcher never leaves it running.
+ * `fedfusion coordinator` and `fedfusion client` relaunch themselves with the V8 flags of shared/nodeFlags.ts:
+ * the real process runs with them, signals sent to the launcher reach it, and killing the launcher never
+ * leaves it running.
  */
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { missingNodeFlags } from "../../bin/relaunch.js";
-import { COORDINATOR_NODE_FLAGS } from "../../coordinator/processFlags.js";
-import { killAll, startCli, type CliProcess } from "../helpers/cli.js";
+import { NODE_FLAGS } from "../../shared/nodeFlags.js";
+import path from "node:path";
+import { killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 
 const COORDINATOR = ["coordinator", "--host", "127.0.0.1", "--port", "0", "--classes", "a,b", "--backend", "cpu"];
 
@@ -52,7 +54,7 @@ describe("fedfusion coordinator relaunch", () => {
     await p.waitFor(/listening on 127\.0\.0\.1:\d+/);
     const kids = children(p.child.pid!);
     expect(kids).toHaveLength(1);
-    expect(kids[0].argv.slice(1, 1 + COORDINATOR_NODE_FLAGS.length)).toEqual(COORDINATOR_NODE_FLAGS);
+    expect(kids[0].argv.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
     expect(kids[0].argv.slice(-COORDINATOR.length)).toEqual(COORDINATOR);
 
     p.child.kill("SIGTERM");
@@ -63,7 +65,7 @@ describe("fedfusion coordinator relaunch", () => {
   });
 
   it("started with the flags already, it runs in the same process", async () => {
-    const p = startCli(COORDINATOR, {}, COORDINATOR_NODE_FLAGS);
+    const p = startCli(COORDINATOR, {}, NODE_FLAGS);
     procs.push(p);
     await p.waitFor(/listening on/);
     expect(children(p.child.pid!)).toHaveLength(0);
@@ -78,6 +80,20 @@ describe("fedfusion coordinator relaunch", () => {
     const [kid] = children(p.child.pid!);
     p.child.kill("SIGKILL");
     // Not p.exited: an orphaned coordinator would hold the output pipes open, and that would never settle.
+    expect(await until(() => !running(kid.pid), 10_000)).toBe(true);
+  });
+
+  it("a client runs in a child with the same flags, and SIGTERM to the launcher ends it", async () => {
+    const dir = await partitionedDir(1, 20, 10);
+    // Nothing listens on port 1: the client keeps trying to reach its coordinator until stopped.
+    const p = startCli(["client", "--coordinator", "127.0.0.1:1", "--data", path.join(dir, "parts/client-1"), "--backend", "cpu", "--connect-timeout", "60"]);
+    procs.push(p);
+    expect(await until(() => children(p.child.pid!).length === 1, 20_000)).toBe(true);
+    const [kid] = children(p.child.pid!);
+    expect(kid.argv.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
+    expect(kid.argv).toContain("client");
+    p.child.kill("SIGTERM");
+    await p.exited;
     expect(await until(() => !running(kid.pid), 10_000)).toBe(true);
   });
 });

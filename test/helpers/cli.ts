@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -85,6 +86,17 @@ export async function partitionedDir(clients: number, samples: number, testSampl
   const r = await runCli(["partition", "--clients", String(clients), "--samples", String(samples), "--test-samples", String(testSamples), "--out", path.join(dir, "parts")]);
   if (r.code !== 0) throw new Error(`fedfusion partition failed: ${r.stderr}`);
   return dir;
+}
+
+/**
+ * The process running a started command: `fedfusion client` and `fedfusion coordinator` relaunch themselves
+ * with their Node flags (bin/relaunch.ts), so it is the launcher's child where there is one (Linux /proc).
+ * A test that freezes a client (SIGSTOP) must freeze this one: the launcher only waits.
+ */
+export function commandPid(p: CliProcess): number {
+  const pid = p.child.pid!;
+  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+  return kids ? Number(kids.split(/\s+/)[0]) : pid;
 }
 
 /** Kills whatever a test started and left running. */

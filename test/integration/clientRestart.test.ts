@@ -7,7 +7,7 @@
  */
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { allExited, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
+import { allExited, commandPid, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 import { freePort } from "../helpers/natsServer.js";
 
 describe("a client process that hangs, dies or is restarted", () => {
@@ -40,12 +40,13 @@ describe("a client process that hangs, dies or is restarted", () => {
     const steady = client(1);
     const hung = client(2);
     await hung.waitFor(/joined 127/);
-    hung.child.kill("SIGSTOP");
+    const hungPid = commandPid(hung);
+    process.kill(hungPid, "SIGSTOP");
     await coordinator.waitFor(/round 1\/30: 2 of 2 clients selected/);
 
     const restarted = client(2);
     await coordinator.waitFor(/client site-2 joined again from another process: its earlier session is closed/);
-    hung.child.kill("SIGCONT");
+    process.kill(hungPid, "SIGCONT");
     const [h] = await allExited([hung]);
     expect(h.code).toBe(1);
     expect(h.stderr.trim().split("\n")).toEqual([
@@ -75,9 +76,10 @@ describe("a client process that hangs, dies or is restarted", () => {
     const { coordinator, client } = await federation(40, ["--session-timeout", "2"]);
     const clients = [1, 2].map(client);
     await clients[1].waitFor(/round 1: trained/);
-    clients[1].child.kill("SIGSTOP"); // heartbeats stop too: the whole process is frozen
+    const frozen = commandPid(clients[1]);
+    process.kill(frozen, "SIGSTOP"); // heartbeats stop too: the whole process is frozen
     await coordinator.waitFor(/client site-2 timed out/);
-    clients[1].child.kill("SIGCONT");
+    process.kill(frozen, "SIGCONT");
     await clients[1].waitFor(/re-joined 127\.0\.0\.1:\d+ as site-2; the same coordinator process, so the cached global model is kept/);
     const results = await allExited([coordinator, ...clients]);
     for (const r of results) expect(r.code, r.stdout + r.stderr).toBe(0);

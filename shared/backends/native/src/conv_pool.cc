@@ -15,6 +15,7 @@
 #include "conv_core.h"
 #include "conv_pool_direct.h"
 #include "napi_args.h"
+#include "vector_clones.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -123,6 +124,14 @@ void Backward(const float* dy, const float* x, const float* w, const float* y, c
   for (int64_t c = 0; c < OC; ++c) db[c] = float(dbSum[size_t(c)]);
 }
 
+// Every argmax entry is 0..3 (the tile path indexes with them). One pass without early exit, so that it
+// vectorises: checked branch by branch it was ~6% of a `cnn` training step.
+FF_VECTOR_CLONES bool ArgmaxInRange(const int32_t* arg, int64_t n) {
+  uint32_t bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= uint32_t(arg[i] > 3 || arg[i] < 0);
+  return bad == 0;
+}
+
 // The block's geometry from a conv geometry: stride 1, no dilation, 2x2 pooling of the conv output.
 bool GetBlock(napi_env env, napi_value v, Block* b) {
   if (!GetGeo(env, v, &b->g)) return false;
@@ -189,11 +198,9 @@ napi_value ConvPoolGrad(napi_env env, napi_callback_info info) {
     Throw(env, "convPoolGrad: an array is smaller than the geometry needs");
     return nullptr;
   }
-  for (int64_t i = 0; i < pooled; ++i) {
-    if (arg[i] < 0 || arg[i] > 3) {
-      Throw(env, "convPoolGrad: argmax entries must be 0..3");
-      return nullptr;
-    }
+  if (!ArgmaxInRange(arg, pooled)) {
+    Throw(env, "convPoolGrad: argmax entries must be 0..3");
+    return nullptr;
   }
   if (dx == nullptr && ConvPoolDirectCovers(g)) {
     ConvPoolDirectFilterGrad(dy, x, y, arg, g, b.PH, b.PW, dw, db);

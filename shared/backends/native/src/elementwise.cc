@@ -203,15 +203,14 @@ napi_value Transpose(napi_env env, napi_callback_info info) {
 }
 
 // unitPixels(images, order, start, end, size, out): out[(i − start)·size + j] = images[order[i]·size + j] / 255
-// for start <= i < end, j < size — a batch of 8-bit images as floats in [0, 1] (shared/data/batches.ts; its
-// JavaScript twin reads the same 256-entry table, so both give the same floats). One call per batch.
+// for start <= i < end, j < size — a batch of 8-bit images as floats in [0, 1] (shared/data/batches.ts). The
+// float32 division gives, for each of the 256 byte values, exactly the JavaScript twin's table entry
+// Math.fround(b / 255) (checked for all of them, and by test), and unlike a table lookup it vectorises.
+FF_VECTOR_CLONES void UnitPixelsLoop(const uint8_t* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) dst[j] = float(src[j]) / 255.0f;
+}
+
 napi_value UnitPixels(napi_env env, napi_callback_info info) {
-  static const struct Table {
-    float v[256];
-    Table() {
-      for (int b = 0; b < 256; ++b) v[b] = float(double(b) / 255.0);  // as JavaScript's Math.fround(b / 255)
-    }
-  } table;
   napi_value a[6];
   uint8_t* images;
   size_t imageBytes;
@@ -233,11 +232,7 @@ napi_value UnitPixels(napi_env env, napi_callback_info info) {
       return nullptr;
     }
   }
-  for (int64_t i = start; i < end; ++i) {
-    const uint8_t* src = images + int64_t(order[i]) * size;
-    float* dst = out + (i - start) * size;
-    for (int64_t j = 0; j < size; ++j) dst[j] = table.v[src[j]];
-  }
+  for (int64_t i = start; i < end; ++i) UnitPixelsLoop(images + int64_t(order[i]) * size, out + (i - start) * size, size);
   return nullptr;
 }
 

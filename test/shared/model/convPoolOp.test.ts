@@ -37,6 +37,12 @@ describe("native conv block", () => {
     const arg = new Int32Array(pooled).fill(4);
     const f32 = (n: number) => new Float32Array(n).fill(1);
     expect(() => addon.addon.convPoolGrad(f32(pooled), f32(36), f32(72), f32(pooled), arg, f32(72), f32(8), null, g)).toThrow(/argmax entries must be 0..3/);
+    // One bad entry among good ones, negative too (the check compares them as unsigned).
+    for (const bad of [-1, 4, 2 ** 31 - 1]) {
+      const one = new Int32Array(pooled).fill(2);
+      one[pooled - 3] = bad;
+      expect(() => addon.addon.convPoolGrad(f32(pooled), f32(36), f32(72), f32(pooled), one, f32(72), f32(8), null, g), String(bad)).toThrow(/argmax entries must be 0..3/);
+    }
     expect(() => addon.addon.convPool(f32(36), f32(72), f32(8), f32(pooled - 1), new Int32Array(pooled), g)).toThrow(/smaller than the geometry needs/);
     expect(() => addon.addon.convPool(f32(36), f32(72), f32(8), f32(pooled), new Int32Array(pooled), [1, 6, 6, 1, 3, 3, 8, 2, 2, 1, 1, 0, 0, 2, 2])).toThrow(
       /stride and dilation must be 1/,

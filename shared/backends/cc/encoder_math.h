@@ -1,6 +1,6 @@
 // The arithmetic of the fusion model's encoder kernels — tanh, GELU and layer norm, forward and
-// backward — shared by the native addon (native/src/encoder.cc, elementwise.cc) and the WebAssembly SIMD
-// kernels (simd/src/kernels.cc), so both paths compute the same values. The formulas are those of
+// backward — shared by the native addon (native/src/encoder.cc, elementwise.cc; attention.cc takes
+// LaneSum) and the WebAssembly SIMD kernels (simd/src/kernels.cc), so both paths compute the same values. The formulas are those of
 // shared/model/encoderOps.ts's composite ops, which remain the reference. Header-only and free of any
 // library call beyond sqrt, so that clang's freestanding wasm32 build takes it as it is.
 #pragma once

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../../cc/encoder_math.h"
 #include "conv_core.h"
 #include "napi_args.h"
 #include "vector_clones.h"
@@ -48,8 +49,9 @@ inline float ExpNonPositive(float x) {
   return x < lo ? 0.f : p * scale;
 }
 
-// The reductions below keep kParts partial results, so that they run as vectors rather than one chain of
-// dependent adds (50 tokens: 4 cycles a value for a float64 sum in one chain, as long as the exps).
+// Row reductions keep partial results, so that they run as vectors rather than one chain of dependent
+// operations (50 tokens: a float64 sum in one chain took as long as the exps): the max here with kParts
+// partial maxima, the float64 sums with encoder_math.h's LaneSum, as the encoder's layer norm does.
 constexpr int kParts = 8;
 
 inline float RowMax(const float* p, int64_t n) {
@@ -64,24 +66,12 @@ inline float RowMax(const float* p, int64_t n) {
   return max;
 }
 
-// Σ a[j]·b[j] (b == nullptr: Σ a[j]) in float64.
-inline double RowDot(const float* a, const float* b, int64_t n) {
-  double part[kParts] = {};
-  int64_t j = 0;
-  for (; j + kParts <= n; j += kParts)
-    for (int l = 0; l < kParts; ++l) part[l] += b ? double(a[j + l]) * b[j + l] : double(a[j + l]);
-  for (; j < n; ++j) part[0] += b ? double(a[j]) * b[j] : double(a[j]);
-  double sum = 0;
-  for (int l = 0; l < kParts; ++l) sum += part[l];
-  return sum;
-}
-
 // Each row of p [n, n] := softmax of itself: exp(v − max) / Σ, as tfjs's (the sum in float64).
 FF_VECTOR_CLONES void SoftmaxRows(float* p, int64_t n) {
   for (int64_t r = 0; r < n; ++r, p += n) {
     const float max = RowMax(p, n);
     for (int64_t j = 0; j < n; ++j) p[j] = ExpNonPositive(p[j] - max);
-    const float inv = float(1.0 / RowDot(p, nullptr, n));
+    const float inv = float(1.0 / LaneSum(n, [p](int64_t j) { return double(p[j]); }));
     for (int64_t j = 0; j < n; ++j) p[j] *= inv;
   }
 }
@@ -89,7 +79,7 @@ FF_VECTOR_CLONES void SoftmaxRows(float* p, int64_t n) {
 // ds := p ⊙ (ds − Σ_j ds·p) per row: the softmax's gradient, from the probabilities' (in ds).
 FF_VECTOR_CLONES void SoftmaxGradRows(const float* p, float* ds, int64_t n) {
   for (int64_t r = 0; r < n; ++r, p += n, ds += n) {
-    const float s = float(RowDot(ds, p, n));
+    const float s = float(LaneSum(n, [ds, p](int64_t j) { return double(ds[j]) * p[j]; }));
     for (int64_t j = 0; j < n; ++j) ds[j] = p[j] * (ds[j] - s);
   }
 }

@@ -28,7 +28,8 @@ constexpr int64_t kDepth = 256;
 // 16 FMAs per k in balance.
 constexpr int RowsFor(int vectors) { return vectors == 1 ? 16 : vectors == 2 ? 12 : vectors == 3 ? 8 : 6; }
 
-// Where op(A) and op(B) are: a(i, k) = A[i * ai + k * ak]; row k of op(B) is B + k * ldb, contiguous.
+// One column block's operands: a(i, k) = A[i * ai + k * ak]; row k of op(B) is B + k * ldb, contiguous, from
+// the block's first column; C points at the block's first column.
 struct Operands {
   const float* A;
   int64_t ai, ak;
@@ -41,12 +42,12 @@ struct Operands {
 };
 
 template <int MR, int NV>
-__attribute__((target("avx512f,avx512vl,fma"))) void Block(const Operands& o, int64_t i0, int64_t jb, int64_t j0, __mmask16 last) {
+__attribute__((target("avx512f,avx512vl,fma"))) void Block(const Operands& o, int64_t i0, __mmask16 last) {
   // Locals, not o's fields: stores through C could alias o, and the compiler would then keep the
   // accumulators in memory.
   const int64_t K = o.K, ai = o.ai, ak = o.ak, ldb = o.ldb, ldc = o.ldc;
   const float* a = o.A + i0 * ai;
-  const float* b = o.B + jb;
+  const float* b = o.B;
   __m512 acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
@@ -65,7 +66,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) void Block(const Operands& o, in
   }
   const __m512 alpha = _mm512_set1_ps(o.alpha), beta = _mm512_set1_ps(o.beta);
   const bool readC = o.beta != 0.f;
-  float* c = o.C + i0 * ldc + j0;
+  float* c = o.C + i0 * ldc;
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i, c += ldc) {
 #pragma GCC unroll 4
@@ -77,7 +78,7 @@ __attribute__((target("avx512f,avx512vl,fma"))) void Block(const Operands& o, in
   }
 }
 
-using BlockFn = void (*)(const Operands&, int64_t, int64_t, int64_t, __mmask16);
+using BlockFn = void (*)(const Operands&, int64_t, __mmask16);
 
 // kBlocks[NV - 1][MR - 1]: every row count up to RowsFor(NV), so the last rows of C get a block of their own.
 template <int NV, size_t... R>
@@ -106,7 +107,6 @@ bool SmallGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (KernelIsa() != Isa::kAvx512 || !Takes(M, N, K)) return false;
   constexpr int64_t kBlockWidth = kMaxVectors * kLanes;
-  Operands o{A, ta ? 1 : lda, ta ? lda : 1, B, ldb, K, alpha, beta, C, ldc};
   // op(B) = Bᵀ: a column block's rows of op(B) are gathered into a K x 64 panel (B's rows, read in order).
   thread_local std::vector<float> panel;
   if (tb && panel.size() < size_t(K * kBlockWidth)) panel.resize(size_t(K * kBlockWidth));
@@ -114,7 +114,7 @@ bool SmallGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
     const int64_t width = std::min<int64_t>(N - j0, kBlockWidth);
     const int vectors = int((width + kLanes - 1) / kLanes);
     const __mmask16 last = __mmask16((1u << (width - (vectors - 1) * kLanes)) - 1u);
-    int64_t jb = j0;  // op(B)'s column j0 in o.B
+    Operands o{A, ta ? 1 : lda, ta ? lda : 1, B + j0, ldb, K, alpha, beta, C + j0, ldc};
     if (tb) {
       float* p = panel.data();
       for (int64_t n = 0; n < width; ++n) {
@@ -123,7 +123,6 @@ bool SmallGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
       }
       o.B = p;
       o.ldb = kBlockWidth;
-      jb = 0;
     }
     // K in chunks: a chunk of the panel (kDepth x 64 floats) stays in L2 while every row block reads it.
     const int rows = RowsFor(vectors);
@@ -135,7 +134,7 @@ bool SmallGemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, c
       if (k0 > 0) chunk.beta = 1.f;
       for (int64_t i0 = 0; i0 < M; i0 += rows) {
         const int64_t mr = std::min<int64_t>(rows, M - i0);
-        kBlocks[vectors - 1][size_t(mr - 1)](chunk, i0, jb, j0, last);
+        kBlocks[vectors - 1][size_t(mr - 1)](chunk, i0, last);
       }
     }
   }

@@ -8,15 +8,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { missingNodeFlags } from "../../bin/relaunch.js";
 import { NODE_FLAGS } from "../../shared/nodeFlags.js";
 import path from "node:path";
-import { killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
+import { childProcesses, killAll, partitionedDir, startCli, type CliProcess } from "../helpers/cli.js";
 
 const COORDINATOR = ["coordinator", "--host", "127.0.0.1", "--port", "0", "--classes", "a,b", "--backend", "cpu"];
-
-/** The process's children (Linux /proc), with their command lines. */
-function children(pid: number): { pid: number; argv: string[] }[] {
-  const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-  return tasks ? tasks.split(/\s+/).map(Number).map((c) => ({ pid: c, argv: readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0").filter(Boolean) })) : [];
-}
 
 /** True while `pid` exists and is not a zombie (a zombie is dead, only not yet reaped). */
 function running(pid: number): boolean {
@@ -52,7 +46,7 @@ describe("fedfusion coordinator relaunch", () => {
     const p = startCli(COORDINATOR);
     procs.push(p);
     await p.waitFor(/listening on 127\.0\.0\.1:\d+/);
-    const kids = children(p.child.pid!);
+    const kids = childProcesses(p.child.pid!);
     expect(kids).toHaveLength(1);
     expect(kids[0].argv.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
     expect(kids[0].argv.slice(-COORDINATOR.length)).toEqual(COORDINATOR);
@@ -68,7 +62,7 @@ describe("fedfusion coordinator relaunch", () => {
     const p = startCli(COORDINATOR, {}, NODE_FLAGS);
     procs.push(p);
     await p.waitFor(/listening on/);
-    expect(children(p.child.pid!)).toHaveLength(0);
+    expect(childProcesses(p.child.pid!)).toHaveLength(0);
     p.child.kill("SIGTERM");
     await p.exited;
   });
@@ -77,7 +71,7 @@ describe("fedfusion coordinator relaunch", () => {
     const p = startCli(COORDINATOR);
     procs.push(p);
     await p.waitFor(/listening on/);
-    const [kid] = children(p.child.pid!);
+    const [kid] = childProcesses(p.child.pid!);
     p.child.kill("SIGKILL");
     // Not p.exited: an orphaned coordinator would hold the output pipes open, and that would never settle.
     expect(await until(() => !running(kid.pid), 10_000)).toBe(true);
@@ -88,8 +82,8 @@ describe("fedfusion coordinator relaunch", () => {
     // Nothing listens on port 1: the client keeps trying to reach its coordinator until stopped.
     const p = startCli(["client", "--coordinator", "127.0.0.1:1", "--data", path.join(dir, "parts/client-1"), "--backend", "cpu", "--connect-timeout", "60"]);
     procs.push(p);
-    expect(await until(() => children(p.child.pid!).length === 1, 20_000)).toBe(true);
-    const [kid] = children(p.child.pid!);
+    expect(await until(() => childProcesses(p.child.pid!).length === 1, 20_000)).toBe(true);
+    const [kid] = childProcesses(p.child.pid!);
     expect(kid.argv.slice(1, 1 + NODE_FLAGS.length)).toEqual(NODE_FLAGS);
     expect(kid.argv).toContain("client");
     p.child.kill("SIGTERM");

@@ -95,8 +95,13 @@ export async function partitionedDir(clients: number, samples: number, testSampl
  */
 export function commandPid(p: CliProcess): number {
   const pid = p.child.pid!;
-  const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
-  return kids ? Number(kids.split(/\s+/)[0]) : pid;
+  return childProcesses(pid)[0]?.pid ?? pid;
+}
+
+/** A process's children (Linux /proc), with their command lines. */
+export function childProcesses(pid: number): { pid: number; argv: string[] }[] {
+  const tasks = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+  return tasks ? tasks.split(/\s+/).map(Number).map((c) => ({ pid: c, argv: readFileSync(`/proc/${c}/cmdline`, "utf8").split("\0").filter(Boolean) })) : [];
 }
 
 /** Kills whatever a test started and left running. */

@@ -15,7 +15,8 @@ import { startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import type { BenchmarkOutput, Figure, Table, TargetInput } from "./harness/results.js";
 import { cpuNow, median } from "./harness/timing.js";
-import { cnnClassesFor, rawTcpReceive, rawTcpSend, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { cnnClassesFor, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
+import { rawTcpReceive, rawTcpSend } from "./harness/transportBaselines.js";
 
 const PARAMS = 1_000_000;
 

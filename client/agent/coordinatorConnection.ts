@@ -32,6 +32,9 @@ export interface ConnectionOptions {
 
 const deadline = (ms: number) => new Date(Date.now() + ms);
 
+/** The client's HTTP/2 receive window: a few chunks instead of HTTP/2's 64 KiB (model downloads run ~1.6x faster). */
+export const DOWNLOAD_WINDOW_BYTES = 4 << 20;
+
 export class CoordinatorConnection {
   private readonly client: FederationClient;
   /** See uploadFrames. */
@@ -46,8 +49,7 @@ export class CoordinatorConnection {
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new ChunkedFederationClient(o.address, creds, {
       "grpc.max_receive_message_length": 16 << 20,
-      // A receive window of a few chunks instead of HTTP/2's 64 KiB: model downloads run ~1.6x faster.
-      "grpc-node.flow_control_window": 4 << 20,
+      "grpc-node.flow_control_window": DOWNLOAD_WINDOW_BYTES,
       "grpc.keepalive_time_ms": 30_000,
       "grpc.keepalive_timeout_ms": 10_000,
       "grpc.keepalive_permit_without_calls": 1,

@@ -12,6 +12,8 @@ import { median, repeatsFor } from "../../bench/harness/timing.js";
 import { blasThreads, roundSeconds } from "../../bench/bothCores.js";
 import { firstReaching } from "../../bench/timeToAccuracy.js";
 import { cnnClassesFor, cnnParams } from "../../bench/harness/coordinatorProcess.js";
+import { ModelLanding } from "../../bench/harness/transportBaselines.js";
+import { checksum } from "../../shared/codec/crc32c.js";
 
 const target = (over: Partial<TargetInput>): TargetInput => ({
   id: "t",
@@ -280,6 +282,22 @@ describe("helpers", () => {
     const classes = cnnClassesFor(1_000_000);
     expect(cnnParams(classes)).toBeGreaterThanOrEqual(1_000_000);
     expect(cnnParams(classes - 1)).toBeLessThan(1_000_000);
+  });
+
+  it("lands a baseline transfer's bytes whole, in order and checksummed, whatever pieces they come in", () => {
+    const bytes = 3 * (1 << 20) + 12_345;
+    const data = Uint8Array.from({ length: bytes }, (_, i) => (i * 131 + (i >> 9)) & 0xff);
+    const landing = new ModelLanding(bytes);
+    const buffers: Uint8Array[] = [];
+    for (const piece of [16_384, 65_536, 1 << 20, 7, bytes]) {
+      const land = landing.next();
+      for (let at = 0; at < bytes; at += piece) land(data.subarray(at, Math.min(bytes, at + piece)));
+      expect(Buffer.from(landing.buffer).equals(Buffer.from(data)), `pieces of ${piece}`).toBe(true);
+      expect(landing.crc).toBe(checksum().crc32c(data, 0));
+      buffers.push(landing.buffer);
+    }
+    expect(buffers[1]).not.toBe(buffers[0]); // two buffers alternate
+    expect(buffers[2]).toBe(buffers[0]);
   });
 
   it("reads round times and the BLAS thread count from a simulate log", () => {

@@ -17,7 +17,7 @@ import { startChild, type ChildIO } from "./harness/proc.js";
 import { ratio, type Figure, type TargetInput } from "./harness/results.js";
 import { describeSample, measureInterleaved, type Sample } from "./harness/timing.js";
 import { cnnClassesFor, joinCoordinator, type ServerInfo } from "./harness/coordinatorProcess.js";
-import { plainHttp2Send, plainHttp2Session, rawTcpSend } from "./harness/transportBaselines.js";
+import { plainHttp2Send, plainHttp2Session, rawTcpSend, TRANSFER_WARMUP } from "./harness/transportBaselines.js";
 
 /** grpc-js's receive window on a server it configures alone (HTTP/2's initial window). */
 export const GRPC_JS_WINDOW = 65_535;
@@ -138,7 +138,7 @@ export async function loopbackUpload(mb: number, repeats: number, log: (l: strin
           tcpLanded: () => rawTcpSend(info.tcpLandingSinkPort, bytes),
           h2Landed: () => plainHttp2Send(h2, bytes),
         },
-        { warmup: 1, repeats, before: (k) => (k === "grpc" ? site.next() : undefined) },
+        { warmup: TRANSFER_WARMUP, repeats, before: (k) => (k === "grpc" ? site.next() : undefined) },
       ).finally(() => h2.close());
       return { mb, bytes, ...s };
     } finally {
@@ -251,7 +251,7 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
     }
   }
   const notes = [
-    "Upload: a real coordinator (as for the download, one round per upload, FedAvg) in one process; the bench process joins and calls `CoordinatorConnection.uploadUpdate` with a float32 update as the client agent does, timed from the call to the coordinator's answer, which it gives once the update is assembled, CRC-checked, validated and folded into the round's sum. Baseline: the same number of bytes written in 1 MiB writes to a raw TCP socket in the coordinator's process, which answers one byte when it has them all. Context, not judged: the same into a raw TCP sink that lands the bytes as an upload is landed (gathered into 1 MiB, copied into one model-sized buffer with the CRC-32C), and a plain HTTP/2 POST (node:http2, no gRPC) to a server in the coordinator's process that lands them the same way with the receive windows the coordinator gives an upload, answering when it has them all. Interleaved after a warm-up of each; wall time, medians.",
+    `Upload: a real coordinator (as for the download, one round per upload, FedAvg) in one process; the bench process joins and calls \`CoordinatorConnection.uploadUpdate\` with a float32 update as the client agent does, timed from the call to the coordinator's answer, which it gives once the update is assembled, CRC-checked, validated and folded into the round's sum. Baseline: the same number of bytes written in 1 MiB writes to a raw TCP socket in the coordinator's process, which answers one byte when it has them all. Context, not judged: the same into a raw TCP sink that lands the bytes as an upload is landed (gathered into 1 MiB, copied into one model-sized buffer with the CRC-32C), and a plain HTTP/2 POST (node:http2, no gRPC) to a server in the coordinator's process that lands them the same way with the receive windows the coordinator gives an upload, answering when it has them all. Interleaved after ${TRANSFER_WARMUP} untimed uploads of each (as for downloads); wall time, medians.`,
   ];
   try {
     const rttMs = 20;

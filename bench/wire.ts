@@ -18,7 +18,7 @@ import net from "node:net";
 import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import type { WeightSpec } from "../shared/model/weights.js";
 import { cnnClassesFor, joinCoordinator, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
-import { ModelLanding, plainHttp2Receive, plainHttp2Session, rawTcpReceive } from "./harness/transportBaselines.js";
+import { ModelLanding, plainHttp2Receive, plainHttp2Session, rawTcpReceive, TRANSFER_WARMUP } from "./harness/transportBaselines.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
 import { formatNumber } from "./harness/markdown.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
@@ -149,7 +149,7 @@ export async function transfer(mb: number, repeats: number, log: (l: string) => 
       const tcpLanded = () => rawTcpReceive(info.tcpPort, info.modelBytes, landing.next());
       const h2 = plainHttp2Session(info.h2Port);
       const h2Landed = () => plainHttp2Receive(h2, info.modelBytes, landing.next());
-      const s = await measureInterleaved({ grpc, tcp, tcpLanded, h2Landed }, { warmup: 1, repeats }).finally(() => h2.close());
+      const s = await measureInterleaved({ grpc, tcp, tcpLanded, h2Landed }, { warmup: TRANSFER_WARMUP, repeats }).finally(() => h2.close());
       // One more of each with both processes' CPU time: where the time goes.
       const serverCpu = () => serverCpuMs(server);
       const cpuPerMB = async (f: () => Promise<void>): Promise<CpuPerMB> => {
@@ -364,7 +364,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
 
   notes.unshift(
     `Bytes per update: raw = 4 bytes × parameters (MB = 10⁶ bytes). Computed = what the coordinator counts (uploadHandler: header message + Σ chunkMessageBytes over 1 MiB chunks). At the socket = bytes the client wrote to its TCP connection during the UploadUpdate call, counted by a proxy between a CoordinatorConnection and a real coordinator (startCoordinator, \`cnn\` with enough classes for ~1M parameters): gRPC messages plus HTTP/2 frame headers (9 bytes per ≤ 16 KiB DATA frame) and the call's HEADERS frame; TCP/IP headers are not included (not visible to the application). The update values are small pseudo-random numbers; only top-k's size depends on its fraction, not on the values.`,
-    "Transfer: a real coordinator (startCoordinator, `cnn` with enough classes for the model size, no round started) in one process; the benchmark's process (started with the Node flags `fedfusion client` runs with, shared/nodeFlags.ts) joins and calls `CoordinatorConnection.downloadModel` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (`DownloadBuffers`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Context, not judged: the same raw TCP transfer with the client landing the bytes as a download does (gathered into 1 MiB, copied into one model-sized buffer with the CRC-32C, two buffers alternating), and a plain HTTP/2 server (node:http2, no gRPC) in the coordinator's process sending them as one response to a client with the receive windows ours uses, landing them the same way. Interleaved (gRPC, TCP, landed TCP, landed HTTP/2, then the reverse order, …) after a warm-up of each; wall time, medians; MB/s = model bytes / time.",
+    `Transfer: a real coordinator (startCoordinator, \`cnn\` with enough classes for the model size, no round started) in one process; the benchmark's process (started with the Node flags \`fedfusion client\` runs with, shared/nodeFlags.ts) joins and calls \`CoordinatorConnection.downloadModel\` (1 MiB chunks, reassembly, CRC-32C check) as the client agent does, assembling each download in the buffer of the version it retired (\`DownloadBuffers\`: two buffers alternate, no fresh pages per download). Baseline: a raw TCP server in the coordinator's process writing the same number of bytes in 1 MiB writes to a client in the bench process that only counts them. Context, not judged: the same raw TCP transfer with the client landing the bytes as a download does (gathered into 1 MiB, copied into one model-sized buffer with the CRC-32C, two buffers alternating), and a plain HTTP/2 server (node:http2, no gRPC) in the coordinator's process sending them as one response to a client with the receive windows ours uses, landing them the same way. Interleaved (gRPC, TCP, landed TCP, landed HTTP/2, then the reverse order, …) after ${TRANSFER_WARMUP} untimed transfers of each (the steady state: a process's first gRPC transfers run up to 4× slower while V8 compiles grpc-js's paths); wall time, medians; MB/s = model bytes / time.`,
 
     ...uploads.notes,
   );

@@ -14,6 +14,13 @@ import { MiB, fillPattern } from "./fixtures.js";
 
 let pattern: Buffer | null = null;
 
+/**
+ * Untimed transfers of each kind before the timed ones: a process's first gRPC transfers run slower while V8
+ * compiles grpc-js's paths (10 MB downloads on 2026-11-27: 36, 31, 18, 18, 10 ms, then 7–11 ms; raw TCP
+ * settles after two or three), and the figures are the steady state a client reaches after its first rounds.
+ */
+export const TRANSFER_WARMUP = 5;
+
 /** A socket or an HTTP/2 stream. */
 interface Sink {
   write(chunk: Uint8Array): boolean;

@@ -8,6 +8,10 @@ import { DIST_BENCH, type ChildIO } from "./proc.js";
 
 const [file, fn, argsJson] = process.argv.slice(2);
 
+// The parent is gone (it crashed, or was killed, before stopping this child): nobody will read a result or
+// tell a serving child to stop, so exit rather than linger holding ports, memory and CPU.
+process.on("disconnect", () => process.exit(1));
+
 const inbox: unknown[] = [];
 const waiters: ((m: unknown) => void)[] = [];
 process.on("message", (m: { type?: string; payload?: unknown }) => {

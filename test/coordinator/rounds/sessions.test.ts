@@ -18,6 +18,21 @@ describe("sessions", () => {
     expect(s.join(info("a"), 10).replaced).toBe(b.record);
   });
 
+  it("find a site's session after any mix of joins, replacements and removals", () => {
+    const s = new Sessions();
+    const a1 = s.join(info("a", "p1"), 0).record;
+    const a2 = s.join(info("a", "p2"), 1).record; // replaces a1
+    expect(s.remove(a1.sessionId)).toBeUndefined(); // already gone: a2 stays the site's session
+    expect(s.join(info("a", "p2"), 2)).toMatchObject({ record: a2, again: true });
+    expect(s.remove(a2.sessionId)).toBe(a2);
+    // Removed: the site's next process starts afresh, replacing nothing.
+    expect(s.join(info("a", "p2"), 3)).toMatchObject({ again: false, replaced: null });
+    // Many sites: each join finds only its own site.
+    for (let i = 0; i < 1000; i++) expect(s.join(info(`site-${i}`, "p"), 4).replaced).toBeNull();
+    expect(s.join(info("site-500", "q"), 5).replaced?.siteName).toBe("site-500");
+    expect(s.size).toBe(1001);
+  });
+
   it("know when each was last heard from", () => {
     const s = new Sessions();
     const a = s.join(info("a"), 0).record;

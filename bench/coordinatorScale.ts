@@ -301,9 +301,10 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   // Quick mode measures 1,000 clients directly at 10% (~30 s); all selected it extrapolates from 300 (a
   // 1,000-client round of full uploads takes minutes).
   const sizesFor = (fraction: number) => (!q || fraction < 1 ? [100, 1000] : [100, 300]);
-  // Quick mode: one measured round when every client is selected (those rounds are long; the figure is per round).
+  // Quick mode: one measured round when every client is selected (those rounds are long; the figure is per round),
+  // three (as the full suite) otherwise: a median of two was a mean, and one slow round moved it by half.
   // Plus a first, warm-up round that is reported but not judged.
-  const roundsFor = (fraction: number) => 1 + (q ? (fraction >= 1 ? 1 : 2) : 3);
+  const roundsFor = (fraction: number) => 1 + (q && fraction >= 1 ? 1 : 3);
   const layout = await startChild<{ name: string; shape: number[] }[]>("coordinatorScale.js", "layoutWorker", null, { timeoutMs: 60_000, log }).result;
   const results: CoordinatorResult[] = [];
   const notes: string[] = [];
@@ -402,7 +403,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
     });
   }
   notes.unshift(
-    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "2 measured rounds (1 when all clients are selected)" : "3 measured rounds"} after a warm-up round, the first round starts when all N clients have joined) and two client processes (the same Node flags) hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
+    `Each configuration: a fresh coordinator process (startCoordinator, started with the coordinator's Node flags ${NODE_FLAGS.join(" ")} as \`fedfusion coordinator\` is, \`cnn\` with ${cnnClassesFor(PARAMS)} classes ≈ 1.0M parameters, FedAvg, no test set, ${q ? "3 measured rounds (1 when all clients are selected)" : "3 measured rounds"} after a warm-up round, the first round starts when all N clients have joined) and two client processes (the same Node flags) hosting N/2 synthetic clients each. A client joins, long-polls GetTask (20 s), and when selected downloads the model (CoordinatorConnection.downloadModel: chunks, reassembly, CRC-32C), reports a synthetic evaluation and uploads a fixed synthetic float32 delta; at most 8 transfers at once per client process (memory). Each client has its own TCP connection (grpc-js would otherwise multiplex a process's clients over one). The targets are judged on float32 both ways; 1,000 clients at 10% run once more on the lean wire (\`${LEAN_FLAGS.join(" ")}\`: the synthetic clients decode the float16 model and send int8 updates), as a figure.`,
     "Coordinator CPU per round = process.cpuUsage() in the coordinator process between the round's 'selected' and its result log lines (GetTask long-polls of all clients, downloads, evaluation reports, uploads, validation and aggregation); median over the rounds after the first, a warm-up whose cost is in each figure's detail (V8 still compiling the hot paths, the reused transfer buffers touched for the first time): the targets are about a federation's steady rounds. Round wall time is context (the client processes share the machine's cores with the coordinator). RSS: the kernel's high-water mark (no sampling timer, which would add its own CPU to the rounds).",
   );
   return { figures, targets, tables, notes };

@@ -118,7 +118,7 @@ export interface NativeAddon {
   foldWeights(acc: Float64Array, weights: Float32Array, base: Float32Array, weight: number, first: boolean): void;
   /** out = base + acc / total, rounded to float32. */
   finishMean(acc: Float64Array, base: Float32Array, total: number, out: Float32Array): void;
-  /** Σ x² in float64 (four partial sums); non-finite exactly when some value is. */
+  /** Σ x² in float64 (sixteen partial sums, as shared/updateNorm.ts); non-finite exactly when some value is. */
   sumOfSquares(x: Float32Array): number;
   /** CRC-32C of data, continuing from crc (0 to start). */
   crc32c(data: Uint8Array, crc: number): number;

@@ -14,10 +14,18 @@ export interface Joined {
   replaced: ClientRecord | null;
 }
 
+/**
+ * How many closed sessions' reasons are kept. A replaced process learns why on its next call (seconds later,
+ * at most a long-poll's 20 s); every restart of every site adds one, so without a bound the list grows for as
+ * long as the coordinator runs.
+ */
+export const MAX_CLOSED_REASONS = 10_000;
+
 export class Sessions {
   private readonly live = new Map<string, ClientRecord>();
   /** The live session of each site (a join looks its site up here: a scan made 10,000 joins quadratic). */
   private readonly bySite = new Map<string, ClientRecord>();
+  /** Why replaced sessions were closed: the latest MAX_CLOSED_REASONS (their processes ask on their next call). */
   private readonly closed = new Map<string, string>();
 
   get size(): number {
@@ -47,6 +55,8 @@ export class Sessions {
     if (existing) {
       this.live.delete(existing.sessionId);
       this.closed.set(existing.sessionId, `site ${info.siteName} joined again from another client process`);
+      // Oldest first (a Map keeps insertion order): a coordinator running for months keeps a bounded list.
+      if (this.closed.size > MAX_CLOSED_REASONS) this.closed.delete(this.closed.keys().next().value!);
     }
     const record: ClientRecord = { ...info, sessionId: randomUUID(), joinedAt: now, lastSeen: now };
     this.live.set(record.sessionId, record);

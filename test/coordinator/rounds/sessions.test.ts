@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Sessions } from "../../../coordinator/rounds/sessions.js";
+import { MAX_CLOSED_REASONS, Sessions } from "../../../coordinator/rounds/sessions.js";
 
 const info = (siteName: string, instanceId?: string) => ({ siteName, numExamples: 1, backend: "cpu", encodings: ["float32" as const], instanceId });
 
@@ -31,6 +31,17 @@ describe("sessions", () => {
     for (let i = 0; i < 1000; i++) expect(s.join(info(`site-${i}`, "p"), 4).replaced).toBeNull();
     expect(s.join(info("site-500", "q"), 5).replaced?.siteName).toBe("site-500");
     expect(s.size).toBe(1001);
+  });
+
+  it("keep the reasons of the latest closed sessions only", () => {
+    const s = new Sessions();
+    const first = s.join(info("a", "p0"), 0).record;
+    let last = first;
+    for (let i = 1; i <= MAX_CLOSED_REASONS + 1; i++) last = s.join(info("a", `p${i}`), i).record; // each replaces the one before
+    expect(s.size).toBe(1);
+    expect(s.get(last.sessionId)).toBe(last);
+    expect(s.closedReason(first.sessionId)).toBeUndefined(); // the oldest reason went
+    expect(s.closedReason(s.join(info("a", "again"), 0).replaced!.sessionId)).toBe("site a joined again from another client process");
   });
 
   it("know when each was last heard from", () => {

@@ -12,7 +12,7 @@
 import net from "node:net";
 import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { MiB, fillPattern } from "./harness/fixtures.js";
-import { formatNumber } from "./harness/markdown.js";
+import { formatNumber, formatValue } from "./harness/markdown.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
 import { ratio, type Figure, type TargetInput } from "./harness/results.js";
 import { describeSample, measureInterleaved, type Sample } from "./harness/timing.js";
@@ -231,7 +231,7 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
           unit: "MB/s",
           baseline,
           ratio: ratio(hl, r),
-          detail: `${describeSample(u.h2Landed)}; gRPC reaches ${percent(g / hl)} of it`,
+          detail: `${describeSample(u.h2Landed)}; gRPC reaches ${formatValue(g / hl, "%")} of it`,
         },
       );
       targets.push({
@@ -242,8 +242,8 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
         op: ">=",
         threshold: 0.5,
         limitedBy:
-          `in this run, against a raw TCP sink that only counts the bytes: a raw TCP sink that lands them in one buffer with the CRC-32C ${percent(tl / r)}; ` +
-          `plain HTTP/2 (node:http2, no gRPC, the coordinator's receive windows) landing them ${percent(hl / r)}; gRPC ${percent(g / r)}, i.e. ${percent(g / hl)} of plain HTTP/2. ` +
+          `in this run, against a raw TCP sink that only counts the bytes: a raw TCP sink that lands them in one buffer with the CRC-32C ${formatValue(tl / r, "%")}; ` +
+          `plain HTTP/2 (node:http2, no gRPC, the coordinator's receive windows) landing them ${formatValue(hl / r, "%")}; gRPC ${formatValue(g / r, "%")}, i.e. ${formatValue(g / hl, "%")} of plain HTTP/2. ` +
           UPLOAD_LIMITS,
       });
     } catch (e) {
@@ -274,8 +274,6 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
   }
   return { figures, targets, notes };
 }
-
-const percent = (x: number) => `${formatNumber(100 * x)}%`;
 
 /** What the coordinator does beyond landing an upload's bytes (profiled, not measured in the run). */
 const UPLOAD_LIMITS =

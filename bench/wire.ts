@@ -20,7 +20,7 @@ import type { WeightSpec } from "../shared/model/weights.js";
 import { cnnClassesFor, joinCoordinator, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
 import { ModelLanding, plainHttp2Receive, plainHttp2Session, rawTcpReceive, TRANSFER_WARMUP } from "./harness/transportBaselines.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
-import { formatNumber } from "./harness/markdown.js";
+import { formatNumber, formatValue } from "./harness/markdown.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
@@ -311,7 +311,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
       const r = mbps(t.tcp);
       const tl = mbps(t.tcpLanded);
       const hl = mbps(t.h2Landed);
-      const pct = (x: number) => `${formatNumber(100 * x)}%`;
+      const pct = (x: number) => formatValue(x, "%");
       figures.push(
         {
           id: `transfer.${mb}`,

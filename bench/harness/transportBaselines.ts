@@ -15,11 +15,13 @@ import { MiB, fillPattern } from "./fixtures.js";
 let pattern: Buffer | null = null;
 
 /**
- * Untimed transfers of each kind before the timed ones: a process's first gRPC transfers run slower while V8
- * compiles grpc-js's paths (10 MB downloads on 2026-11-27: 36, 31, 18, 18, 10 ms, then 7–11 ms; raw TCP
- * settles after two or three), and the figures are the steady state a client reaches after its first rounds.
+ * Untimed transfers of each kind before the timed ones: a process's first transfers run slower while V8
+ * compiles the paths they take, and the figures are the steady state a client reaches after its first rounds.
+ * Measured here (2026-11-28, ms per transfer in a fresh process): 10 MB over gRPC 35, 30, 20, 20, 12, 10, then
+ * 7–10; over plain HTTP/2 17, 16, 13, 11, 12, 11, 11, 9, then 6–7; 100 MB over gRPC 274, 161, 83, 75, then
+ * 59–75; raw TCP settles after two or three. Five were not enough for HTTP/2.
  */
-export const TRANSFER_WARMUP = 5;
+export const TRANSFER_WARMUP = 10;
 
 /** A socket or an HTTP/2 stream. */
 interface Sink {

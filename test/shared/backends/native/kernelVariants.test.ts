@@ -20,6 +20,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../../../helpers/cli.js";
+import { nativeChildPrelude } from "../../../helpers/nativeChild.js";
 
 /** Core types of OpenBLAS's DYNAMIC_ARCH builds, with the CPU flags their kernels use. */
 const CORE_TYPES: [string, string[]][] = [
@@ -43,14 +44,7 @@ const runnable = (list: [string, string[]][]) => list.filter(([, need]) => need.
 
 // Runs in the child: prints { corename, isa, sgemm, nanThrough, conv, block, blockDigest } (worst errors
 // relative to the sum of |terms|).
-const CHECK = `
-const { createHash } = await import("node:crypto");
-const { loadNativeAddon } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"))});
-const r = loadNativeAddon();
-if (!r.ok) throw new Error(r.reason);
-const a = r.addon;
-let seed = 99;
-const rand = (n) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5));
+const CHECK = `${nativeChildPrelude(99)}
 let sgemm = 0, nanThrough = false;
 const SHAPES = [[1, 1, 1], [7, 5, 3], [33, 10, 700], [300, 10, 32], [32, 300, 10], [65, 129, 257], [50, 50, 16], [13, 17, 600],
   [20, 192, 40], [7, 193, 30], [40, 600, 300], [17, 64, 257]];

@@ -13,10 +13,9 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../../../helpers/cli.js";
+import { nativeChildPrelude } from "../../../helpers/nativeChild.js";
 
 const QEMU = "/usr/bin/qemu-x86_64";
 
@@ -28,15 +27,7 @@ const EMULATED: { cpu: string; coreType: string; isa: string }[] = [
 ];
 
 // Runs in the child: prints { isa, outputs: { name: sha256 of its output bytes } }.
-const DIGESTS = `
-const { createHash } = await import("node:crypto");
-const { loadNativeAddon } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"))});
-const r = loadNativeAddon();
-if (!r.ok) throw new Error(r.reason);
-const a = r.addon;
-let seed = 7;
-const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
-const rand = (n, scale = 1) => Float32Array.from({ length: n }, () => (next() - 0.5) * 2 * scale);
+const DIGESTS = `${nativeChildPrelude(7)}
 const ints = (n, span) => Float32Array.from({ length: n }, () => Math.floor(next() * (2 * span + 1)) - span);
 const outputs = {};
 const keep = (name, ...arrays) => {

@@ -12,7 +12,8 @@
 import net from "node:net";
 import { NODE_FLAGS } from "../shared/nodeFlags.js";
 import { MiB, fillPattern } from "./harness/fixtures.js";
-import { formatNumber, formatValue } from "./harness/markdown.js";
+import { formatNumber } from "./harness/markdown.js";
+import { compareTransfer, type TransferSamples } from "./harness/transferComparison.js";
 import { startChild, type ChildIO } from "./harness/proc.js";
 import { ratio, type Figure, type TargetInput } from "./harness/results.js";
 import { describeSample, measureInterleaved, type Sample } from "./harness/timing.js";
@@ -110,16 +111,8 @@ async function uploadingSite(address: string, info: ServerInfo) {
   };
 }
 
-export interface LoopbackUpload {
+export interface LoopbackUpload extends TransferSamples {
   mb: number;
-  bytes: number;
-  grpc: Sample;
-  /** Raw TCP into a sink that only counts the bytes: the target's baseline. */
-  tcp: Sample;
-  /** Raw TCP into a sink that lands them in one buffer with the CRC-32C, as an upload is landed. */
-  tcpLanded: Sample;
-  /** Plain HTTP/2 (node:http2, no gRPC), the server landing them the same way. */
-  h2Landed: Sample;
 }
 
 /** gRPC upload vs raw TCP (and, as context, landed raw TCP and plain HTTP/2) on loopback, interleaved. */
@@ -198,41 +191,21 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
   for (const mb of sizes) {
     try {
       const u = await loopbackUpload(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, quick ? 150_000 : 900_000);
-      const mbps = (x: Sample) => u.bytes / x.median / 1e3;
-      const g = mbps(u.grpc);
-      const r = mbps(u.tcp);
-      const tl = mbps(u.tcpLanded);
-      const hl = mbps(u.h2Landed);
+      const c = compareTransfer(u, { id: `upload.${mb}`, mb, direction: "upload", baselineLabel: "raw TCP socket, same bytes" });
+      const g = c.grpc;
+      const r = c.tcp;
       log(`upload ${mb} MB: gRPC ${formatNumber(g)} MB/s, raw TCP ${formatNumber(r)} MB/s`);
-      const baseline = { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" };
       figures.push(
         {
           id: `upload.${mb}`,
           label: `update upload over gRPC, ${mb} MB (until the coordinator's answer)`,
           value: g,
           unit: "MB/s",
-          baseline,
+          baseline: { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" },
           ratio: ratio(g, r),
           detail: `gRPC ${describeSample(u.grpc)}; TCP ${describeSample(u.tcp)}`,
         },
-        {
-          id: `upload.${mb}.tcpLanded`,
-          label: `raw TCP into a sink landing the bytes, ${mb} MB (copied into one buffer with the CRC-32C, as an upload is)`,
-          value: tl,
-          unit: "MB/s",
-          baseline,
-          ratio: ratio(tl, r),
-          detail: describeSample(u.tcpLanded),
-        },
-        {
-          id: `upload.${mb}.h2Landed`,
-          label: `plain HTTP/2 (node:http2, no gRPC) into a server landing the bytes, ${mb} MB`,
-          value: hl,
-          unit: "MB/s",
-          baseline,
-          ratio: ratio(hl, r),
-          detail: `${describeSample(u.h2Landed)}; gRPC reaches ${formatValue(g / hl, "%")} of it`,
-        },
+        ...c.landedFigures,
       );
       targets.push({
         id: `upload.${mb}`,
@@ -241,10 +214,7 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
         unit: "%",
         op: ">=",
         threshold: 0.5,
-        limitedBy:
-          `in this run, against a raw TCP sink that only counts the bytes: a raw TCP sink that lands them in one buffer with the CRC-32C ${formatValue(tl / r, "%")}; ` +
-          `plain HTTP/2 (node:http2, no gRPC, the coordinator's receive windows) landing them ${formatValue(hl / r, "%")}; gRPC ${formatValue(g / r, "%")}, i.e. ${formatValue(g / hl, "%")} of plain HTTP/2. ` +
-          UPLOAD_LIMITS,
+        limitedBy: c.placement + UPLOAD_LIMITS,
       });
     } catch (e) {
       targets.push({ id: `upload.${mb}`, description: describe(mb), measured: null, unit: "%", op: ">=", threshold: 0.5, unavailable: (e as Error).message.split("\n")[0] });

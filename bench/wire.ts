@@ -20,13 +20,14 @@ import type { WeightSpec } from "../shared/model/weights.js";
 import { cnnClassesFor, joinCoordinator, serverCpuMs, type ServerInfo } from "./harness/coordinatorProcess.js";
 import { ModelLanding, plainHttp2Receive, plainHttp2Session, rawTcpReceive, TRANSFER_WARMUP } from "./harness/transportBaselines.js";
 import { MB, fillPattern } from "./harness/fixtures.js";
-import { formatNumber, formatValue } from "./harness/markdown.js";
+import { formatNumber } from "./harness/markdown.js";
+import { compareTransfer, type TransferSamples } from "./harness/transferComparison.js";
 import { runChild, startChild, type ChildIO } from "./harness/proc.js";
 import type { BenchContext } from "./harness/registry.js";
 import { ratio, type BenchmarkOutput, type Figure, type Table, type TargetInput } from "./harness/results.js";
 import { encodingAccuracy } from "./encodingAccuracy.js";
 import { uploadResults } from "./uploadTransfer.js";
-import { describeSample, measureInterleaved, timeBoth, type Sample } from "./harness/timing.js";
+import { describeSample, measureInterleaved, timeBoth } from "./harness/timing.js";
 
 type EncodingKey = "float32" | "float16" | "int8" | "topk";
 const ENCODINGS: EncodingKey[] = ["float32", "float16", "int8", "topk"];
@@ -115,16 +116,8 @@ interface CpuPerMB {
   receiver: number;
 }
 
-interface TransferResult {
+interface TransferResult extends TransferSamples {
   mb: number;
-  bytes: number;
-  grpc: Sample;
-  /** Raw TCP, the receiver only counting the bytes: the target's baseline. */
-  tcp: Sample;
-  /** Raw TCP, the receiver landing the bytes in one buffer with the CRC-32C, as a download must. */
-  tcpLanded: Sample;
-  /** Plain HTTP/2 (node:http2, no gRPC), landing the bytes the same way. */
-  h2Landed: Sample;
   cpu: { grpc: CpuPerMB; tcp: CpuPerMB };
 }
 
@@ -306,12 +299,9 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   for (const mb of sizes) {
     try {
       const t = await transfer(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, q ? 150_000 : 900_000);
-      const mbps = (x: Sample) => t.bytes / x.median / 1e3;
-      const g = mbps(t.grpc);
-      const r = mbps(t.tcp);
-      const tl = mbps(t.tcpLanded);
-      const hl = mbps(t.h2Landed);
-      const pct = (x: number) => formatValue(x, "%");
+      const c = compareTransfer(t, { id: `transfer.${mb}`, mb, direction: "download", baselineLabel: "raw TCP socket, counting only" });
+      const g = c.grpc;
+      const r = c.tcp;
       figures.push(
         {
           id: `transfer.${mb}`,
@@ -322,24 +312,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
           ratio: ratio(g, r),
           detail: `gRPC ${describeSample(t.grpc)}; TCP ${describeSample(t.tcp)}; CPU ms/MB sender+receiver: gRPC ${formatNumber(t.cpu.grpc.sender)}+${formatNumber(t.cpu.grpc.receiver)}, TCP ${formatNumber(t.cpu.tcp.sender)}+${formatNumber(t.cpu.tcp.receiver)}`,
         },
-        {
-          id: `transfer.${mb}.tcpLanded`,
-          label: `raw TCP landing the bytes, ${mb} MB (copied into one buffer with the CRC-32C, as a download is)`,
-          value: tl,
-          unit: "MB/s",
-          baseline: { label: "raw TCP socket, counting only", value: r, unit: "MB/s" },
-          ratio: ratio(tl, r),
-          detail: describeSample(t.tcpLanded),
-        },
-        {
-          id: `transfer.${mb}.h2Landed`,
-          label: `plain HTTP/2 (node:http2, no gRPC) landing the bytes, ${mb} MB`,
-          value: hl,
-          unit: "MB/s",
-          baseline: { label: "raw TCP socket, counting only", value: r, unit: "MB/s" },
-          ratio: ratio(hl, r),
-          detail: `${describeSample(t.h2Landed)}; gRPC reaches ${pct(g / hl)} of it`,
-        },
+        ...c.landedFigures,
       );
       targets.push({
         id: `transfer.${mb}`,
@@ -349,7 +322,7 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
         op: ">=",
         threshold: 0.5,
         limitedBy:
-          `in this run, against raw TCP that only counts the bytes: raw TCP that lands them in one buffer with the CRC-32C, as any download must, ${pct(tl / r)}; plain HTTP/2 (node:http2, no gRPC, the client's receive windows) landing them ${pct(hl / r)}; gRPC ${pct(g / r)}, i.e. ${pct(g / hl)} of plain HTTP/2. ` +
+          c.placement +
           `CPU per MB moved: gRPC ${formatNumber(t.cpu.grpc.sender)} ms in the coordinator + ${formatNumber(t.cpu.grpc.receiver)} ms in the client, raw TCP ${formatNumber(t.cpu.tcp.sender)} + ${formatNumber(t.cpu.tcp.receiver)} ms: each side's single JS thread runs Node's HTTP/2 (16 KiB DATA frames, which the client copies into 1 MiB messages in reused memory, shared/codec/pooledReceives.ts; the coordinator sends the cached chunks without copying them, shared/codec/framedSends.ts). ` +
           `Tried on 2026-11-27 without a gain: taking each chunk from the frames straight into the assembly buffer (one copy fewer, and half the decoding CPU in isolation; the client's time did not fall, because Node already copies every socket read once and the copy saved was from cache), non-temporal stores for the landing copy (faster only for buffers over ~40 MB here), and 16–64 MiB receive windows. The spread between runs is wide on this shared VM (2026-11-27: 36.6–69.7% for 100 MB)`,
       });

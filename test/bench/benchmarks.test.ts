@@ -8,11 +8,12 @@ import type { MachineInfo } from "../../bench/harness/machine.js";
 import { cell, formatDuration, formatNumber, formatValue, renderMarkdown } from "../../bench/harness/markdown.js";
 import { BENCHMARKS, selectBenchmarks } from "../../bench/harness/registry.js";
 import { benchmarkResult, evaluateTarget, ratio, timestampName, type SuiteResults, type TargetInput } from "../../bench/harness/results.js";
-import { median, repeatsFor } from "../../bench/harness/timing.js";
+import { median, repeatsFor, summarize } from "../../bench/harness/timing.js";
 import { blasThreads, roundSeconds } from "../../bench/bothCores.js";
 import { firstReaching } from "../../bench/timeToAccuracy.js";
 import { cnnClassesFor, cnnParams } from "../../bench/harness/coordinatorProcess.js";
 import { ModelLanding } from "../../bench/harness/transportBaselines.js";
+import { compareTransfer } from "../../bench/harness/transferComparison.js";
 import { checksum } from "../../shared/codec/crc32c.js";
 
 const target = (over: Partial<TargetInput>): TargetInput => ({
@@ -298,6 +299,24 @@ describe("helpers", () => {
     }
     expect(buffers[1]).not.toBe(buffers[0]); // two buffers alternate
     expect(buffers[2]).toBe(buffers[0]);
+  });
+
+  it("places a gRPC transfer among its baselines, in MB/s against counting raw TCP", () => {
+    const ms = (t: number) => summarize([t], [t], 0);
+    // 100 MB: gRPC 80 ms, raw TCP counting 40, landing 50, plain HTTP/2 landing 64.
+    const samples = { bytes: 100e6, grpc: ms(80), tcp: ms(40), tcpLanded: ms(50), h2Landed: ms(64) };
+    const down = compareTransfer(samples, { id: "transfer.100", mb: 100, direction: "download", baselineLabel: "counting" });
+    expect([down.grpc, down.tcp]).toEqual([1250, 2500]);
+    expect(down.landedFigures.map((f) => [f.id, f.value, f.ratio, f.baseline?.label])).toEqual([
+      ["transfer.100.tcpLanded", 2000, 0.8, "counting"],
+      ["transfer.100.h2Landed", 1562.5, 0.625, "counting"],
+    ]);
+    expect(down.landedFigures[0]!.label).toContain("as a download is");
+    expect(down.placement).toContain("raw TCP that lands them in one buffer with the CRC-32C, as any download must, 80.0%; plain HTTP/2 (node:http2, no gRPC, the client's receive windows) landing them 62.5%; gRPC 50.0%, i.e. 80.0% of plain HTTP/2.");
+    const up = compareTransfer(samples, { id: "upload.100", mb: 100, direction: "upload", baselineLabel: "same" });
+    expect(up.landedFigures[0]!.label).toContain("into a sink landing the bytes, 100 MB");
+    expect(up.placement).toContain("against a raw TCP sink that only counts the bytes");
+    expect(up.placement).toContain("the coordinator's receive windows");
   });
 
   it("reads round times and the BLAS thread count from a simulate log", () => {

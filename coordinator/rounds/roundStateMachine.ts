@@ -398,13 +398,18 @@ export class RoundStateMachine extends EventEmitter<RoundStateMachineEvents> {
     if (!open || this.phase !== "training") return;
     clearTimeout(open.timer);
     this.phase = "aggregating";
-    // In a later turn of the event loop: the answer to the upload that completed the round goes out first,
+    // Two turns of the event loop later: the answer to the upload that completed the round goes out first,
     // so that client does not wait for the aggregation (the model's mean, its checkpoint, its evaluation).
+    // One turn is not enough for a gRPC answer: its message is written in the first turn, and its status
+    // trailers (what the client waits for) only once that write completes, in the next turn's poll phase.
+    // Measured with one turn: a 100 MB model's last upload was answered after the round's 33 ms mean.
     setImmediate(() =>
-      void this.finishRound(open, why).catch((e) => {
-        this.log(`round ${open.number} failed: ${(e as Error).message}`);
-        this.stop(`round ${open.number} failed`);
-      }),
+      setImmediate(() =>
+        void this.finishRound(open, why).catch((e) => {
+          this.log(`round ${open.number} failed: ${(e as Error).message}`);
+          this.stop(`round ${open.number} failed`);
+        }),
+      ),
     );
   }
 

@@ -7,6 +7,7 @@ import { CoordinatorConnection } from "../../client/agent/coordinatorConnection.
 import { RoundStateMachine } from "../../coordinator/rounds/roundStateMachine.js";
 import type { DownloadEncodingName } from "../../coordinator/rounds/types.js";
 import { createStrategy } from "../../coordinator/strategies/createStrategy.js";
+import type { Strategy } from "../../coordinator/strategies/strategy.js";
 import { createFederationService } from "../../coordinator/transport/federationService.js";
 import { setReceiveWindow } from "../../coordinator/transport/receiveWindow.js";
 import { ChunkedFederationService } from "../../shared/codec/chunkMessages.js";
@@ -24,6 +25,8 @@ export interface GrpcFederationOptions {
   maxConcurrentUploads?: number;
   /** The coordinator's receive window (setReceiveWindow); grpc-js's 64 KiB when absent. */
   receiveWindowBytes?: number;
+  /** FedAvg when absent. */
+  strategy?: Strategy;
 }
 
 export async function grpcFederation(specs: { name: string; shape: number[] }[], initial: Float32Array[], o: GrpcFederationOptions = {}) {
@@ -34,7 +37,7 @@ export async function grpcFederation(specs: { name: string; shape: number[] }[],
     },
     shapes: specs.map((s) => s.shape),
     initialWeights: initial.map((w) => w.slice()),
-    strategy: createStrategy("fedavg"),
+    strategy: o.strategy ?? createStrategy("fedavg"),
   });
   const spec = resolveModelSpec("cnn", [28, 28, 1], ["a", "b"]);
   const server = new grpc.Server({ "grpc.max_receive_message_length": 16 << 20 });

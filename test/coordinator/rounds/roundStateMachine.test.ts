@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { RoundStateMachine } from "../../../coordinator/rounds/roundStateMachine.js";
 import type { RoundRecord, RoundSettings, Update } from "../../../coordinator/rounds/types.js";
 import { createStrategy } from "../../../coordinator/strategies/createStrategy.js";
+import { aggregationTurns } from "../../helpers/aggregationTurns.js";
 
 const settings = (over: Partial<RoundSettings> = {}): RoundSettings => ({
   rounds: 2,
@@ -44,7 +45,7 @@ async function failingFirstRound(evaluate: Evaluate, onRound?: () => void) {
   m.on("done", () => (done = true));
   const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
   m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
-  await new Promise((r) => setImmediate(r));
+  await aggregationTurns();
   return { lines, done, rounds: m.rounds };
 }
 
@@ -63,7 +64,7 @@ describe("round state machine", () => {
     // A duplicate from the same session is refused and counted.
     expect(m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 2], [0, 0, 4]))).toMatchObject({ accepted: false, reason: "duplicate" });
     expect(m.submitUpdate(b.sessionId, update(1, 0, 30, [5, 6], [4, 0, 0]))).toEqual({ accepted: true });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(rounds).toHaveLength(1);
     expect(rounds[0]).toMatchObject({ round: 1, modelVersion: 1, clients: 2, selected: 2, accuracy: 0.9, rejected: { duplicate: 1 } });
     // (10·1 + 30·5)/40 = 4, (10·2 + 30·6)/40 = 5, ...
@@ -75,7 +76,7 @@ describe("round state machine", () => {
     expect(m.submitUpdate(a.sessionId, update(1, 1, 10, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "stale-round" });
     m.submitUpdate(a.sessionId, update(2, 1, 10, [1, 1], [1, 1, 1]));
     m.submitUpdate(b.sessionId, update(2, 1, 30, [1, 1], [1, 1, 1]));
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     // After the last round the clients evaluate the final model on their held-out data.
     expect(m.isDone).toBe(false);
     expect(m.taskFor(a.sessionId)).toEqual({ kind: "evaluate", round: 2, modelVersion: 2 });
@@ -100,7 +101,7 @@ describe("round state machine", () => {
     let done = false;
     m.on("round", (r) => rounds.push({ round: r.round, accuracy: r.accuracy, weights: Array.from(m.globalWeights[0]) }));
     m.on("done", () => (done = true));
-    const tick = () => new Promise((r) => setImmediate(r));
+    const tick = aggregationTurns;
     const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
     await tick();
@@ -164,13 +165,13 @@ describe("round state machine", () => {
     m.on("round", (r) => rounds.push(r));
     const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     // Recorded (the checkpoint write is under way), but the client is held: a crash now must find it still there.
     expect(rounds).toHaveLength(1);
     expect(durableCalls).toBe(1);
     expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "wait" });
     persisted();
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(m.taskFor(a.sessionId)).toEqual({ kind: "evaluate", round: 1, modelVersion: 1 });
     m.recordEvaluation(a.sessionId, { modelVersion: 1, examples: 10, loss: 1, accuracy: 0.5 });
     expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "finished" });
@@ -191,7 +192,7 @@ describe("round state machine", () => {
     const m = machine;
     const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [0, 0, 0]));
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(lines).toContain("round 1 failed: checkpoint: disk full");
     expect(m.isDone).toBe(true);
   });
@@ -202,7 +203,7 @@ describe("round state machine", () => {
     const a = m.join({ siteName: "a", numExamples: 10, backend: "cpu", encodings: ["float32"] });
     expect(m.taskFor(a.sessionId)).toMatchObject({ kind: "train", round: 1, training: { learningRate: 0.1 } });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [0, 0], [0, 0, 0]));
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     // Round 2 of 2: halfway along the cosine, 0.1 · ½(1 + cos(π/2)) = 0.05.
     const t2 = m.taskFor(a.sessionId);
     expect(t2).toMatchObject({ kind: "train", round: 2 });
@@ -224,7 +225,7 @@ describe("round state machine", () => {
     expect(Array.from(m.globalWeights[0])).toEqual([0, 0]);
     expect(m.rounds).toEqual([]); // d has not answered yet
     expect(m.submitUpdate(d.sessionId, update(1, 0, 0, [0, 0], [0, 0, 0]))).toMatchObject({ accepted: false, reason: "examples" });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     // Every selected site answered: the round closes at once, not at its deadline, with the model unchanged.
     expect(m.rounds).toMatchObject([{ round: 1, clients: 0, selected: 4, rejected: { "non-finite": 1, duplicate: 1, norm: 1, "layer-count": 1, examples: 1 } }]);
     expect(m.modelVersion).toBe(0);
@@ -264,7 +265,7 @@ describe("round state machine", () => {
     await expect(polled).resolves.toMatchObject({ kind: "train", round: 1 });
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
     m.leave(b.sessionId, "shutting down");
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     m.leave(a.sessionId, "done");
     expect(m.isDone).toBe(true);
     expect(m.rounds[0]).toMatchObject({ clients: 1 });
@@ -289,7 +290,7 @@ describe("round state machine", () => {
     m.submitUpdate(a.sessionId, update(1, 0, 10, [1, 1], [1, 1, 1]));
     // b's process died mid-round and its restart joins: the round closes with a's update, not at its deadline.
     const restarted = m.join({ siteName: "b", numExamples: 10, backend: "cpu", encodings: ["float32"], instanceId: "b-2" });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(m.rounds).toMatchObject([{ round: 1, clients: 1, selected: 1 }]);
     expect(m.connectedClients).toBe(2);
     expect(restarted.sessionId).not.toBe(stale.sessionId);

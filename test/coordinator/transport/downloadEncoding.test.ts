@@ -10,6 +10,7 @@ import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 import { elementCount } from "../../../shared/model/weights.js";
 import { DownloadBuffers } from "../../../client/agent/downloadBuffers.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
+import { aggregationTurns } from "../../helpers/aggregationTurns.js";
 
 const specs = [
   { name: "w/kernel", shape: [300, 1000] },
@@ -52,7 +53,7 @@ describe("download encodings", () => {
 
     // The round's bytes down: two rounded copies and one float32 copy (plus framing).
     for (const c of [modern, legacy]) await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), encodePayload(specs.map((s) => ({ ...s, values: new Float32Array(elementCount(s.shape)) }))), 30_000);
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     const float32Bytes = 4 * 301_000;
     expect(f.machine.rounds[0].bytesDown).toBeGreaterThan((1 + 2 * share) * float32Bytes);
     expect(f.machine.rounds[0].bytesDown).toBeLessThan((1 + 2 * share) * float32Bytes * 1.01);
@@ -72,7 +73,7 @@ describe("download encodings", () => {
     const delta = trained.map((t, l) => t.map((v, i) => v - start[l].values[i]));
     const ack = await conn.uploadUpdate(uploadHeader(joined.sessionId), encodePayload(specs.map((s, i) => ({ ...s, values: delta[i] }))), 30_000);
     expect(ack).toEqual({ accepted: true, reason: "" });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(f.machine.modelVersion).toBe(1);
     const [w] = f.machine.globalWeights;
     for (const i of [0, 1, 4, 12_345, 299_999]) expect(w[i]).toBe(Math.fround(weights[0][i] + delta[0][i]));

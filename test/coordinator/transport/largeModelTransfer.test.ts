@@ -12,6 +12,7 @@ import { encodePayload } from "../../../shared/codec/payload.js";
 import { ChunkedFederationClient } from "../../../shared/codec/chunkMessages.js";
 import { spareReceiveBytes } from "../../../shared/codec/pooledReceives.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
+import { aggregationTurns } from "../../helpers/aggregationTurns.js";
 
 const SIDE = 4096; // 4096² float32 = 64 MiB
 const specs = [
@@ -51,7 +52,7 @@ describe("a model larger than any gRPC message", () => {
     const ack = await conn.uploadUpdate(header(joined.sessionId), payload, 120_000);
     conn.close();
     expect(ack).toEqual({ accepted: true, reason: "" });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(machine.modelVersion).toBe(1);
     const [w, b] = machine.globalWeights;
     for (const i of [0, 12345, 262_143, 262_144, 262_145, 5 * 262_144 + 7, SIDE * SIDE - 1]) {
@@ -86,7 +87,7 @@ describe("a model larger than any gRPC message", () => {
     const accepted = await conn.uploadUpdate(header(joined.sessionId), payload, 30_000);
     conn.close();
     expect(accepted).toEqual({ accepted: true, reason: "" });
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(machine.modelVersion).toBe(1);
     expect(machine.globalWeights[0][300_001]).toBe(1.5);
     expect(machine.globalWeights[1][0]).toBe(1);

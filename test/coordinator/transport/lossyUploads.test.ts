@@ -9,6 +9,7 @@ import { decodeEncodedPayload, encodePayload } from "../../../shared/codec/paylo
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 import { elementCount } from "../../../shared/model/weights.js";
 import { grpcFederation, uploadHeader } from "../../helpers/grpcFederation.js";
+import { aggregationTurns } from "../../helpers/aggregationTurns.js";
 
 const specs = [
   { name: "w/kernel", shape: [400, 500] },
@@ -33,7 +34,7 @@ describe("lossy uploads", () => {
       const ack = await c.conn.uploadUpdate(uploadHeader(c.joined.sessionId), payload, 30_000);
       expect(ack).toEqual({ accepted: true, reason: "" });
     }
-    await new Promise((r) => setImmediate(r));
+    await aggregationTurns();
     expect(f.machine.modelVersion).toBe(1);
     // FedAvg of three equal-weight deltas, folded in float64 in arrival order, added to the float32 weights.
     f.machine.globalWeights.forEach((w, l) => {

@@ -4,11 +4,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { ChunkedFederationClient, preEncoded } from "../../shared/codec/chunkMessages.js";
-import { framedDataChunk, installFramedSends } from "../../shared/codec/framedSends.js";
-import { chunkLengths, chunkPayload, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
+import { dataChunkWrites, installFramedSends } from "../../shared/codec/framedSends.js";
+import { chunkPayload, chunkPieces, decodeRegions, PayloadAssembler, type EncodedPayload, type NamedTensor } from "../../shared/codec/payload.js";
 import { installPooledReceives, releaseReceived } from "../../shared/codec/pooledReceives.js";
 import { keepFreedMemory } from "../../shared/keepFreedMemory.js";
-import { chunkMessageBytes } from "../../shared/codec/wireSize.js";
 import {
   type FederationClient,
   type EvaluationReport,
@@ -37,14 +36,14 @@ export const DOWNLOAD_WINDOW_BYTES = 4 << 20;
 
 export class CoordinatorConnection {
   private readonly client: FederationClient;
-  /** See uploadFrames. */
-  private frames?: Buffer;
+  /** Whether uploads may send their chunks' bytes where they are (dataChunkWrites); else grpc-js serializes them. */
+  private readonly sendsAsIs: boolean;
 
   constructor(o: ConnectionOptions) {
     // Where this grpc-js allows: downloads arrive in reused memory, uploads leave without a copy per chunk;
     // freed memory stays with the process rather than being faulted in again per transfer.
     installPooledReceives();
-    installFramedSends("client");
+    this.sendsAsIs = installFramedSends("client");
     keepFreedMemory();
     const creds = o.tls ? grpc.credentials.createSsl(o.tls.ca ?? null, o.tls.key ?? null, o.tls.cert ?? null) : grpc.credentials.createInsecure();
     this.client = new ChunkedFederationClient(o.address, creds, {
@@ -128,28 +127,18 @@ export class CoordinatorConnection {
   uploadUpdate(header: UpdateHeader, payload: EncodedPayload, timeoutMs: number): Promise<UploadAck> {
     return new Promise((resolve, reject) => {
       let settled = false;
-      const frames = this.uploadFrames(payload.parts);
       const call = this.client.uploadUpdate(new grpc.Metadata(), { deadline: deadline(timeoutMs) }, (e, ack) => {
         settled = true;
         if (e) reject(e);
-        else {
-          if (ack.accepted) this.frames = frames; // the coordinator has every byte: nothing reads them any more
-          resolve(ack);
-        }
+        else resolve(ack);
       });
       call.on("error", () => undefined); // reported through the callback
       call.write({ part: { $case: "header", value: { ...header, manifest: payload.manifest } } });
-      const chunks = chunkPayload(payload.parts);
-      let offset = 0;
+      const writes = this.chunkWrites(payload.parts);
       const pump = () => {
-        for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        for (let next = writes.next(); !next.done; next = writes.next()) {
           if (settled) return; // the coordinator answered early (rejected): stop sending
-          const c = next.value;
-          const message = framedDataChunk(c, frames, offset);
-          offset += chunkMessageBytes(c.byteLength);
-          if (!call.write(preEncoded<UpdateChunk>(message))) {
-            return void call.once("drain", pump);
-          }
+          if (!call.write(next.value)) return void call.once("drain", pump);
         }
         call.end();
       };
@@ -158,21 +147,19 @@ export class CoordinatorConnection {
   }
 
   /**
-   * Room for an upload's data chunks, serialized and framed (shared/codec/framedSends.ts: grpc-js sends them
-   * from here without copying each into a fresh buffer), kept from upload to upload (grown when needed): about
-   * one more payload's worth of memory in the client. Each chunk message is its own part of it. The sockets
-   * read it after the writes return, so it is handed back only by an upload the coordinator accepted (it has
-   * every byte); after any other outcome the next upload takes fresh memory. A fresh Buffer per 1 MiB chunk
-   * made V8 run full collections every few tens of MB sent, and a fresh buffer per upload pays for its pages on
-   * first touch: 100 MB uploads on loopback went from 337–387 MB/s to 354–470 (three and two runs; 237–245
-   * with a buffer per upload).
+   * The upload's data chunks as call writes. Where the hook is installed, each chunk is a few bytes of header
+   * followed by its pieces of the encoded tensors themselves: no copy of the payload in the client, and no
+   * memory for one. (Before: each chunk was copied into a reused buffer behind its header, which also kept a
+   * payload's worth of memory from upload to upload; before that, a fresh 1 MiB buffer per chunk made V8 run
+   * full collections every few tens of MB sent.) The payload's memory is read by the socket after the writes
+   * return, so the caller leaves it unchanged until the upload has settled, as it does.
    */
-  private uploadFrames(parts: readonly Uint8Array[]): Buffer {
-    let need = 0;
-    for (const length of chunkLengths(parts.reduce((total, p) => total + p.byteLength, 0))) need += chunkMessageBytes(length);
-    const kept = this.frames;
-    this.frames = undefined;
-    return kept !== undefined && kept.byteLength >= need ? kept : Buffer.allocUnsafe(need);
+  private *chunkWrites(parts: readonly Uint8Array[]): Generator<UpdateChunk> {
+    if (!this.sendsAsIs) {
+      for (const data of chunkPayload(parts)) yield { part: { $case: "data", value: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } };
+      return;
+    }
+    for (const pieces of chunkPieces(parts)) for (const w of dataChunkWrites(pieces)) yield preEncoded<UpdateChunk>(w);
   }
 
   reportEvaluation(report: EvaluationReport): Promise<void> {

@@ -9,24 +9,31 @@
  */
 import { makeGenericClientConstructor } from "@grpc/grpc-js";
 import { FederationClient, FederationService, ModelChunk, UpdateChunk } from "../generated/fedfusion/v1/federation.js";
-import { varintLength } from "./wireSize.js";
 
 const DATA_TAG = 0x12;
 
 /**
- * The serialized `{ part: { $case: "data", value: data } }` of either chunk message, written into `out` at
- * `offset` (room for dataChunkBytes); returns a view of it.
+ * The field header of a data chunk of `dataBytes` bytes (its tag and varint length), written into `out` at
+ * `offset`; returns its length.
  */
-export function encodeDataChunkInto(data: Uint8Array, out: Buffer, offset: number): Buffer {
-  const head = 1 + varintLength(data.byteLength);
+export function writeDataChunkHead(dataBytes: number, out: Buffer, offset: number): number {
   out[offset] = DATA_TAG;
-  let n = data.byteLength;
+  let n = dataBytes;
   let i = offset + 1;
   while (n >= 0x80) {
     out[i++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
   }
   out[i] = n;
+  return i + 1 - offset;
+}
+
+/**
+ * The serialized `{ part: { $case: "data", value: data } }` of either chunk message, written into `out` at
+ * `offset` (room for dataChunkBytes); returns a view of it.
+ */
+export function encodeDataChunkInto(data: Uint8Array, out: Buffer, offset: number): Buffer {
+  const head = writeDataChunkHead(data.byteLength, out, offset);
   out.set(data, offset + head);
   return out.subarray(offset, offset + head + data.byteLength);
 }

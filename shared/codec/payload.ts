@@ -101,38 +101,31 @@ function asPayloadError<T>(f: () => T): T {
 }
 
 /**
- * The byte lengths of the chunks chunkPayload yields for parts of `totalBytes` in all: full chunks, then
- * what is left (for sizing their messages before they are made).
+ * Splits the payload into chunks of at most maxChunk bytes, each given as the views of the parts it covers
+ * (a chunk may span tensor boundaries): for senders that write a chunk's pieces where they are.
  */
-export function* chunkLengths(totalBytes: number, maxChunk = MAX_CHUNK_BYTES): Generator<number> {
-  for (let left = totalBytes; left > 0; left -= maxChunk) yield Math.min(left, maxChunk);
-}
-
-/** Splits the payload into chunks of at most maxChunk bytes; a chunk may span tensor boundaries. */
-export function* chunkPayload(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK_BYTES): Generator<Uint8Array> {
-  let pending: Uint8Array | null = null;
+export function* chunkPieces(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK_BYTES): Generator<Uint8Array[]> {
+  let pieces: Uint8Array[] = [];
   let fill = 0;
   for (const part of parts) {
-    let offset = 0;
-    while (offset < part.byteLength) {
-      if (pending === null && part.byteLength - offset >= maxChunk) {
-        yield part.subarray(offset, offset + maxChunk);
-        offset += maxChunk;
-        continue;
-      }
-      pending ??= new Uint8Array(maxChunk);
+    for (let offset = 0; offset < part.byteLength; ) {
       const n = Math.min(maxChunk - fill, part.byteLength - offset);
-      pending.set(part.subarray(offset, offset + n), fill);
+      pieces.push(part.subarray(offset, offset + n));
       fill += n;
       offset += n;
       if (fill === maxChunk) {
-        yield pending;
-        pending = null;
+        yield pieces;
+        pieces = [];
         fill = 0;
       }
     }
   }
-  if (pending !== null && fill > 0) yield pending.subarray(0, fill);
+  if (fill > 0) yield pieces;
+}
+
+/** Splits the payload into chunks of at most maxChunk bytes; a chunk that spans tensor boundaries is copied into one array. */
+export function* chunkPayload(parts: readonly Uint8Array[], maxChunk = MAX_CHUNK_BYTES): Generator<Uint8Array> {
+  for (const pieces of chunkPieces(parts, maxChunk)) yield pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * Payload chunks are sent without grpc-js copying them (shared/codec/framedSends.ts), by the coordinator (the
  * cached model) and by clients (their updates): each side's hook returns a framed message as a view of the
- * memory it already has, with the right prefix, and leaves every other message to grpc-js's own copying
- * code. That downloads and uploads still arrive whole and exact through a real server is checked by the
+ * memory it already has, with the right prefix, sends a client's chunk writes as they are, and leaves every
+ * other message to grpc-js's own copying code. That downloads and uploads still arrive whole and exact through a real server is checked by the
  * transport tests (largeModelTransfer.test.ts, downloadEncoding.test.ts and others).
  */
 import { createRequire } from "node:module";
 import { describe, expect, it } from "vitest";
-import { framedDataChunk, framedMessage, installFramedSends } from "../../../shared/codec/framedSends.js";
+import { dataChunkWrites, framedDataChunk, framedMessage, installFramedSends } from "../../../shared/codec/framedSends.js";
 import { chunkMessageBytes } from "../../../shared/codec/wireSize.js";
 import { dataChunkView } from "../../../shared/codec/chunkMessages.js";
 
@@ -75,20 +75,24 @@ describe("framed sends, client side", () => {
     expect(installFramedSends("client")).toBe(true);
   });
 
-  it("sends chunks framed in the caller's memory as views of it, and copies other messages", async () => {
+  it("sends a chunk's writes where their bytes are, which together make one data-chunk message, and copies other messages", async () => {
     installFramedSends("client");
-    const data = [Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff), Uint8Array.from({ length: 17 }, (_, i) => 255 - i)];
-    const memory = Buffer.alloc(chunkMessageBytes(3000) + chunkMessageBytes(17));
-    const first = framedDataChunk(data[0]!, memory, 0);
-    const second = framedDataChunk(data[1]!, memory, chunkMessageBytes(3000));
-    for (const [message, d] of [[first, data[0]!], [second, data[1]!]] as const) {
-      const sent = await write(message);
-      expect(sent.buffer).toBe(memory.buffer); // no copy
-      expect(sent.byteOffset).toBe(message.byteOffset - 5);
-      expect(sent.readUInt8(0)).toBe(0);
-      expect(sent.readUInt32BE(1)).toBe(message.byteLength);
-      expect(dataChunkView(sent.subarray(5))!.equals(d)).toBe(true);
-    }
+    const tensorA = Uint8Array.from({ length: 3000 }, (_, i) => i & 0xff);
+    const tensorB = Uint8Array.from({ length: 170 }, (_, i) => 255 - i);
+    const pieces = [tensorA.subarray(1000), tensorB.subarray(0, 17)]; // one chunk spanning two tensors
+    const writes = dataChunkWrites(pieces);
+    const sent = await Promise.all(writes.map((w) => write(w)));
+    sent.slice(1).forEach((s, i) => {
+      expect(s.buffer).toBe(pieces[i]!.buffer); // no copy, no prefix of its own
+      expect(s.byteOffset).toBe(pieces[i]!.byteOffset);
+      expect(s.byteLength).toBe(pieces[i]!.byteLength);
+    });
+    const message = Buffer.concat(sent);
+    expect(message.readUInt8(0)).toBe(0); // uncompressed
+    expect(message.readUInt32BE(1)).toBe(message.byteLength - 5);
+    expect(message.byteLength).toBe(chunkMessageBytes(2017));
+    expect(dataChunkView(message.subarray(5))!.equals(Buffer.concat(pieces))).toBe(true);
+
     const plain = Buffer.from("header message");
     const copied = await write(plain);
     expect(copied.readUInt32BE(1)).toBe(plain.byteLength);

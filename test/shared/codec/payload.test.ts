@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chunkLengths, chunkPayload, decodeEncodedPayload, decodeRegions, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
+import { chunkPayload, chunkPieces, decodeEncodedPayload, decodeRegions, encodePayload, MAX_CHUNK_BYTES, PayloadAssembler, PayloadError, type NamedTensor } from "../../../shared/codec/payload.js";
 import { Encoding } from "../../../shared/generated/fedfusion/v1/federation.js";
 
 function tensors(): NamedTensor[] {
@@ -45,12 +45,21 @@ describe("weights payload codec", () => {
     }
   });
 
-  it("chunkLengths gives the lengths of the chunks chunkPayload yields", () => {
+  it("chunkPieces gives each chunk as views of the parts it covers; chunkPayload joins them", () => {
+    const { parts } = encodePayload(tensors());
+    const total = parts.reduce((n, p) => n + p.byteLength, 0);
     for (const size of [7, 4096, 65_536, MAX_CHUNK_BYTES]) {
-      const { chunks, manifest } = roundTrip(tensors(), size);
-      expect([...chunkLengths(manifest.totalBytes, size)]).toEqual(chunks.map((c) => c.byteLength));
+      const pieces = [...chunkPieces(parts, size)];
+      const chunks = [...chunkPayload(parts, size)];
+      expect(pieces).toHaveLength(Math.ceil(total / size));
+      pieces.forEach((ps, i) => {
+        const joined = Buffer.concat(ps);
+        expect(joined.byteLength).toBe(i < pieces.length - 1 ? size : total - size * (pieces.length - 1));
+        expect(joined.equals(chunks[i])).toBe(true);
+        for (const piece of ps) expect(parts.some((p) => p.buffer === piece.buffer)).toBe(true); // views, not copies
+      });
     }
-    expect([...chunkLengths(0)]).toEqual([]);
+    expect([...chunkPieces([])]).toEqual([]);
   });
 
   it("rejects a payload whose bytes do not match the checksum", () => {

@@ -37,6 +37,11 @@ interface Case {
    * where the forward pass is the direct path, which sums every position in the same order: sgemm's order
    * may differ between rows, so such a tie can go either way by a rounding, as between any two backends. */
   ties?: boolean;
+  /** Added to every bias: a negative one leaves few units passing the ReLU. */
+  biasShift?: number;
+  /** Tile-path cases: which pass the addon's backward takes, by the share of pooled values the ReLU passes
+   * (conv_pool.cc: sparse up to 70%, the sgemms above). Asserted, so that both stay covered. */
+  backward?: "sparse" | "dense";
 }
 
 // Direct path: KH*KW*C <= 32 and OC a multiple of 8 up to 64; tile path (im2col + sgemm) otherwise, and
@@ -45,14 +50,15 @@ const CASES: Case[] = [
   { name: "cnn's first block (direct)", x: [3, 28, 28, 1], filter: [3, 3, 1, 32], pad: "valid", ties: true },
   { name: "'same' padding, odd conv output 13x13 (direct)", x: [2, 13, 13, 1], filter: [3, 3, 1, 16], pad: "same", ties: true },
   { name: "RGB, 24 filters (direct)", x: [2, 10, 9, 3], filter: [3, 3, 3, 24], pad: "valid", ties: true },
-  { name: "12 filters (tile)", x: [2, 12, 12, 1], filter: [3, 3, 1, 12], pad: "valid" },
-  { name: "a second block, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same" },
-  { name: "odd conv output 11x11 (tile)", x: [2, 13, 13, 5], filter: [3, 3, 5, 7], pad: "valid" },
+  { name: "12 filters (tile)", x: [2, 12, 12, 1], filter: [3, 3, 1, 12], pad: "valid", backward: "sparse" },
+  { name: "a second block, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same", backward: "dense" },
+  { name: "odd conv output 11x11 (tile)", x: [2, 13, 13, 5], filter: [3, 3, 5, 7], pad: "valid", backward: "dense" },
   { name: "a 5x3 kernel, 'same' (direct)", x: [2, 11, 12, 1], filter: [5, 3, 1, 16], pad: "same", ties: true },
   { name: "an even 2x2 kernel, 'same': the padding all at the bottom and right (direct)", x: [2, 9, 10, 2], filter: [2, 2, 2, 8], pad: "same", ties: true },
-  { name: "an even 4x2 kernel, 'same' (tile)", x: [2, 9, 8, 3], filter: [4, 2, 3, 12], pad: "same" },
+  { name: "an even 4x2 kernel, 'same' (tile)", x: [2, 9, 8, 3], filter: [4, 2, 3, 12], pad: "same", backward: "sparse" },
   // A pooled row of this one needs more than the 2 MiB tile budget: one per tile.
-  { name: "a wide image, one pooled row per tile (tile)", x: [2, 4, 830, 8], filter: [3, 3, 8, 16], pad: "same" },
+  { name: "a wide image, one pooled row per tile (tile)", x: [2, 4, 830, 8], filter: [3, 3, 8, 16], pad: "same", backward: "dense" },
+  { name: "a second block with few units on, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same", biasShift: -4, backward: "sparse" },
 ];
 
 /** Value and gradients (x, filter, bias) of Σ w·block(x, filter, bias) on a backend. */
@@ -76,7 +82,7 @@ function caseData(c: Case): Float32Array[] {
   const image = size(c.x.slice(1));
   x.fill(0, 0, image);
   if (c.ties) x.fill(0.5, image, 2 * image);
-  return [x, values(size(c.filter), 0.4), values(c.filter[3], 0.2)];
+  return [x, values(size(c.filter), 0.4), values(c.filter[3], 0.2).map((b) => b + (c.biasShift ?? 0))];
 }
 
 /** The block's tests on wasm, whichever implementation is registered there. */
@@ -94,6 +100,9 @@ export function describeConvPoolBlock(label: string): void {
       const want = await block("cpu", c, true, data);
       const got = await block("wasm", c, true, data);
       expect(got.shape).toEqual(want.shape);
+      // The regime the case is for: the share of pooled values the ReLU passes.
+      const passed = want.y.filter((v) => v > 0).length / want.y.length;
+      if (c.backward) expect(passed <= 0.7 ? "sparse" : "dense").toBe(c.backward);
       expectClose(got.y, want.y, 1e-5, "value");
       ["dx", "dfilter", "dbias"].forEach((what, i) => expectClose(got.grads[i], want.grads[i], 1e-4, what));
       // Without dx (a model's first block) the filter and bias gradients are the same and dx is 0.

@@ -101,6 +101,17 @@ const out = new Float32Array(q.length), probs = new Float32Array(batch * heads *
 a.attention(q, k, vv, out, probs, batch, tokens, heads, 1 / Math.sqrt(hd));
 keep("attention softmax", probs);
 
+// The conv block's sparse backward (conv_pool.cc): about half the pooled values pass the ReLU, so it takes the
+// sparse pass (no sgemm, whose kernels differ by CPU); 16 channels, so that its vector loops run too.
+{
+  const geo = [2, 9, 8, 16, 3, 3, 7, 1, 1, 1, 1, 1, 1, 9, 8], pooled = 2 * 4 * 4 * 7;
+  const cx = rand(2 * 9 * 8 * 16), cw = rand(3 * 3 * 16 * 7), cy = rand(pooled), cdy = rand(pooled);
+  const carg = Int32Array.from({ length: pooled }, () => Math.floor(next() * 4));
+  const cdw = new Float32Array(cw.length), cdb = new Float32Array(7), cdx = new Float32Array(cx.length);
+  a.convPoolGrad(cdy, cx, cw, cy, carg, cdw, cdb, cdx, geo);
+  keep("convPoolGrad (sparse)", cdw, cdb, cdx);
+}
+
 const bytes = Uint8Array.from({ length: 50_000 }, () => Math.floor(next() * 256)), copy = new Uint8Array(bytes.length);
 keep("crc32c + copyCrc32c", a.crc32c(bytes.subarray(3), 0), a.copyCrc32c(copy, bytes, 12345), copy);
 

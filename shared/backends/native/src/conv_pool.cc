@@ -141,8 +141,8 @@ void Backward(const float* dy, const float* x, const float* w, const float* y, c
 // AVX-512, two AVX2, four SSE), lane by lane the same arithmetic. The loop vectoriser left these sums scalar.
 typedef float F16 __attribute__((vector_size(64), aligned(4)));
 
-// out[0 .. 16V) += Σ_e v[e] · src[off[e] ..], V vectors in registers.
-template <int V>
+// out[0 .. 16V) += Σ_e v[e] · src[off[e] ..] (kAdd), or = it, V vectors in registers.
+template <int V, bool kAdd>
 __attribute__((always_inline)) inline void GatherAxpyVectors(const float* src, const int64_t* off, const float* v, int64_t m, float* out) {
   F16 a[V] = {};
   for (int64_t e = 0; e < m; ++e) {
@@ -151,36 +151,38 @@ __attribute__((always_inline)) inline void GatherAxpyVectors(const float* src, c
     for (int j = 0; j < V; ++j) a[j] += ve * s[j];
   }
   F16* o = reinterpret_cast<F16*>(out);
-  for (int j = 0; j < V; ++j) o[j] += a[j];
+  for (int j = 0; j < V; ++j) o[j] = kAdd ? o[j] + a[j] : a[j];
 }
 
-// out[i] += Σ_e v[e] · src[off[e] + i] for i < width, e < m, the terms added in order from zero. Up to eight
-// vectors at once: a row of a 3x3 filter over 32 channels (96 floats) is one pass of six.
-FF_VECTOR_CLONES_512 void GatherAxpy(const float* src, const int64_t* off, const float* v, int64_t m, float* out, int64_t width) {
+// out[i] += Σ_e v[e] · src[off[e] + i] (kAdd), or = it, for i < width, e < m, the terms added in order from
+// zero. Up to eight vectors at once: a row of a 3x3 filter over 32 channels (96 floats) is one pass of six.
+// Inlined into the clones of SparseImage.
+template <bool kAdd>
+__attribute__((always_inline)) inline void GatherAxpy(const float* src, const int64_t* off, const float* v, int64_t m, float* out, int64_t width) {
   int64_t i = 0;
   for (; i + 16 <= width;) {
     const int64_t vectors = std::min<int64_t>(8, (width - i) / 16);
     switch (vectors) {
-      case 8: GatherAxpyVectors<8>(src + i, off, v, m, out + i); break;
-      case 7: GatherAxpyVectors<7>(src + i, off, v, m, out + i); break;
-      case 6: GatherAxpyVectors<6>(src + i, off, v, m, out + i); break;
-      case 5: GatherAxpyVectors<5>(src + i, off, v, m, out + i); break;
-      case 4: GatherAxpyVectors<4>(src + i, off, v, m, out + i); break;
-      case 3: GatherAxpyVectors<3>(src + i, off, v, m, out + i); break;
-      case 2: GatherAxpyVectors<2>(src + i, off, v, m, out + i); break;
-      default: GatherAxpyVectors<1>(src + i, off, v, m, out + i); break;
+      case 8: GatherAxpyVectors<8, kAdd>(src + i, off, v, m, out + i); break;
+      case 7: GatherAxpyVectors<7, kAdd>(src + i, off, v, m, out + i); break;
+      case 6: GatherAxpyVectors<6, kAdd>(src + i, off, v, m, out + i); break;
+      case 5: GatherAxpyVectors<5, kAdd>(src + i, off, v, m, out + i); break;
+      case 4: GatherAxpyVectors<4, kAdd>(src + i, off, v, m, out + i); break;
+      case 3: GatherAxpyVectors<3, kAdd>(src + i, off, v, m, out + i); break;
+      case 2: GatherAxpyVectors<2, kAdd>(src + i, off, v, m, out + i); break;
+      default: GatherAxpyVectors<1, kAdd>(src + i, off, v, m, out + i); break;
     }
     i += 16 * vectors;
   }
   for (; i < width; ++i) {
     float acc = 0.f;
     for (int64_t e = 0; e < m; ++e) acc += v[e] * src[off[e] + i];
-    out[i] += acc;
+    out[i] = kAdd ? out[i] + acc : acc;
   }
 }
 
-// A sum's terms: where each row starts in the source, and its factor. Kept per thread between calls (the
-// addon also runs in worker threads), grown when needed.
+// A sum's terms: where each row starts in the source, and its factor; the memory grows when needed and is
+// reused.
 struct Terms {
   std::vector<int64_t> off;
   std::vector<float> v;
@@ -202,12 +204,11 @@ struct Terms {
 // the image zero-padded to the Hp x Wp rows and columns the conv reads, so every patch row is whole; wT:
 // the filters as [OC][KH][KW][C], contiguous over the input channels as x is; block: room for a window's
 // (KH + 1) x (KW + 1) x C input block and a KH x KW x C patch.
-void SparseImage(int64_t n, const float* dy, const float* xp, int64_t Wp, const float* wT, const float* y, const int32_t* arg, const Block& b,
-                 float* dwT, double* dbSum, float* dx, float* block) {
+FF_VECTOR_CLONES_512 void SparseImage(int64_t n, const float* dy, const float* xp, int64_t Wp, const float* wT, const float* y,
+                                      const int32_t* arg, const Block& b, float* dwT, double* dbSum, float* dx, float* block,
+                                      std::vector<Terms>& byFilter, Terms (&byPosition)[4]) {
   const Geo& g = b.g;
   const int64_t OC = g.OC, C = g.C, KC = g.kc(), BW = (g.KW + 1) * C, blockSize = (g.KH + 1) * BW, row = g.KW * C;
-  static thread_local std::vector<Terms> byFilter;
-  static thread_local Terms byPosition[4];
   byFilter.resize(size_t(OC));
   for (Terms& t : byFilter) t.reset(b.PH * b.PW);
   for (Terms& t : byPosition) t.reset(OC);
@@ -235,8 +236,7 @@ void SparseImage(int64_t n, const float* dy, const float* xp, int64_t Wp, const 
       for (int32_t k = 0; k < 4; ++k) {
         const Terms& t = byPosition[k];
         if (t.m == 0) continue;
-        memset(patch, 0, size_t(KC) * sizeof(float));
-        GatherAxpy(wT, t.off.data(), t.v.data(), t.m, patch, KC);
+        GatherAxpy<false>(wT, t.off.data(), t.v.data(), t.m, patch, KC);
         for (int64_t kh = 0; kh < g.KH; ++kh) {
           float* d = block + ((k >> 1) + kh) * BW + (k & 1) * C;
           const float* p = patch + kh * row;
@@ -258,7 +258,7 @@ void SparseImage(int64_t n, const float* dy, const float* xp, int64_t Wp, const 
   }
   for (int64_t c = 0; c < OC; ++c) {
     const Terms& t = byFilter[size_t(c)];
-    for (int64_t kh = 0; kh < g.KH; ++kh) GatherAxpy(xp + kh * Wp * C, t.off.data(), t.v.data(), t.m, dwT + c * KC + kh * row, row);
+    for (int64_t kh = 0; kh < g.KH; ++kh) GatherAxpy<true>(xp + kh * Wp * C, t.off.data(), t.v.data(), t.m, dwT + c * KC + kh * row, row);
   }
 }
 
@@ -282,6 +282,9 @@ void SparseBackward(const float* dy, const float* x, const float* w, const float
   }
   memset(dwT, 0, size_t(KC * OC) * sizeof(float));
   std::vector<double> dbSum(size_t(OC), 0.0);
+  // The terms' memory, kept per thread between calls (the addon also runs in worker threads).
+  static thread_local std::vector<Terms> byFilter;
+  static thread_local Terms byPosition[4];
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t r = 0; r < Hp; ++r) {
       float* dst = xp + r * Wp * C;
@@ -292,7 +295,7 @@ void SparseBackward(const float* dy, const float* x, const float* w, const float
         else memcpy(dst + q * C, x + ((n * g.H + ih) * g.W + iw) * C, size_t(C) * sizeof(float));
       }
     }
-    SparseImage(n, dy, xp, Wp, wT, y, arg, b, dwT, dbSum.data(), dx, block);
+    SparseImage(n, dy, xp, Wp, wT, y, arg, b, dwT, dbSum.data(), dx, block, byFilter, byPosition);
   }
   for (int64_t k = 0; k < KC; ++k)
     for (int64_t c = 0; c < OC; ++c) dw[k * OC + c] = dwT[c * KC + k];

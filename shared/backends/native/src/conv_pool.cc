@@ -3,14 +3,13 @@
 // kernels (Conv2D, Add, Relu, MaxPool; MaxPoolGrad, Step, Multiply, Sum, Conv2DBackpropFilter), each a
 // pass over the full-size conv output; here the conv output exists only a tile at a time, in cache.
 //
-// Tiles are runs of pooled rows: the im2col rows of the two conv rows each reads (an odd last conv row,
-// which no window reads, is skipped), one sgemm, then bias, ReLU and the pooling straight from the
-// sgemm's output; at most kColLimit floats of scratch whatever the image size. The forward pass keeps,
-// per pooled value, which of its window's four positions won (0..3, row-major; the first maximum wins,
-// and NaN never does, as tfjs-backend-cpu's max pool); the backward pass sends each pooled gradient to
-// that position when the pooled value is > 0 (the ReLU's derivative there), then does the conv's filter
-// and input gradients: per tile through sgemm, or, where few enough gradients pass, from those alone
-// (SparseBackward). The same arithmetic as tfjs's kernels, apart from the order of sums.
+// Forward, tiles are runs of pooled rows: the im2col rows of the two conv rows each reads (an odd last conv
+// row, which no window reads, is skipped), one sgemm, then bias, ReLU and the pooling straight from the
+// sgemm's output; at most kColLimit floats of scratch whatever the image size. It keeps, per pooled value,
+// which of its window's four positions won (0..3, row-major; the first maximum wins, and NaN never does,
+// as tfjs-backend-cpu's max pool). The backward pass sends each pooled gradient to that position when the
+// pooled value is > 0 (the ReLU's derivative there) and computes the conv's filter and input gradients
+// from those alone (SparseBackward). The same arithmetic as tfjs's kernels, apart from the order of sums.
 #include "conv_pool.h"
 
 #include "conv_core.h"
@@ -39,10 +38,10 @@ struct Block {
   int64_t pooled() const { return g.N * PH * PW * g.OC; }
 };
 
-// Units per tile: their columns, conv outputs and (backward) column gradients within kColLimit floats
+// Units per tile: their columns and conv outputs within kColLimit floats
 // (at least one unit, however wide the image).
-int64_t TileUnits(const Block& b, bool backward) {
-  const int64_t perUnit = b.unitRows() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
+int64_t TileUnits(const Block& b) {
+  const int64_t perUnit = b.unitRows() * (b.g.kc() + b.g.OC);
   return std::max<int64_t>(1, std::min<int64_t>(b.units(), kColLimit / std::max<int64_t>(1, perUnit)));
 }
 
@@ -57,7 +56,7 @@ inline int64_t WindowRow(const Block& b, int64_t pw, int32_t k) { return (k >> 1
 
 void Forward(const float* x, const float* w, const float* bias, float* y, int32_t* arg, const Block& b, float* ws) {
   const Geo& g = b.g;
-  const int64_t T = TileUnits(b, false), rows = b.unitRows(), KC = g.kc(), OC = g.OC;
+  const int64_t T = TileUnits(b), rows = b.unitRows(), KC = g.kc(), OC = g.OC;
   float* col = ws;
   float* z = ws + T * rows * KC;
   for (int64_t u0 = 0; u0 < b.units(); u0 += T) {
@@ -89,49 +88,18 @@ void Forward(const float* x, const float* w, const float* bias, float* y, int32_
   }
 }
 
-void Backward(const float* dy, const float* x, const float* w, const float* y, const int32_t* arg, const Block& b,
-              float* dw, float* db, float* dx, float* ws) {
-  const Geo& g = b.g;
-  const int64_t T = TileUnits(b, true), rows = b.unitRows(), KC = g.kc(), OC = g.OC;
-  float* col = ws;
-  float* dz = col + T * rows * KC;
-  float* dcol = dz + T * rows * OC;
-  std::vector<double> dbSum(size_t(OC), 0.0);
-  if (dx != nullptr) memset(dx, 0, size_t(g.N * g.H * g.W * g.C) * sizeof(float));
-  bool first = true;
-  for (int64_t u0 = 0; u0 < b.units(); u0 += T) {
-    const int64_t u1 = std::min(b.units(), u0 + T), tileRows = (u1 - u0) * rows;
-    memset(dz, 0, size_t(tileRows * OC) * sizeof(float));
-    for (int64_t u = u0; u < u1; ++u) {
-      float* dzu = dz + (u - u0) * rows * OC;
-      for (int64_t pw = 0; pw < b.PW; ++pw) {
-        const int64_t out = (u * b.PW + pw) * OC;
-        for (int64_t c = 0; c < OC; ++c) {
-          if (!(y[out + c] > 0.f)) continue;  // the ReLU's derivative is 0 there
-          const float v = dy[out + c];
-          dzu[WindowRow(b, pw, arg[out + c]) * OC + c] = v;
-          dbSum[size_t(c)] += double(v);
-        }
-      }
-    }
-    TileColumns(x, b, u0, u1, col);
-    Gemm(true, false, KC, OC, tileRows, 1.f, col, std::max<int64_t>(1, KC), dz, OC, first ? 0.f : 1.f, dw, OC);
-    first = false;
-    if (dx == nullptr) continue;
-    Gemm(false, true, tileRows, KC, OC, 1.f, dz, OC, w, OC, 0.f, dcol, std::max<int64_t>(1, KC));
-    for (int64_t u = u0; u < u1; ++u) Col2ImRows(dcol + (u - u0) * rows * KC, g, b.firstRow(u), b.firstRow(u) + rows, dx);
-  }
-  if (first) memset(dw, 0, size_t(KC * OC) * sizeof(float));  // no images
-  for (int64_t c = 0; c < OC; ++c) db[c] = float(dbSum[size_t(c)]);
-}
-
 // The backward pass from the pooling winners alone. A pooled gradient reaches one conv output per channel,
 // its window's winner, and only where the ReLU passed it (pooled value > 0), so at most a quarter of the
-// conv output's gradient is non-zero: the tile path builds it dense and runs it through two sgemms (and
-// im2col, col2im) anyway. Here each non-zero gradient v at conv output (n, oh, ow), filter c adds v times
-// its input patch to c's filter gradient and v times c's filter to the patch's input gradient: a quarter
-// of the dense arithmetic at most. Zero gradients are skipped, as the direct path skips them (a 0·Inf
-// there gives 0, not the NaN of a dense product). The same sums as the tile path in another order.
+// conv output's gradient is non-zero. Each non-zero gradient v at conv output (n, oh, ow), filter c adds v
+// times its input patch to c's filter gradient and v times c's filter to the patch's input gradient: a
+// quarter of the dense arithmetic at most. Zero gradients are skipped, as the direct path skips them (a
+// 0·Inf there gives 0, not the NaN of a dense product).
+//
+// It replaced a dense pass (dz with its zeros, im2col, two sgemms, col2im per tile). Measured on 2026-11-28
+// (AVX-512 VM, one thread, batch 32, 14x14): fusion-s's second block (32 -> 64 channels) on gradients
+// captured from its training (52-62% passing) 1.7-1.8 ms against 5.1-5.4 per call; with every gradient
+// passing (synthetic) 4.0 against 4.9 at 32 -> 64, 16.3 against 17.4 at fusion-l's 64 -> 128, and the one
+// loss, 64.7 against 61.9 at 128 -> 256.
 //
 // Each gradient is then a sum of terms v·(a row of floats) — a filter's over the patches of its winners, a
 // window's input block over the filters of its winners — which GatherAxpy adds up in registers (adding
@@ -302,20 +270,6 @@ void SparseBackward(const float* dy, const float* x, const float* w, const float
   for (int64_t c = 0; c < OC; ++c) db[c] = float(dbSum[size_t(c)]);
 }
 
-// The share of pooled values whose gradient reaches the conv (passed by the ReLU, non-zero): the terms of
-// the sparse pass. Up to kSparseShare the sparse pass is taken, above it the tile path's sgemms. Measured
-// on 2026-11-28 (AVX-512 VM, one thread), fusion-s's second block (32 -> 64 channels, 14x14, batch 32) on
-// gradients captured from its training (52-62% of terms): 3.2-3.4 ms against 5.0-5.3; with every term
-// (synthetic) 4.9 against 4.7. fusion-l's (64 -> 128) with every term: 25.3 against 18.8 ms, so the sparse
-// pass pays off there below ~75%.
-constexpr double kSparseShare = 0.7;
-
-FF_VECTOR_CLONES double TermShare(const float* dy, const float* y, int64_t n) {
-  int64_t terms = 0;
-  for (int64_t i = 0; i < n; ++i) terms += (y[i] > 0.f) & (dy[i] != 0.f);
-  return n > 0 ? double(terms) / double(n) : 0.0;
-}
-
 // Every argmax entry is 0..3 (the tile path indexes with them). One pass without early exit, so that it
 // vectorises: checked branch by branch it was ~6% of a `cnn` training step.
 FF_VECTOR_CLONES bool ArgmaxInRange(const int32_t* arg, int64_t n) {
@@ -335,9 +289,9 @@ bool GetBlock(napi_env env, napi_value v, Block* b) {
   return true;
 }
 
-float* TileWorkspace(napi_env env, const Block& b, bool backward) {
-  const int64_t T = TileUnits(b, backward);
-  const int64_t floats = T * b.unitRows() * (b.g.kc() * (backward ? 2 : 1) + b.g.OC);
+float* TileWorkspace(napi_env env, const Block& b) {
+  const int64_t T = TileUnits(b);
+  const int64_t floats = T * b.unitRows() * (b.g.kc() + b.g.OC);
   float* ws = Workspace(env, size_t(std::max<int64_t>(1, floats)));
   if (ws == nullptr) napi_throw_error(env, nullptr, "convPool: out of memory for its tiles");
   return ws;
@@ -365,7 +319,7 @@ napi_value ConvPool(napi_env env, napi_callback_info info) {
     ConvPoolDirectForward(x, w, bias, y, arg, g, b.PH, b.PW);
     return nullptr;
   }
-  float* ws = TileWorkspace(env, b, false);
+  float* ws = TileWorkspace(env, b);
   if (ws != nullptr) Forward(x, w, bias, y, arg, b, ws);
   return nullptr;
 }
@@ -396,11 +350,6 @@ napi_value ConvPoolGrad(napi_env env, napi_callback_info info) {
   }
   if (dx == nullptr && ConvPoolDirectCovers(g)) {
     ConvPoolDirectFilterGrad(dy, x, y, arg, g, b.PH, b.PW, dw, db);
-    return nullptr;
-  }
-  if (TermShare(dy, y, pooled) > kSparseShare) {
-    float* ws = TileWorkspace(env, b, true);
-    if (ws != nullptr) Backward(dy, x, w, y, arg, b, dw, db, dx, ws);
     return nullptr;
   }
   float* ws = Workspace(env, size_t(SparseWorkspace(g)));

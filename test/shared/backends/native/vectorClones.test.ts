@@ -101,8 +101,8 @@ const out = new Float32Array(q.length), probs = new Float32Array(batch * heads *
 a.attention(q, k, vv, out, probs, batch, tokens, heads, 1 / Math.sqrt(hd));
 keep("attention softmax", probs);
 
-// The conv block's sparse backward (conv_pool.cc): about half the pooled values pass the ReLU, so it takes the
-// sparse pass (no sgemm, whose kernels differ by CPU); 16 channels, so that its vector loops run too.
+// The conv block's backward (conv_pool.cc SparseBackward: no sgemm, whose kernels differ by CPU); 16 channels,
+// so that its vector loops run too, and about half the pooled values passing the ReLU.
 {
   const geo = [2, 9, 8, 16, 3, 3, 7, 1, 1, 1, 1, 1, 1, 9, 8], pooled = 2 * 4 * 4 * 7;
   const cx = rand(2 * 9 * 8 * 16), cw = rand(3 * 3 * 16 * 7), cy = rand(pooled), cdy = rand(pooled);

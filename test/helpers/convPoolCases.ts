@@ -57,6 +57,8 @@ const CASES: Case[] = [
   // A pooled row of this one needs more than the 2 MiB tile budget: one per tile.
   { name: "a wide image, one pooled row per tile (tile)", x: [2, 4, 830, 8], filter: [3, 3, 8, 16], pad: "same" },
   { name: "a second block with few units on, 'same' (tile)", x: [3, 14, 14, 8], filter: [3, 3, 8, 16], pad: "same", biasShift: -4 },
+  // fusion-s's second block: filter rows of 96 floats, whole filters of 288 (the sparse backward's wider sums).
+  { name: "fusion-s's second block, 32 -> 64 channels, 'same' (tile)", x: [2, 14, 14, 32], filter: [3, 3, 32, 64], pad: "same" },
 ];
 
 /** Value and gradients (x, filter, bias) of Σ w·block(x, filter, bias) on a backend. */

@@ -7,6 +7,7 @@
  */
 import http2 from "node:http2";
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import { DOWNLOAD_WINDOW_BYTES } from "../../client/agent/coordinatorConnection.js";
 import { DEFAULT_RECEIVE_WINDOW } from "../../coordinator/transport/receiveWindow.js";
 import { checksum } from "../../shared/codec/crc32c.js";
@@ -90,19 +91,26 @@ export class ModelLanding {
   }
 }
 
-/** Raw TCP (ServerInfo.tcpPort): receives `expected` bytes from a raw TCP sender, counting (or landing) them. */
-export function rawTcpReceive(port: number, expected: number, land?: Land): Promise<void> {
+/**
+ * Reads `stream` to its end, counting (or landing) its bytes; resolves when exactly `expected` came. `what`
+ * names the transport in the errors.
+ */
+function receiveExactly(stream: Duplex, expected: number, land: Land | undefined, what: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let got = 0;
-    const sock = net.connect(port, "127.0.0.1");
-    sock.on("data", (d: Buffer) => {
-      if (got + d.byteLength > expected) return void sock.destroy(new Error(`raw TCP: more than ${expected} bytes`));
+    stream.on("data", (d: Buffer) => {
+      if (got + d.byteLength > expected) return void stream.destroy(new Error(`${what}: more than ${expected} bytes`));
       land?.(d);
       got += d.byteLength;
     });
-    sock.on("error", reject);
-    sock.on("end", () => (got === expected ? resolve() : reject(new Error(`raw TCP: got ${got} of ${expected} bytes`))));
+    stream.on("error", reject);
+    stream.on("end", () => (got === expected ? resolve() : reject(new Error(`${what}: got ${got} of ${expected} bytes`))));
   });
+}
+
+/** Raw TCP (ServerInfo.tcpPort): receives `expected` bytes from a raw TCP sender, counting (or landing) them. */
+export function rawTcpReceive(port: number, expected: number, land?: Land): Promise<void> {
+  return receiveExactly(net.connect(port, "127.0.0.1"), expected, land, "raw TCP");
 }
 
 /** A client session to the plain HTTP/2 server (ServerInfo.h2Port), with the receive windows our client uses. */
@@ -129,17 +137,7 @@ export function plainHttp2Send(session: http2.ClientHttp2Session, bytes: number)
 
 /** Plain HTTP/2: one request, whose response is `expected` bytes, counted (or landed). */
 export function plainHttp2Receive(session: http2.ClientHttp2Session, expected: number, land?: Land): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let got = 0;
-    const req = session.request({ ":path": "/model" });
-    req.on("data", (d: Buffer) => {
-      if (got + d.byteLength > expected) return void req.destroy(new Error(`plain HTTP/2: more than ${expected} bytes`));
-      land?.(d);
-      got += d.byteLength;
-    });
-    req.on("error", reject);
-    req.on("end", () => (got === expected ? resolve() : reject(new Error(`plain HTTP/2: got ${got} of ${expected} bytes`))));
-  });
+  return receiveExactly(session.request({ ":path": "/model" }), expected, land, "plain HTTP/2");
 }
 
 /** Raw TCP (ServerInfo.tcpSinkPort): sends `bytes` in 1 MiB writes, honouring backpressure; resolves on the sink's one-byte answer. */

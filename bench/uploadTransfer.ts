@@ -191,22 +191,18 @@ export async function uploadResults(quick: boolean, sizes: number[], log: (l: st
   for (const mb of sizes) {
     try {
       const u = await loopbackUpload(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, quick ? 150_000 : 900_000);
-      const c = compareTransfer(u, { id: `upload.${mb}`, mb, direction: "upload", baselineLabel: "raw TCP socket, same bytes" });
+      const c = compareTransfer(u, {
+        id: `upload.${mb}`,
+        mb,
+        direction: "upload",
+        label: `update upload over gRPC, ${mb} MB (until the coordinator's answer)`,
+        detail: `gRPC ${describeSample(u.grpc)}; TCP ${describeSample(u.tcp)}`,
+        baselineLabel: "raw TCP socket, same bytes",
+      });
       const g = c.grpc;
       const r = c.tcp;
       log(`upload ${mb} MB: gRPC ${formatNumber(g)} MB/s, raw TCP ${formatNumber(r)} MB/s`);
-      figures.push(
-        {
-          id: `upload.${mb}`,
-          label: `update upload over gRPC, ${mb} MB (until the coordinator's answer)`,
-          value: g,
-          unit: "MB/s",
-          baseline: { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" },
-          ratio: ratio(g, r),
-          detail: `gRPC ${describeSample(u.grpc)}; TCP ${describeSample(u.tcp)}`,
-        },
-        ...c.landedFigures,
-      );
+      figures.push(...c.figures);
       targets.push({
         id: `upload.${mb}`,
         description: describe(mb),

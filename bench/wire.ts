@@ -299,21 +299,17 @@ export async function run(ctx: BenchContext, io: ChildIO): Promise<BenchmarkOutp
   for (const mb of sizes) {
     try {
       const t = await transfer(mb, mb >= 400 ? 3 : mb >= 100 ? 7 : 11, log, q ? 150_000 : 900_000);
-      const c = compareTransfer(t, { id: `transfer.${mb}`, mb, direction: "download", baselineLabel: "raw TCP socket, counting only" });
+      const c = compareTransfer(t, {
+        id: `transfer.${mb}`,
+        mb,
+        direction: "download",
+        label: `model download over gRPC, ${mb} MB`,
+        detail: `gRPC ${describeSample(t.grpc)}; TCP ${describeSample(t.tcp)}; CPU ms/MB sender+receiver: gRPC ${formatNumber(t.cpu.grpc.sender)}+${formatNumber(t.cpu.grpc.receiver)}, TCP ${formatNumber(t.cpu.tcp.sender)}+${formatNumber(t.cpu.tcp.receiver)}`,
+        baselineLabel: "raw TCP socket, same bytes, only counted",
+      });
       const g = c.grpc;
       const r = c.tcp;
-      figures.push(
-        {
-          id: `transfer.${mb}`,
-          label: `model download over gRPC, ${mb} MB`,
-          value: g,
-          unit: "MB/s",
-          baseline: { label: "raw TCP socket, same bytes", value: r, unit: "MB/s" },
-          ratio: ratio(g, r),
-          detail: `gRPC ${describeSample(t.grpc)}; TCP ${describeSample(t.tcp)}; CPU ms/MB sender+receiver: gRPC ${formatNumber(t.cpu.grpc.sender)}+${formatNumber(t.cpu.grpc.receiver)}, TCP ${formatNumber(t.cpu.tcp.sender)}+${formatNumber(t.cpu.tcp.receiver)}`,
-        },
-        ...c.landedFigures,
-      );
+      figures.push(...c.figures);
       targets.push({
         id: `transfer.${mb}`,
         description: `model download throughput over gRPC on loopback, ${mb} MB, vs raw TCP`,

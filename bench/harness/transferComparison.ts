@@ -23,18 +23,21 @@ export interface TransferComparison {
   /** MB/s of gRPC and of counting raw TCP. */
   grpc: number;
   tcp: number;
-  /** The two landed baselines as figures against counting raw TCP. */
-  landedFigures: Figure[];
+  /** gRPC's figure, then the two landed baselines', each against counting raw TCP. */
+  figures: Figure[];
   /** One sentence (ending in a space) placing gRPC among the baselines, for a target's "what limits it". */
   placement: string;
 }
 
 /**
  * `direction` names the transfer ("download": the client receives, with the client's receive windows;
- * "upload": the coordinator receives, with its own); `id` prefixes the figures' ids; `baselineLabel` is the
- * counting raw TCP's label in the report.
+ * "upload": the coordinator receives, with its own); `id` is gRPC's figure's id and prefixes the others';
+ * `label` and `detail` are gRPC's figure's; `baselineLabel` is the counting raw TCP's label in the report.
  */
-export function compareTransfer(s: TransferSamples, o: { id: string; mb: number; direction: "download" | "upload"; baselineLabel: string }): TransferComparison {
+export function compareTransfer(
+  s: TransferSamples,
+  o: { id: string; mb: number; direction: "download" | "upload"; label: string; detail: string; baselineLabel: string },
+): TransferComparison {
   const mbps = (x: Sample) => s.bytes / x.median / 1e3;
   const g = mbps(s.grpc);
   const r = mbps(s.tcp);
@@ -47,7 +50,8 @@ export function compareTransfer(s: TransferSamples, o: { id: string; mb: number;
   return {
     grpc: g,
     tcp: r,
-    landedFigures: [
+    figures: [
+      { id: o.id, label: o.label, value: g, unit: "MB/s", baseline, ratio: ratio(g, r), detail: o.detail },
       {
         id: `${o.id}.tcpLanded`,
         label: `raw TCP ${upload ? "into a sink " : ""}landing the bytes, ${o.mb} MB (copied into one buffer with the CRC-32C, as ${upload ? "an upload" : "a download"} is)`,

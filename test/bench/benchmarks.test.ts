@@ -305,16 +305,18 @@ describe("helpers", () => {
     const ms = (t: number) => summarize([t], [t], 0);
     // 100 MB: gRPC 80 ms, raw TCP counting 40, landing 50, plain HTTP/2 landing 64.
     const samples = { bytes: 100e6, grpc: ms(80), tcp: ms(40), tcpLanded: ms(50), h2Landed: ms(64) };
-    const down = compareTransfer(samples, { id: "transfer.100", mb: 100, direction: "download", baselineLabel: "counting" });
+    const down = compareTransfer(samples, { id: "transfer.100", mb: 100, direction: "download", label: "download", detail: "d", baselineLabel: "counting" });
     expect([down.grpc, down.tcp]).toEqual([1250, 2500]);
-    expect(down.landedFigures.map((f) => [f.id, f.value, f.ratio, f.baseline?.label])).toEqual([
+    expect(down.figures.map((f) => [f.id, f.value, f.ratio, f.baseline?.label])).toEqual([
+      ["transfer.100", 1250, 0.5, "counting"],
       ["transfer.100.tcpLanded", 2000, 0.8, "counting"],
       ["transfer.100.h2Landed", 1562.5, 0.625, "counting"],
     ]);
-    expect(down.landedFigures[0]!.label).toContain("as a download is");
+    expect(down.figures[0]).toMatchObject({ label: "download", detail: "d", unit: "MB/s" });
+    expect(down.figures[1]!.label).toContain("as a download is");
     expect(down.placement).toContain("raw TCP that lands them in one buffer with the CRC-32C, as any download must, 80.0%; plain HTTP/2 (node:http2, no gRPC, the client's receive windows) landing them 62.5%; gRPC 50.0%, i.e. 80.0% of plain HTTP/2.");
-    const up = compareTransfer(samples, { id: "upload.100", mb: 100, direction: "upload", baselineLabel: "same" });
-    expect(up.landedFigures[0]!.label).toContain("into a sink landing the bytes, 100 MB");
+    const up = compareTransfer(samples, { id: "upload.100", mb: 100, direction: "upload", label: "upload", detail: "u", baselineLabel: "same" });
+    expect(up.figures[1]!.label).toContain("into a sink landing the bytes, 100 MB");
     expect(up.placement).toContain("against a raw TCP sink that only counts the bytes");
     expect(up.placement).toContain("the coordinator's receive windows");
   });

@@ -270,7 +270,7 @@ void SparseBackward(const float* dy, const float* x, const float* w, const float
   for (int64_t c = 0; c < OC; ++c) db[c] = float(dbSum[size_t(c)]);
 }
 
-// Every argmax entry is 0..3 (the tile path indexes with them). One pass without early exit, so that it
+// Every argmax entry is 0..3 (the backward indexes with them). One pass without early exit, so that it
 // vectorises: checked branch by branch it was ~6% of a `cnn` training step.
 FF_VECTOR_CLONES bool ArgmaxInRange(const int32_t* arg, int64_t n) {
   uint32_t most = 0;  // as unsigned, a negative entry is larger than 3 too

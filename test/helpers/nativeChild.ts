@@ -6,10 +6,13 @@
 import path from "node:path";
 import { ROOT } from "./cli.js";
 
+/** The compiled module that loads the addon, as a string literal for a child script's import(). */
+export const NATIVE_ADDON_MODULE = JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"));
+
 export function nativeChildPrelude(seed: number): string {
   return `
 const { createHash } = await import("node:crypto");
-const { loadNativeAddon } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"))});
+const { loadNativeAddon } = await import(${NATIVE_ADDON_MODULE});
 const r = loadNativeAddon();
 if (!r.ok) throw new Error(r.reason);
 const a = r.addon;

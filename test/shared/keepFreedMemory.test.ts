@@ -7,6 +7,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/cli.js";
+import { NATIVE_ADDON_MODULE } from "../helpers/nativeChild.js";
 
 async function run(env: Record<string, string>): Promise<boolean[]> {
   const script = `const { keepFreedMemory } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/keepFreedMemory.js"))});
@@ -30,7 +31,7 @@ describe("keepFreedMemory", () => {
   });
 
   it("the addon refuses a threshold outside int", async () => {
-    const script = `const { nativeAddon } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"))});
+    const script = `const { nativeAddon } = await import(${NATIVE_ADDON_MODULE});
 try { nativeAddon().keepFreedMemory(2 ** 31); } catch (e) { console.log(e.message); }`;
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script]);
     expect(stdout.trim()).toBe("bytes must be an integer in [0, 2^31)");

@@ -16,11 +16,9 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { ROOT } from "../../../helpers/cli.js";
-import { nativeChildPrelude } from "../../../helpers/nativeChild.js";
+import { NATIVE_ADDON_MODULE, nativeChildPrelude } from "../../../helpers/nativeChild.js";
 
 /** Core types of OpenBLAS's DYNAMIC_ARCH builds, with the CPU flags their kernels use. */
 const CORE_TYPES: [string, string[]][] = [
@@ -160,7 +158,7 @@ describe("the addon's own kernel builds this CPU can run", () => {
   });
 
   it("refuses an unknown FEDFUSION_NATIVE_ISA with one line naming it", async () => {
-    const script = `const { loadNativeAddon } = await import(${JSON.stringify(path.join(ROOT, "dist/shared/backends/native/nativeAddon.js"))});
+    const script = `const { loadNativeAddon } = await import(${NATIVE_ADDON_MODULE});
 console.log(JSON.stringify(loadNativeAddon()));`;
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
       env: { ...process.env, FEDFUSION_NATIVE_ISA: "avx9000" },
